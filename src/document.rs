@@ -1,0 +1,127 @@
+//! An entity document: the Automerge document plus its policy history, kept in
+//! step so that the view costs in proportion to new operations.
+
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+
+use crate::model::{EntityId, EntityType};
+use crate::view::{self, CrossRefs, History, Ingest, View};
+
+/// One entity's Automerge document and the policy history derived from it.
+#[derive(Debug)]
+pub struct EntityDoc {
+    id: EntityId,
+    doc: Automerge,
+    history: History,
+}
+
+impl EntityDoc {
+    /// A new, empty document written by `actor`.
+    pub fn new(id: EntityId, actor: ActorId) -> Self {
+        EntityDoc {
+            id,
+            doc: Automerge::new().with_actor(actor),
+            history: History::default(),
+        }
+    }
+
+    /// A document loaded from saved bytes (a `save()` and any incremental chunks).
+    pub fn load(
+        id: EntityId,
+        actor: ActorId,
+        chunks: &[&[u8]],
+    ) -> Result<Self, automerge::AutomergeError> {
+        let mut doc = Automerge::new().with_actor(actor);
+        for chunk in chunks {
+            doc.load_incremental(chunk)?;
+        }
+        let history = History::from_changes(doc.get_changes(&[]));
+        Ok(EntityDoc { id, doc, history })
+    }
+
+    /// The entity id.
+    pub fn id(&self) -> EntityId {
+        self.id
+    }
+
+    /// The Automerge document.
+    pub fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// The Automerge document, for writing. Call [`EntityDoc::catch_up`] after.
+    pub(crate) fn doc_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
+
+    /// The policy history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The entity type, once a valid `type` was written.
+    pub fn entity_type(&self) -> Option<EntityType> {
+        self.history.entity_type()
+    }
+
+    /// The current heads.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Apply foreign changes (merging never refuses a change) and update the
+    /// history. Returns the hashes of the changes that were new.
+    pub fn apply_changes(
+        &mut self,
+        changes: Vec<Change>,
+    ) -> Result<Vec<ChangeHash>, automerge::AutomergeError> {
+        let before = self.doc.get_heads();
+        self.doc.apply_changes(changes)?;
+        Ok(self.catch_up(&before))
+    }
+
+    /// Load incremental bytes (changes or a saved document) and update the history.
+    pub fn load_incremental(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Vec<ChangeHash>, automerge::AutomergeError> {
+        let before = self.doc.get_heads();
+        self.doc.load_incremental(bytes)?;
+        Ok(self.catch_up(&before))
+    }
+
+    /// Bring the history up to date with the document after it changed from
+    /// `before`. Returns the new change hashes.
+    pub(crate) fn catch_up(&mut self, before: &[ChangeHash]) -> Vec<ChangeHash> {
+        let new = self.doc.get_changes(before);
+        let hashes = new.iter().map(|c| c.hash()).collect();
+        if self.history.ingest(new) == Ingest::Rebuild {
+            self.history = History::from_changes(self.doc.get_changes(&[]));
+        }
+        hashes
+    }
+
+    /// The view, with the cross-document facts the store supplies.
+    pub fn view(&self, refs: &CrossRefs) -> View {
+        view::render(self.id, &self.doc, &self.history, refs)
+    }
+
+    /// Changes the document holds that are not in the past of `heads`.
+    pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<Change> {
+        self.doc.get_changes(heads)
+    }
+
+    /// The compacted document bytes.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The bytes of the changes after `heads` (an incremental chunk).
+    pub fn save_after(&self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Whether the document already has the change.
+    pub fn has_change(&self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some()
+    }
+}

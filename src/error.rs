@@ -1,0 +1,60 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+use crate::model::{EntityId, EntityType};
+use crate::view::Rejection;
+
+/// Everything that can go wrong in the library. Each variant says exactly what
+/// was wrong; an operation that returns an error changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No entity has this id in the store.
+    #[error("unknown entity {0}")]
+    UnknownEntity(EntityId),
+    /// The entity exists but is of another type than the operation needs.
+    #[error("entity {id} is a {actual}, not a {expected}")]
+    WrongType {
+        /// The entity.
+        id: EntityId,
+        /// The type the operation needs.
+        expected: EntityType,
+        /// The entity's type.
+        actual: EntityType,
+    },
+    /// A write that the policies would reject (`invalid transition draft -> active`,
+    /// `guard failed: ...`, `field permit_id is immutable`, ...). Nothing was written.
+    #[error("{0}")]
+    Rejected(Box<Rejection>),
+    /// An argument that is not acceptable (an empty item name, a bad number).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Changes whose document has no valid `type` (`permit`, `isolation_point`, `closeout`).
+    #[error("document {0} has no valid entity type (permit, isolation_point or closeout)")]
+    UntypedDocument(EntityId),
+    /// Bytes that are not valid Automerge data.
+    #[error("invalid automerge data: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// A bundle file that is truncated, corrupted or of an unknown format.
+    #[error("invalid bundle: {0}")]
+    Bundle(String),
+    /// The store directory is held by another process (sled locks it).
+    #[error(
+        "the store at {} is in use by another process (a running `permitsync serve`?); \
+         stop it, or talk to it over HTTP instead",
+        path.display()
+    )]
+    Locked {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// The storage backend failed; the write was not acknowledged.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// File I/O outside the store (bundles).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

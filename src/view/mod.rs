@@ -1,0 +1,32 @@
+//! The policy view: a deterministic layer over a merged Automerge document.
+//!
+//! Automerge merges everything. The view then reads each policed key's
+//! operation history (every op knows the ops it overwrote, its `pred`) and
+//! judges each op against the key's effective state in the op's own causal
+//! past. Invalid ops become no-ops, listed in `rejected`; among the valid
+//! concurrent values the field's policy picks the result. See `docs/policies.md`.
+
+mod bitset;
+mod guard;
+mod history;
+mod op;
+mod rejection;
+mod render;
+mod snapshot;
+mod text_snapshot;
+mod validate;
+mod violations;
+
+pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
+pub use history::History;
+pub use rejection::{RejectReason, Rejection};
+pub use render::{Conflict, View};
+pub use violations::{permit_violations, CrossRefs, Violation};
+
+pub(crate) use history::{Ingest, LocalTarget};
+pub(crate) use op::OpValue;
+pub(crate) use render::render;
+pub(crate) use snapshot::{gas_readings, true_wins_map};
+
+#[cfg(test)]
+mod tests;

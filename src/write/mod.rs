@@ -1,0 +1,25 @@
+//! Local writes, validated before they are committed.
+//!
+//! Every edit is first checked against the policy view with the same rules the
+//! view applies to foreign changes ([`crate::view`]); an edit the view would
+//! reject is refused with a typed error and nothing is written. After the commit
+//! the new change is judged again by the view; should that ever disagree the
+//! edit is reported as rejected and the caller discards the in-memory document.
+
+mod edit;
+mod new_entity;
+
+pub use edit::{Edit, NewGasReading, NewPhoto};
+pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
+
+pub(crate) use edit::apply_edit;
+pub(crate) use new_entity::create_doc;
+
+/// Who writes, and when (passed in so the core never reads the clock itself).
+#[derive(Clone, Debug)]
+pub struct WriteCtx {
+    /// Milliseconds since the Unix epoch.
+    pub now_ms: i64,
+    /// The writing device's id (stored in `created_by`, `taken_by`).
+    pub device: String,
+}
