@@ -39,11 +39,11 @@
 //! # Ok(()) }
 //! ```
 
-// pub mod bundle;
+pub mod bundle;
 mod document;
 mod error;
 pub mod model;
-// pub mod store;
+pub mod store;
 pub mod view;
 pub mod write;
 

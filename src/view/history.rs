@@ -423,10 +423,8 @@ impl History {
             actor: at.actor,
             change: at.change,
             key,
-            index_in_change: at.index,
             pred: pred.clone(),
             value,
-            valid: verdict.is_ok(),
             eff,
         });
         self.op_ids.insert((at.counter, at.actor), idx);

@@ -26,7 +26,7 @@ pub use violations::{permit_violations, CrossRefs, Violation};
 pub(crate) use history::{Ingest, LocalTarget};
 pub(crate) use op::OpValue;
 pub(crate) use render::render;
-pub(crate) use snapshot::{gas_readings, true_wins_map};
+pub(crate) use snapshot::true_wins_map;
 
 #[cfg(test)]
 mod tests;

@@ -130,15 +130,11 @@ pub(crate) struct OpRec {
     pub change: ChangeIdx,
     /// The key it writes.
     pub key: KeyIdx,
-    /// Position of the op inside its change (for ordering rejections).
-    pub index_in_change: u32,
     /// The ops it overwrote: Automerge's `pred`, plus delete tombstones on the same
     /// key in its causal past (Automerge does not list those).
     pub pred: Vec<OpIdx>,
     /// What it wrote.
     pub value: OpValue,
-    /// Whether the policy accepted it.
-    pub valid: bool,
     /// Its effective set: `[self]` when valid, `[]` for a valid delete, and the
     /// effective set of `pred` when invalid.
     pub eff: Vec<OpIdx>,

@@ -108,12 +108,7 @@ pub enum Edit {
 enum Write {
     Root(&'static str, Value),
     Item(&'static str, String, Value),
-    Entry(
-        &'static str,
-        String,
-        EntrySchema,
-        Vec<(EntryField, ScalarValue)>,
-    ),
+    Entry(&'static str, String, Vec<(EntryField, ScalarValue)>),
     Text(&'static str, String),
 }
 
@@ -355,7 +350,7 @@ fn entry(
 ) -> Write {
     let id = id.unwrap_or_else(Uuid::new_v4).to_string();
     let fields = schema.fields.iter().copied().zip(values).collect();
-    Write::Entry(field, id, schema, fields)
+    Write::Entry(field, id, fields)
 }
 
 fn rejected(field: &str, value: &OpValue, reason: RejectReason) -> Error {
@@ -383,7 +378,7 @@ fn check(doc: &EntityDoc, w: &Write) -> Result<()> {
             &format!("{f}.{item}"),
             &v.op_value(),
         ),
-        Write::Entry(f, id, _, fields) => {
+        Write::Entry(f, id, fields) => {
             run(
                 LocalTarget::Item { field: f, item: id },
                 &format!("{f}.{id}"),
@@ -436,7 +431,7 @@ fn perform(
                 Value::Delete => tx.delete(&obj, item.as_str()),
             }
         }
-        Write::Entry(f, id, _, fields) => {
+        Write::Entry(f, id, fields) => {
             let obj = container(tx, f, existing)?;
             let e = tx.put_object(&obj, id.as_str(), ObjType::Map)?;
             for (spec, v) in fields {

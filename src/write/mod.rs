@@ -13,7 +13,7 @@ pub use edit::{Edit, NewGasReading, NewPhoto};
 pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
 
 pub(crate) use edit::apply_edit;
-pub(crate) use new_entity::create_doc;
+pub(crate) use new_entity::{create_doc, NewEntityRef};
 
 /// Who writes, and when (passed in so the core never reads the clock itself).
 #[derive(Clone, Debug)]

@@ -54,18 +54,27 @@ pub struct NewCloseout {
 }
 
 /// What to create.
-pub(crate) enum NewEntity<'a> {
+pub(crate) enum NewEntityRef<'a> {
     Permit(&'a NewPermit),
     IsolationPoint(&'a NewIsolationPoint),
     Closeout(&'a NewCloseout),
 }
 
-impl NewEntity<'_> {
+impl NewEntityRef<'_> {
+    /// The permit a child entity belongs to.
+    pub(crate) fn permit_id(&self) -> Option<EntityId> {
+        match self {
+            NewEntityRef::Permit(_) => None,
+            NewEntityRef::IsolationPoint(i) => Some(i.permit_id),
+            NewEntityRef::Closeout(c) => Some(c.permit_id),
+        }
+    }
+
     pub(crate) fn entity_type(&self) -> EntityType {
         match self {
-            NewEntity::Permit(_) => EntityType::Permit,
-            NewEntity::IsolationPoint(_) => EntityType::IsolationPoint,
-            NewEntity::Closeout(_) => EntityType::Closeout,
+            NewEntityRef::Permit(_) => EntityType::Permit,
+            NewEntityRef::IsolationPoint(_) => EntityType::IsolationPoint,
+            NewEntityRef::Closeout(_) => EntityType::Closeout,
         }
     }
 }
@@ -87,10 +96,10 @@ fn items(list: &[String]) -> Result<Vec<&str>> {
 pub(crate) fn create_doc(
     id: EntityId,
     actor: ActorId,
-    new: &NewEntity<'_>,
+    new: &NewEntityRef<'_>,
     ctx: &WriteCtx,
 ) -> Result<EntityDoc> {
-    if let NewEntity::Permit(p) = new {
+    if let NewEntityRef::Permit(p) = new {
         if p.title.trim().is_empty() {
             return Err(Error::InvalidInput("a permit needs a title".into()));
         }
@@ -100,12 +109,12 @@ pub(crate) fn create_doc(
     let opts = CommitOptions::default().with_time(ctx.now_ms / 1000);
     let mut lists: Vec<(&str, Vec<&str>, bool)> = Vec::new();
     match new {
-        NewEntity::Permit(p) => {
+        NewEntityRef::Permit(p) => {
             lists.push(("ppe_requirements", items(&p.ppe_requirements)?, true));
             lists.push(("safety_checklist", items(&p.safety_checklist)?, false));
         }
-        NewEntity::IsolationPoint(i) => lists.push(("lock_ids", items(&i.lock_ids)?, true)),
-        NewEntity::Closeout(c) => lists.push(("checklist", items(&c.checklist)?, false)),
+        NewEntityRef::IsolationPoint(i) => lists.push(("lock_ids", items(&i.lock_ids)?, true)),
+        NewEntityRef::Closeout(c) => lists.push(("checklist", items(&c.checklist)?, false)),
     }
     doc.doc_mut()
         .transact_with::<_, _, AutomergeError, _>(
@@ -121,7 +130,7 @@ pub(crate) fn create_doc(
                         tx.splice_text(&t, 0, 0, s)
                     };
                 match new {
-                    NewEntity::Permit(p) => {
+                    NewEntityRef::Permit(p) => {
                         tx.put(ROOT, "title", p.title.as_str())?;
                         tx.put(ROOT, "location", p.location.as_str())?;
                         tx.put(ROOT, "work_type", p.work_type.as_str())?;
@@ -130,12 +139,12 @@ pub(crate) fn create_doc(
                         tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
                         tx.put_object(ROOT, "photos", ObjType::Map)?;
                     }
-                    NewEntity::IsolationPoint(i) => {
+                    NewEntityRef::IsolationPoint(i) => {
                         tx.put(ROOT, "permit_id", i.permit_id.to_string())?;
                         text(tx, "description", &i.description)?;
                         tx.put(ROOT, "status", IsolationStatus::Assigned.as_str())?;
                     }
-                    NewEntity::Closeout(c) => {
+                    NewEntityRef::Closeout(c) => {
                         tx.put(ROOT, "permit_id", c.permit_id.to_string())?;
                         tx.put(ROOT, "completed", false)?;
                         text(tx, "notes", &c.notes)?;

@@ -1,0 +1,99 @@
+//! The storage trait: an ordered key-value space with atomic batches and an
+//! explicit flush. sled is the default ([`super::SledBackend`]); an in-memory
+//! backend serves tests, and another engine can be added behind the same trait.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A failure of the storage backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
+
+/// One write of a batch: `Some(value)` puts, `None` deletes.
+pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
+
+/// An ordered key-value store. Every method is safe to call from many threads.
+pub trait Backend: Send + Sync + 'static {
+    /// The value at `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Every pair whose key starts with `prefix`, in key order, starting after
+    /// `after` (exclusive) when given, at most `limit` pairs.
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    /// The last pair whose key starts with `prefix`.
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
+    /// Apply every write of `batch` atomically (all or none, also across a crash).
+    fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StorageError>;
+    /// Make every write applied so far durable (fsync).
+    fn flush(&self) -> Result<(), StorageError>;
+}
+
+/// An in-memory backend, for tests and tools. `flush` does nothing.
+#[derive(Default)]
+pub struct MemBackend {
+    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn map(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>, StorageError> {
+        self.map
+            .lock()
+            .map_err(|_| StorageError("memory backend lock poisoned".into()))
+    }
+}
+
+impl Backend for MemBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.map()?.get(key).cloned())
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let map = self.map()?;
+        Ok(map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_slice() > a))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let map = self.map()?;
+        Ok(map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .last()
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+
+    fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StorageError> {
+        let mut map = self.map()?;
+        for (k, v) in batch {
+            match v {
+                Some(v) => map.insert(k, v),
+                None => map.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

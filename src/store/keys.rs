@@ -1,0 +1,79 @@
+//! The key layout of the store (see `docs/storage.md`). One ordered keyspace;
+//! each logical table is a prefix.
+
+use crate::model::EntityId;
+
+/// Store metadata: `meta/<name>`.
+pub(crate) fn meta(name: &str) -> Vec<u8> {
+    [b"meta/".as_slice(), name.as_bytes()].concat()
+}
+
+/// Compacted document: `doc/<id16>` -> Automerge `save()` bytes.
+pub(crate) fn doc(id: EntityId) -> Vec<u8> {
+    [b"doc/".as_slice(), id.as_bytes()].concat()
+}
+
+/// Prefix of a document's incremental chunks.
+pub(crate) fn chunk_prefix(id: EntityId) -> Vec<u8> {
+    [b"chk/".as_slice(), id.as_bytes()].concat()
+}
+
+/// Incremental chunk: `chk/<id16><seq u64 BE>` -> changes since the last chunk.
+pub(crate) fn chunk(id: EntityId, seq: u64) -> Vec<u8> {
+    [chunk_prefix(id).as_slice(), &seq.to_be_bytes()].concat()
+}
+
+/// The chunk sequence number at the end of a chunk key.
+pub(crate) fn chunk_seq(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+/// Prefix of the change feed.
+pub(crate) const FEED: &[u8] = b"feed/";
+
+/// Change feed: `feed/<seq u64 BE>` -> id16 (each document appears once, at its
+/// latest change).
+pub(crate) fn feed(seq: u64) -> Vec<u8> {
+    [FEED, &seq.to_be_bytes()].concat()
+}
+
+/// The sequence number of a feed key.
+pub(crate) fn feed_seq(key: &[u8]) -> Option<u64> {
+    chunk_seq(key)
+}
+
+/// A document's position in the feed: `fpos/<id16>` -> seq u64 BE.
+pub(crate) fn feed_pos(id: EntityId) -> Vec<u8> {
+    [b"fpos/".as_slice(), id.as_bytes()].concat()
+}
+
+/// Prefix of entity summaries.
+pub(crate) const ENTITY: &[u8] = b"ent/";
+
+/// Entity summary: `ent/<id16>` -> JSON [`super::Summary`].
+pub(crate) fn entity(id: EntityId) -> Vec<u8> {
+    [ENTITY, id.as_bytes()].concat()
+}
+
+/// Prefix of a permit's children.
+pub(crate) fn children_prefix(permit: EntityId) -> Vec<u8> {
+    [b"kid/".as_slice(), permit.as_bytes()].concat()
+}
+
+/// Child index: `kid/<permit id16><child id16>` -> entity type code.
+pub(crate) fn child(permit: EntityId, child: EntityId) -> Vec<u8> {
+    [children_prefix(permit).as_slice(), child.as_bytes()].concat()
+}
+
+/// The id in the last 16 bytes of a key.
+pub(crate) fn trailing_id(key: &[u8]) -> Option<EntityId> {
+    let tail: [u8; 16] = key.get(key.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(EntityId::from_bytes(tail))
+}
+
+/// An id stored as a 16-byte value.
+pub(crate) fn id_value(v: &[u8]) -> Option<EntityId> {
+    let b: [u8; 16] = v.try_into().ok()?;
+    Some(EntityId::from_bytes(b))
+}

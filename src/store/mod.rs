@@ -1,0 +1,24 @@
+//! Durable storage of entity documents.
+//!
+//! A [`Store`] keeps each entity's Automerge document in a [`Backend`] (sled by
+//! default) as a compacted save plus incremental chunks, with a per-store change
+//! feed, an index of each permit's isolation points and closeouts, and a small
+//! summary per entity. Writes return only once durable; concurrent writers share
+//! flushes ([`GroupCommit`]). Documents load lazily into a bounded cache.
+//! The layout is in `docs/storage.md`.
+
+mod backend;
+mod clock;
+mod group_commit;
+mod keys;
+mod sled_backend;
+#[allow(clippy::module_inception)]
+mod store;
+mod summary;
+
+pub use backend::{Backend, BatchOp, MemBackend, StorageError};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use group_commit::GroupCommit;
+pub use sled_backend::SledBackend;
+pub use store::{Applied, Store, StoreOptions};
+pub use summary::Summary;

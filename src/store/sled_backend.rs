@@ -1,0 +1,89 @@
+//! The default backend: one sled tree; logical tables are key prefixes, so a
+//! write that touches several of them is one atomic sled batch.
+
+use std::path::Path;
+
+use super::backend::{Backend, BatchOp, StorageError};
+use crate::error::Error;
+
+/// sled, opened on a directory. sled locks the directory to one process.
+pub struct SledBackend {
+    db: sled::Db,
+}
+
+impl SledBackend {
+    /// Open (or create) the store in `path`. Fails with [`Error::Locked`] when
+    /// another process holds it.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let config = sled::Config::new().path(path).flush_every_ms(Some(1000));
+        match config.open() {
+            Ok(db) => Ok(SledBackend { db }),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
+                Err(Error::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) => Err(Error::Storage(format!("opening {}: {e}", path.display()))),
+        }
+    }
+}
+
+fn err(e: sled::Error) -> StorageError {
+    StorageError(e.to_string())
+}
+
+impl Backend for SledBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(key).map_err(err)?.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let iter = match after {
+            Some(a) => self
+                .db
+                .range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.db.range::<&[u8], _>(prefix..),
+        };
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item.map_err(err)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        match self.db.scan_prefix(prefix).next_back() {
+            Some(r) => {
+                let (k, v) = r.map_err(err)?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StorageError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
+        }
+        self.db.apply_batch(b).map_err(err)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush().map(|_| ()).map_err(err)
+    }
+}

@@ -1,0 +1,645 @@
+//! The store: entity documents in a [`Backend`], with a change feed, indexes,
+//! a bounded cache of loaded documents and group-committed durable writes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::{ActorId, Change, ChangeHash};
+
+use super::backend::{Backend, BatchOp, StorageError};
+use super::clock::{Clock, SystemClock};
+use super::group_commit::GroupCommit;
+use super::keys;
+use super::sled_backend::SledBackend;
+use super::summary::Summary;
+use crate::document::EntityDoc;
+use crate::error::{Error, Result};
+use crate::model::{EntityId, EntityType, IsolationStatus};
+use crate::view::{CrossRefs, View};
+use crate::write::{self, Edit, NewCloseout, NewIsolationPoint, NewPermit, WriteCtx};
+
+/// Tuning and injected dependencies of a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Loaded documents kept in memory; idle ones beyond this are dropped.
+    pub cache_capacity: usize,
+    /// Incremental chunks a document may collect before it is compacted.
+    pub compact_after_chunks: u32,
+    /// The device id written in `created_by` (kept in the store after first use;
+    /// a random one when `None` and the store has none).
+    pub device: Option<String>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity: 1024,
+            compact_after_chunks: 32,
+            device: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A loaded (or not yet loaded) document slot. The slot's mutex serializes
+/// every read-modify-write of one document.
+#[derive(Default)]
+struct Slot {
+    loaded: bool,
+    doc: Option<EntityDoc>,
+    next_chunk: u64,
+    chunks: u32,
+}
+
+#[derive(Default)]
+struct Cache {
+    slots: HashMap<EntityId, (Arc<Mutex<Slot>>, u64)>,
+    tick: u64,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    actor: ActorId,
+    device: String,
+    opts: StoreOptions,
+    cache: Mutex<Cache>,
+    /// Next feed sequence number; held while a write's batch is applied so the
+    /// feed's order is the order in which writes hit the backend.
+    feed_next: Mutex<u64>,
+    applied_seq: AtomicU64,
+    durable_seq: AtomicU64,
+    commit: GroupCommit,
+}
+
+/// A handle to a store; cheap to clone and safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// What [`Store::apply_changes`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Hashes of the changes that were new to the store.
+    pub new_changes: Vec<ChangeHash>,
+    /// Whether the document was new to the store.
+    pub created: bool,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Storage("a store lock was poisoned by a panicking thread".into())
+}
+
+fn storage(e: StorageError) -> Error {
+    Error::Storage(e.0)
+}
+
+impl Store {
+    /// Open (or create) a sled store in `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// Open (or create) a sled store in `path`.
+    pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path)?;
+        let backend = SledBackend::open(path)?;
+        Store::with_backend(Arc::new(backend), opts)
+    }
+
+    /// A store on any backend.
+    pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
+        let mut init: Vec<BatchOp> = Vec::new();
+        let actor = match backend.get(&keys::meta("actor")).map_err(storage)? {
+            Some(bytes) => ActorId::from(bytes),
+            None => {
+                let a = ActorId::random();
+                init.push((keys::meta("actor"), Some(a.to_bytes().to_vec())));
+                a
+            }
+        };
+        let device = match backend.get(&keys::meta("device")).map_err(storage)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => {
+                let d = opts
+                    .device
+                    .clone()
+                    .unwrap_or_else(|| format!("device-{}", &actor.to_hex_string()[..8]));
+                init.push((keys::meta("device"), Some(d.as_bytes().to_vec())));
+                d
+            }
+        };
+        if !init.is_empty() {
+            backend.apply(init).map_err(storage)?;
+            backend.flush().map_err(storage)?;
+        }
+        let last = backend
+            .last_with_prefix(keys::FEED)
+            .map_err(storage)?
+            .and_then(|(k, _)| keys::feed_seq(&k))
+            .unwrap_or(0);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                actor,
+                device,
+                opts,
+                cache: Mutex::new(Cache::default()),
+                feed_next: Mutex::new(last + 1),
+                applied_seq: AtomicU64::new(last),
+                durable_seq: AtomicU64::new(last),
+                commit: GroupCommit::new(),
+            }),
+        })
+    }
+
+    /// This store's device id.
+    pub fn device_id(&self) -> &str {
+        &self.inner.device
+    }
+
+    /// The Automerge actor id this store writes with.
+    pub fn actor(&self) -> &ActorId {
+        &self.inner.actor
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// Number of flushes so far (group commit makes this smaller than the
+    /// number of writes under concurrency).
+    pub fn flush_count(&self) -> u64 {
+        self.inner.commit.flushes()
+    }
+
+    fn ctx(&self) -> WriteCtx {
+        WriteCtx {
+            now_ms: self.inner.opts.clock.now_ms(),
+            device: self.inner.device.clone(),
+        }
+    }
+
+    // ---- the cache -------------------------------------------------------
+
+    fn slot(&self, id: EntityId) -> Result<Arc<Mutex<Slot>>> {
+        let mut cache = self.inner.cache.lock().map_err(poisoned)?;
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some((slot, used)) = cache.slots.get_mut(&id) {
+            *used = tick;
+            return Ok(slot.clone());
+        }
+        let slot = Arc::new(Mutex::new(Slot::default()));
+        cache.slots.insert(id, (slot.clone(), tick));
+        let cap = self.inner.opts.cache_capacity.max(1);
+        if cache.slots.len() > cap {
+            // drop the least recently used slots that nobody is using
+            let mut idle: Vec<(u64, EntityId)> = cache
+                .slots
+                .iter()
+                .filter(|(_, (s, _))| Arc::strong_count(s) == 1)
+                .map(|(k, (_, t))| (*t, *k))
+                .collect();
+            idle.sort_unstable();
+            let excess = cache.slots.len() - cap;
+            for (_, k) in idle.into_iter().take(excess) {
+                cache.slots.remove(&k);
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Number of documents currently held in memory.
+    pub fn cached_documents(&self) -> usize {
+        self.inner
+            .cache
+            .lock()
+            .map(|c| {
+                c.slots
+                    .values()
+                    .filter(|(s, _)| s.lock().map(|s| s.doc.is_some()).unwrap_or(false))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    fn ensure_loaded(&self, id: EntityId, slot: &mut Slot) -> Result<()> {
+        if slot.loaded {
+            return Ok(());
+        }
+        let b = &self.inner.backend;
+        let base = b.get(&keys::doc(id)).map_err(storage)?;
+        let chunks = b
+            .scan_prefix(&keys::chunk_prefix(id), None, usize::MAX)
+            .map_err(storage)?;
+        if base.is_none() && chunks.is_empty() {
+            slot.loaded = true;
+            slot.doc = None;
+            return Ok(());
+        }
+        let mut parts: Vec<&[u8]> = Vec::new();
+        if let Some(base) = &base {
+            parts.push(base);
+        }
+        parts.extend(chunks.iter().map(|(_, v)| v.as_slice()));
+        let doc = EntityDoc::load(id, self.inner.actor.clone(), &parts)?;
+        slot.next_chunk = chunks
+            .last()
+            .and_then(|(k, _)| keys::chunk_seq(k))
+            .map(|s| s + 1)
+            .unwrap_or(0);
+        slot.chunks = chunks.len() as u32;
+        slot.doc = Some(doc);
+        slot.loaded = true;
+        Ok(())
+    }
+
+    fn lock_loaded<'a>(&self, id: EntityId, slot: &'a Mutex<Slot>) -> Result<MutexGuard<'a, Slot>> {
+        let mut g = slot.lock().map_err(poisoned)?;
+        self.ensure_loaded(id, &mut g)?;
+        Ok(g)
+    }
+
+    /// Run `f` on the loaded document `id`.
+    pub fn with_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
+        let slot = self.slot(id)?;
+        let g = self.lock_loaded(id, &slot)?;
+        match &g.doc {
+            Some(doc) => Ok(f(doc)),
+            None => Err(Error::UnknownEntity(id)),
+        }
+    }
+
+    // ---- writes ----------------------------------------------------------
+
+    /// Persist the document in `slot` after it moved on from `before`, then wait
+    /// until the write is durable.
+    fn persist(
+        &self,
+        id: EntityId,
+        mut slot: MutexGuard<'_, Slot>,
+        before: &[ChangeHash],
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let compact_after = inner.opts.compact_after_chunks.max(1);
+        let Some(doc) = slot.doc.as_ref() else {
+            return Err(Error::UnknownEntity(id));
+        };
+        let ty = doc.entity_type().ok_or(Error::UntypedDocument(id))?;
+        let view = doc.view(&CrossRefs::default());
+        let changes = doc.history().change_count();
+        let mut batch: Vec<BatchOp> = Vec::new();
+        let compact = before.is_empty() || slot.chunks + 1 >= compact_after;
+        if compact {
+            batch.push((keys::doc(id), Some(doc.save())));
+            for (k, _) in inner
+                .backend
+                .scan_prefix(&keys::chunk_prefix(id), None, usize::MAX)
+                .map_err(storage)?
+            {
+                batch.push((k, None));
+            }
+        } else {
+            batch.push((
+                keys::chunk(id, slot.next_chunk),
+                Some(doc.save_after(before)),
+            ));
+        }
+        {
+            let mut next = inner.feed_next.lock().map_err(poisoned)?;
+            let seq = *next;
+            let summary = Summary::of(&view, ty, changes, seq).ok_or(Error::UnknownEntity(id))?;
+            if let Some(permit) = summary.permit_id {
+                batch.push((keys::child(permit, id), Some(vec![ty.code()])));
+            }
+            if let Some(old) = inner.backend.get(&keys::feed_pos(id)).map_err(storage)? {
+                if let Ok(old) = <[u8; 8]>::try_from(old.as_slice()) {
+                    batch.push((keys::feed(u64::from_be_bytes(old)), None));
+                }
+            }
+            batch.push((keys::feed(seq), Some(id.as_bytes().to_vec())));
+            batch.push((keys::feed_pos(id), Some(seq.to_be_bytes().to_vec())));
+            let summary_json =
+                serde_json::to_vec(&summary).map_err(|e| Error::Storage(e.to_string()))?;
+            batch.push((keys::entity(id), Some(summary_json)));
+            if let Err(e) = inner.backend.apply(batch) {
+                // the document in memory is ahead of storage: reload it next time
+                slot.doc = None;
+                slot.loaded = false;
+                return Err(storage(e));
+            }
+            *next += 1;
+            inner.applied_seq.fetch_max(seq, Ordering::SeqCst);
+        }
+        if compact {
+            slot.chunks = 0;
+        } else {
+            slot.chunks += 1;
+            slot.next_chunk += 1;
+        }
+        drop(slot);
+        self.wait_durable()
+    }
+
+    fn wait_durable(&self) -> Result<()> {
+        let inner = &self.inner;
+        let covered = AtomicU64::new(0);
+        inner
+            .commit
+            .wait_durable(
+                || covered.store(inner.applied_seq.load(Ordering::SeqCst), Ordering::SeqCst),
+                || inner.backend.flush(),
+                || {
+                    inner
+                        .durable_seq
+                        .fetch_max(covered.load(Ordering::SeqCst), Ordering::SeqCst);
+                },
+            )
+            .map_err(storage)
+    }
+
+    fn create(&self, new: write::NewEntityRef<'_>, id: Option<EntityId>) -> Result<EntityId> {
+        let id = id.unwrap_or_else(EntityId::new_random);
+        if let Some(permit) = new.permit_id() {
+            match self.summary(permit)? {
+                Some(s) if s.entity_type == EntityType::Permit => {}
+                Some(s) => {
+                    return Err(Error::WrongType {
+                        id: permit,
+                        expected: EntityType::Permit,
+                        actual: s.entity_type,
+                    })
+                }
+                None => return Err(Error::UnknownEntity(permit)),
+            }
+        }
+        let slot = self.slot(id)?;
+        let mut g = self.lock_loaded(id, &slot)?;
+        if g.doc.is_some() {
+            return Err(Error::InvalidInput(format!("entity {id} already exists")));
+        }
+        g.doc = Some(write::create_doc(
+            id,
+            self.inner.actor.clone(),
+            &new,
+            &self.ctx(),
+        )?);
+        self.persist(id, g, &[])?;
+        Ok(id)
+    }
+
+    /// Create a permit (status `draft`). Returns its id once durable.
+    pub fn create_permit(&self, p: NewPermit) -> Result<EntityId> {
+        self.create(write::NewEntityRef::Permit(&p), p.id)
+    }
+
+    /// Create an isolation point of an existing permit (status `assigned`).
+    pub fn create_isolation_point(&self, p: NewIsolationPoint) -> Result<EntityId> {
+        self.create(write::NewEntityRef::IsolationPoint(&p), p.id)
+    }
+
+    /// Create the closeout of an existing permit.
+    pub fn create_closeout(&self, c: NewCloseout) -> Result<EntityId> {
+        self.create(write::NewEntityRef::Closeout(&c), c.id)
+    }
+
+    /// Apply a validated edit. Returns the new change's hash once it is durable,
+    /// or `None` when the edit changed nothing. An edit the policies would reject
+    /// returns [`Error::Rejected`] and writes nothing.
+    pub fn edit(&self, id: EntityId, edit: Edit) -> Result<Option<ChangeHash>> {
+        let slot = self.slot(id)?;
+        let mut g = self.lock_loaded(id, &slot)?;
+        let ctx = self.ctx();
+        let Some(doc) = g.doc.as_mut() else {
+            return Err(Error::UnknownEntity(id));
+        };
+        let before = doc.heads();
+        match write::apply_edit(doc, &edit, &ctx) {
+            Ok(Some(hash)) => {
+                self.persist(id, g, &before)?;
+                Ok(Some(hash))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                if doc.heads() != before {
+                    // committed in memory but refused: forget it, reload from storage
+                    g.doc = None;
+                    g.loaded = false;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Apply foreign changes to document `id` (created if new). Merging never
+    /// refuses a valid change; the view judges it. Refused as a whole, with
+    /// nothing stored: changes whose dependencies are missing, and changes that
+    /// would create a document without a valid entity type.
+    pub fn apply_changes(&self, id: EntityId, changes: Vec<Change>) -> Result<Applied> {
+        let slot = self.slot(id)?;
+        let mut g = self.lock_loaded(id, &slot)?;
+        let created = g.doc.is_none();
+        let mut doc = g
+            .doc
+            .take()
+            .unwrap_or_else(|| EntityDoc::new(id, self.inner.actor.clone()));
+        let incoming: std::collections::HashSet<ChangeHash> =
+            changes.iter().map(|c| c.hash()).collect();
+        let missing: Vec<ChangeHash> = changes
+            .iter()
+            .flat_map(|c| c.deps().to_vec())
+            .filter(|d| !incoming.contains(d) && !doc.history().has_change(d))
+            .collect();
+        if !missing.is_empty() {
+            if !created {
+                g.doc = Some(doc);
+            }
+            return Err(Error::InvalidInput(format!(
+                "changes for {id} depend on {} change(s) the store does not have (first: {})",
+                missing.len(),
+                missing[0]
+            )));
+        }
+        let before = doc.heads();
+        let new_changes = match doc.apply_changes(changes) {
+            Ok(new) => new,
+            Err(e) => {
+                // possibly half-applied: reload from storage next time
+                g.loaded = false;
+                return Err(e.into());
+            }
+        };
+        if new_changes.is_empty() {
+            if !created {
+                g.doc = Some(doc);
+            }
+            return Ok(Applied {
+                new_changes,
+                created: false,
+            });
+        }
+        if doc.entity_type().is_none() {
+            g.loaded = false;
+            return Err(Error::UntypedDocument(id));
+        }
+        g.doc = Some(doc);
+        self.persist(id, g, &before)?;
+        Ok(Applied {
+            new_changes,
+            created,
+        })
+    }
+
+    // ---- reads -----------------------------------------------------------
+
+    /// The summary of an entity, without loading its document.
+    pub fn summary(&self, id: EntityId) -> Result<Option<Summary>> {
+        let Some(bytes) = self.inner.backend.get(&keys::entity(id)).map_err(storage)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Storage(format!("corrupt summary of {id}: {e}")))
+    }
+
+    /// Whether the store holds entity `id`.
+    pub fn contains(&self, id: EntityId) -> Result<bool> {
+        Ok(self.summary(id)?.is_some())
+    }
+
+    /// Every summary, in id order.
+    pub fn summaries(&self) -> Result<Vec<Summary>> {
+        self.inner
+            .backend
+            .scan_prefix(keys::ENTITY, None, usize::MAX)
+            .map_err(storage)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| Error::Storage(format!("corrupt summary: {e}")))
+            })
+            .collect()
+    }
+
+    /// Summaries filtered by type and status; deleted entities only when asked.
+    pub fn list(
+        &self,
+        ty: Option<EntityType>,
+        status: Option<&str>,
+        include_deleted: bool,
+    ) -> Result<Vec<Summary>> {
+        Ok(self
+            .summaries()?
+            .into_iter()
+            .filter(|s| ty.is_none_or(|t| s.entity_type == t))
+            .filter(|s| status.is_none_or(|st| s.status.as_deref() == Some(st)))
+            .filter(|s| include_deleted || !s.deleted)
+            .collect())
+    }
+
+    /// The ids of a permit's isolation points and closeouts.
+    pub fn children(&self, permit: EntityId) -> Result<Vec<EntityId>> {
+        Ok(self
+            .inner
+            .backend
+            .scan_prefix(&keys::children_prefix(permit), None, usize::MAX)
+            .map_err(storage)?
+            .iter()
+            .filter_map(|(k, _)| keys::trailing_id(k))
+            .collect())
+    }
+
+    /// What the cross-document rules of a permit need.
+    pub fn cross_refs(&self, permit: EntityId) -> Result<CrossRefs> {
+        let mut refs = CrossRefs::default();
+        for child in self.children(permit)? {
+            let Some(s) = self.summary(child)? else {
+                continue;
+            };
+            if s.deleted {
+                continue;
+            }
+            match s.entity_type {
+                EntityType::IsolationPoint => refs.isolation_points.push((
+                    child,
+                    s.status
+                        .as_deref()
+                        .and_then(|st| st.parse::<IsolationStatus>().ok()),
+                )),
+                EntityType::Closeout => refs.closeouts.push((child, s.completed)),
+                EntityType::Permit => {}
+            }
+        }
+        Ok(refs)
+    }
+
+    /// The policy view of an entity.
+    pub fn view(&self, id: EntityId) -> Result<View> {
+        let refs = match self.summary(id)? {
+            Some(s) if s.entity_type == EntityType::Permit => self.cross_refs(id)?,
+            Some(_) => CrossRefs::default(),
+            None => return Err(Error::UnknownEntity(id)),
+        };
+        self.with_doc(id, |doc| doc.view(&refs))
+    }
+
+    /// The views of entities with open conflicts or rejected operations.
+    pub fn conflicts(&self) -> Result<Vec<View>> {
+        let mut out = Vec::new();
+        for s in self.summaries()? {
+            if s.conflicts > 0 || s.rejected > 0 {
+                out.push(self.view(s.id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current heads of document `id`.
+    pub fn heads(&self, id: EntityId) -> Result<Vec<ChangeHash>> {
+        self.with_doc(id, |d| d.heads())
+    }
+
+    /// The changes of document `id` not in the past of `heads` (all when empty).
+    pub fn changes_since(&self, id: EntityId, heads: &[ChangeHash]) -> Result<Vec<Change>> {
+        self.with_doc(id, |d| d.changes_since(heads))
+    }
+
+    /// The compacted bytes of document `id`.
+    pub fn save_doc(&self, id: EntityId) -> Result<Vec<u8>> {
+        self.with_doc(id, |d| d.save())
+    }
+
+    /// Documents changed after feed position `cursor`, oldest first, at most
+    /// `limit`; only durable writes are listed. Each document appears once, at
+    /// its latest change. Returns `(seq, id)` pairs; the last seq is the next cursor.
+    pub fn feed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, EntityId)>> {
+        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
+        let after = keys::feed(cursor);
+        Ok(self
+            .inner
+            .backend
+            .scan_prefix(keys::FEED, Some(&after), limit)
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|(k, v)| Some((keys::feed_seq(&k)?, keys::id_value(&v)?)))
+            .filter(|(seq, _)| *seq <= durable)
+            .collect())
+    }
+
+    /// The latest durable feed position.
+    pub fn feed_head(&self) -> u64 {
+        self.inner.durable_seq.load(Ordering::SeqCst)
+    }
+
+    /// Flush everything to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.wait_durable()
+    }
+}
