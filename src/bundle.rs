@@ -127,7 +127,7 @@ pub fn export(store: &Store, ids: Option<&[EntityId]>, since: u64) -> Result<Vec
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     /// Documents in the bundle.
     pub documents: usize,

@@ -13,7 +13,7 @@ pub enum Error {
     #[error("unknown entity {0}")]
     UnknownEntity(EntityId),
     /// The entity exists but is of another type than the operation needs.
-    #[error("entity {id} is a {actual}, not a {expected}")]
+    #[error("entity {id} is of type {actual}, not {expected}")]
     WrongType {
         /// The entity.
         id: EntityId,

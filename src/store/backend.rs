@@ -13,6 +13,9 @@ pub struct StorageError(pub String);
 /// One write of a batch: `Some(value)` puts, `None` deletes.
 pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
 
+/// A key and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
 /// An ordered key-value store. Every method is safe to call from many threads.
 pub trait Backend: Send + Sync + 'static {
     /// The value at `key`.
@@ -24,9 +27,9 @@ pub trait Backend: Send + Sync + 'static {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    ) -> Result<Vec<Pair>, StorageError>;
     /// The last pair whose key starts with `prefix`.
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StorageError>;
     /// Apply every write of `batch` atomically (all or none, also across a crash).
     fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StorageError>;
     /// Make every write applied so far durable (fsync).
@@ -36,8 +39,10 @@ pub trait Backend: Send + Sync + 'static {
 /// An in-memory backend, for tests and tools. `flush` does nothing.
 #[derive(Default)]
 pub struct MemBackend {
-    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    map: Mutex<Map>,
 }
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 impl MemBackend {
     /// An empty store.
@@ -45,7 +50,7 @@ impl MemBackend {
         Self::default()
     }
 
-    fn map(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>, StorageError> {
+    fn map(&self) -> Result<std::sync::MutexGuard<'_, Map>, StorageError> {
         self.map
             .lock()
             .map_err(|_| StorageError("memory backend lock poisoned".into()))
@@ -62,7 +67,7 @@ impl Backend for MemBackend {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<Pair>, StorageError> {
         let map = self.map()?;
         Ok(map
             .range(prefix.to_vec()..)
@@ -73,7 +78,7 @@ impl Backend for MemBackend {
             .collect())
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StorageError> {
         let map = self.map()?;
         Ok(map
             .range(prefix.to_vec()..)

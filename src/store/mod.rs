@@ -16,7 +16,7 @@ mod sled_backend;
 mod store;
 mod summary;
 
-pub use backend::{Backend, BatchOp, MemBackend, StorageError};
+pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;

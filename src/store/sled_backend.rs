@@ -2,8 +2,9 @@
 //! write that touches several of them is one atomic sled batch.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use super::backend::{Backend, BatchOp, StorageError};
+use super::backend::{Backend, BatchOp, Pair, StorageError};
 use crate::error::Error;
 
 /// sled, opened on a directory. sled locks the directory to one process.
@@ -14,20 +15,35 @@ pub struct SledBackend {
 impl SledBackend {
     /// Open (or create) the store in `path`. Fails with [`Error::Locked`] when
     /// another process holds it.
+    ///
+    /// sled releases its lock from background threads shortly after the last
+    /// handle is dropped, so a lock held by a store that is closing is retried
+    /// for up to [`LOCK_WAIT`].
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let config = sled::Config::new().path(path).flush_every_ms(Some(1000));
-        match config.open() {
-            Ok(db) => Ok(SledBackend { db }),
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
-            {
-                Err(Error::Locked {
-                    path: path.to_path_buf(),
-                })
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            let config = sled::Config::new().path(path).flush_every_ms(Some(1000));
+            match config.open() {
+                Ok(db) => return Ok(SledBackend { db }),
+                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Locked {
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
             }
-            Err(e) => Err(Error::Storage(format!("opening {}: {e}", path.display()))),
         }
     }
+}
+
+/// How long opening waits for a lock held by a store that is closing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
 }
 
 fn err(e: sled::Error) -> StorageError {
@@ -44,7 +60,7 @@ impl Backend for SledBackend {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<Pair>, StorageError> {
         let iter = match after {
             Some(a) => self
                 .db
@@ -62,7 +78,7 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StorageError> {
         match self.db.scan_prefix(prefix).next_back() {
             Some(r) => {
                 let (k, v) = r.map_err(err)?;

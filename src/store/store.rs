@@ -414,6 +414,11 @@ impl Store {
     /// or `None` when the edit changed nothing. An edit the policies would reject
     /// returns [`Error::Rejected`] and writes nothing.
     pub fn edit(&self, id: EntityId, edit: Edit) -> Result<Option<ChangeHash>> {
+        self.edit_all(id, std::slice::from_ref(&edit))
+    }
+
+    /// Apply several edits as one change: all of them or none.
+    pub fn edit_all(&self, id: EntityId, edits: &[Edit]) -> Result<Option<ChangeHash>> {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let ctx = self.ctx();
@@ -421,7 +426,7 @@ impl Store {
             return Err(Error::UnknownEntity(id));
         };
         let before = doc.heads();
-        match write::apply_edit(doc, &edit, &ctx) {
+        match write::apply_edits(doc, edits, &ctx) {
             Ok(Some(hash)) => {
                 self.persist(id, g, &before)?;
                 Ok(Some(hash))

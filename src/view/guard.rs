@@ -107,13 +107,13 @@ mod tests {
 
     #[test]
     fn empty_checklist_fails() {
-        let err = activation_guard(&BTreeMap::new(), &[]).unwrap_err();
+        let err = activation_guard(&BTreeMap::new(), &[]).expect_err("fails");
         assert_eq!(err, "safety checklist is empty");
     }
 
     #[test]
     fn unticked_item_fails_and_is_named() {
-        let err = activation_guard(&ticked(&[("a", true), ("b", false)]), &[]).unwrap_err();
+        let err = activation_guard(&ticked(&[("a", true), ("b", false)]), &[]).expect_err("fails");
         assert_eq!(err, "safety checklist items not ticked: b");
     }
 
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(activation_guard(&list, &bad_then_good), Ok(()));
         let good_then_bad = [reading("r1", "H2S", 3.0, 1), reading("r2", "H2S", 12.0, 2)];
         assert_eq!(
-            activation_guard(&list, &good_then_bad).unwrap_err(),
+            activation_guard(&list, &good_then_bad).expect_err("fails"),
             "gas H2S latest reading 12.0 outside [0, 10]"
         );
     }

@@ -570,8 +570,11 @@ impl History {
 
     /// Automerge's total order of op ids.
     pub(crate) fn op_order(&self, a: &OpRec, b: &OpRec) -> std::cmp::Ordering {
-        let actor = |o: &OpRec| self.actors[o.actor as usize].to_bytes().to_vec();
-        (a.counter, actor(a)).cmp(&(b.counter, actor(b)))
+        a.counter.cmp(&b.counter).then_with(|| {
+            self.actors[a.actor as usize]
+                .to_bytes()
+                .cmp(self.actors[b.actor as usize].to_bytes())
+        })
     }
 
     /// The items of a container field (set-merge / true-wins / append-only map),

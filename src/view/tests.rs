@@ -148,7 +148,7 @@ fn invalid_op_that_overwrote_a_valid_one_leaves_it_in_force() {
             .expect("get")
             .expect("some")
             .0
-            .to_str(),
+            .as_str(),
         Some("assigned")
     );
     assert_eq!(field(&a.view(), "status"), "verified");

@@ -127,19 +127,22 @@ impl Value {
     }
 }
 
-/// Apply `edit` to `doc`: validate, commit, and verify the view accepted it.
-/// Returns the new change's hash, or `None` when the edit changed nothing.
+/// Apply `edits` to `doc` as one change: validate, commit, and verify the view
+/// accepted it. Returns the new change's hash, or `None` when nothing changed.
 ///
 /// On `Err(Error::Rejected)` after the commit (the view disagreed with the
 /// pre-check, which would be a bug) the caller must discard `doc`.
-pub(crate) fn apply_edit(
+pub(crate) fn apply_edits(
     doc: &mut EntityDoc,
-    edit: &Edit,
+    edits: &[Edit],
     ctx: &WriteCtx,
 ) -> Result<Option<ChangeHash>> {
     let ty = doc.entity_type().ok_or(Error::UntypedDocument(doc.id()))?;
     let schema = Schema::of(ty);
-    let writes = plan(doc, &schema, edit, ctx)?;
+    let mut writes = Vec::new();
+    for edit in edits {
+        writes.extend(plan(doc, &schema, edit, ctx)?);
+    }
     if writes.is_empty() {
         return Ok(None);
     }
@@ -306,7 +309,7 @@ fn plan(doc: &EntityDoc, schema: &Schema, edit: &Edit, ctx: &WriteCtx) -> Result
                 ScalarValue::Timestamp(r.taken_at.unwrap_or(ctx.now_ms)),
                 ScalarValue::Str(ctx.device.as_str().into()),
             ];
-            vec![entry(f, schema, r.id, values)]
+            idempotent_entry(doc, f, schema, r.id, values)?
         }
         Edit::AddPhoto(p) => {
             let (f, schema) = append_field(schema, "photos")?;
@@ -324,9 +327,46 @@ fn plan(doc: &EntityDoc, schema: &Schema, edit: &Edit, ctx: &WriteCtx) -> Result
                 ScalarValue::Str(p.caption.as_str().into()),
                 ScalarValue::Timestamp(p.taken_at.unwrap_or(ctx.now_ms)),
             ];
-            vec![entry(f, schema, p.id, values)]
+            idempotent_entry(doc, f, schema, p.id, values)?
         }
     })
+}
+
+/// An append-only entry, idempotent by key: writing the same entry again is a
+/// no-op; the same key with other values is refused (append-only).
+fn idempotent_entry(
+    doc: &EntityDoc,
+    field: &'static str,
+    schema: EntrySchema,
+    id: Option<Uuid>,
+    values: Vec<ScalarValue>,
+) -> Result<Vec<Write>> {
+    let Some(id) = id else {
+        return Ok(vec![entry(field, schema, None, values)]);
+    };
+    let view = doc.view(&Default::default());
+    let Some(existing) = view.fields.get(field).and_then(|m| m.get(id.to_string())) else {
+        return Ok(vec![entry(field, schema, Some(id), values)]);
+    };
+    let same = schema.fields.iter().zip(&values).all(|(f, v)| {
+        let want = OpValue::Scalar(v.clone()).to_json();
+        match (existing.get(f.name), &want) {
+            (Some(serde_json::Value::Number(a)), serde_json::Value::Number(b)) => {
+                a.as_f64() == b.as_f64()
+            }
+            (Some(a), b) => a == b,
+            (None, _) => false,
+        }
+    });
+    if same {
+        Ok(Vec::new())
+    } else {
+        Err(rejected(
+            &format!("{field}.{id}"),
+            &OpValue::Map,
+            RejectReason::AppendOnly,
+        ))
+    }
 }
 
 fn append_field(schema: &Schema, field: &str) -> Result<(&'static str, EntrySchema)> {

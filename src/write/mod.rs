@@ -12,7 +12,7 @@ mod new_entity;
 pub use edit::{Edit, NewGasReading, NewPhoto};
 pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
 
-pub(crate) use edit::apply_edit;
+pub(crate) use edit::apply_edits;
 pub(crate) use new_entity::{create_doc, NewEntityRef};
 
 /// Who writes, and when (passed in so the core never reads the clock itself).

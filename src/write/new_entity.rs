@@ -154,7 +154,7 @@ pub(crate) fn create_doc(
                     let obj = tx.put_object(ROOT, *field, ObjType::Map)?;
                     for item in list {
                         // set-merge items are `true`; checklist items start unticked
-                        tx.put(&obj, *item, if *set { true } else { false })?;
+                        tx.put(&obj, *item, *set)?;
                     }
                 }
                 Ok(())

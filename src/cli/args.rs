@@ -1,0 +1,345 @@
+//! The command line, as clap types. Ids stay strings here: they are parsed by
+//! the commands so that a bad id is reported as `invalid id "..."` (exit 1).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use permitsync::EntityType;
+
+/// Offline-first Permit-to-Work store: permits, isolation points and closeouts
+/// as Automerge documents, with the safety policies applied as a view.
+#[derive(Debug, Parser)]
+#[command(name = "permitsync", version, propagate_version = true)]
+pub struct Cli {
+    /// The store directory.
+    #[arg(
+        long,
+        global = true,
+        env = "PERMITSYNC_DATA",
+        default_value = "./data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+
+    /// Machine output: the JSON of the object (one document per line, or a JSON
+    /// array for lists).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Device id recorded in `created_by` when the store is created.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub device: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and edit permits.
+    #[command(subcommand)]
+    Permit(PermitCmd),
+    /// Create and edit isolation points.
+    #[command(subcommand)]
+    Isolation(IsolationCmd),
+    /// Create and edit closeouts.
+    #[command(subcommand)]
+    Closeout(CloseoutCmd),
+    /// Mark an entity deleted (a tombstone; its history is kept).
+    Delete {
+        /// The entity id.
+        id: String,
+    },
+    /// Show an entity's view: fields, conflicts, rejected operations, violations.
+    Show {
+        /// The entity id.
+        id: String,
+    },
+    /// List entities.
+    List(ListArgs),
+    /// Entities with conflicting values or rejected operations.
+    Conflicts,
+    /// Export documents to a bundle file.
+    Export(ExportArgs),
+    /// Import a bundle file.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+    },
+}
+
+/// Add or remove an item of a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SetAction {
+    /// Add the item.
+    Add,
+    /// Remove the item.
+    Remove,
+}
+
+/// Permit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PermitCmd {
+    /// Create a permit (status draft); prints its id.
+    Create(PermitCreate),
+    /// Set text fields (each given field is one edit).
+    Set(PermitSet),
+    /// Move the permit through its workflow.
+    Status {
+        /// The permit id.
+        id: String,
+        /// The new status (draft, submitted, approved, active, suspended,
+        /// completed, closed, cancelled).
+        status: String,
+    },
+    /// Add or remove a PPE requirement.
+    Ppe {
+        /// The permit id.
+        id: String,
+        /// add or remove.
+        action: SetAction,
+        /// The PPE item.
+        item: String,
+    },
+    /// Tick a safety checklist item (added if new).
+    Tick(TickArgs),
+    /// Record a gas reading.
+    Gas(GasArgs),
+    /// Record photo metadata.
+    Photo(PhotoArgs),
+}
+
+/// `permit create`.
+#[derive(Debug, Args)]
+pub struct PermitCreate {
+    /// Title (required).
+    #[arg(long)]
+    pub title: String,
+    /// Location.
+    #[arg(long, default_value = "")]
+    pub location: String,
+    /// Work type, e.g. hot_work.
+    #[arg(long, default_value = "")]
+    pub work_type: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// A PPE requirement (repeatable).
+    #[arg(long = "ppe", value_name = "ITEM")]
+    pub ppe: Vec<String>,
+    /// A safety checklist item, unticked (repeatable).
+    #[arg(long = "check", value_name = "ITEM")]
+    pub check: Vec<String>,
+}
+
+/// `permit set`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("fields")
+        .required(true)
+        .multiple(true)
+        .args(["title", "location", "work_type", "description"])
+))]
+pub struct PermitSet {
+    /// The permit id.
+    pub id: String,
+    /// New title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// New location.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// New work type.
+    #[arg(long)]
+    pub work_type: Option<String>,
+    /// New description (merged character by character).
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+/// `permit tick` and `closeout tick`.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// The entity id.
+    pub id: String,
+    /// The checklist item.
+    pub item: String,
+    /// Untick instead (a tick merged from elsewhere still wins).
+    #[arg(long)]
+    pub untick: bool,
+}
+
+/// `permit gas`.
+#[derive(Debug, Args)]
+pub struct GasArgs {
+    /// The permit id.
+    pub id: String,
+    /// The gas, e.g. H2S.
+    #[arg(long)]
+    pub gas: String,
+    /// The measured value.
+    #[arg(long, allow_negative_numbers = true)]
+    pub value: f64,
+    /// The unit, e.g. ppm.
+    #[arg(long)]
+    pub unit: String,
+    /// Lowest acceptable value.
+    #[arg(long, allow_negative_numbers = true)]
+    pub min: f64,
+    /// Highest acceptable value.
+    #[arg(long, allow_negative_numbers = true)]
+    pub max: f64,
+    /// When taken, in ms since the Unix epoch (default: now).
+    #[arg(long, value_name = "MS")]
+    pub taken_at: Option<i64>,
+    /// The reading's id (default: a fresh UUID); the same id twice is one reading.
+    #[arg(long, value_name = "UUID")]
+    pub reading_id: Option<String>,
+}
+
+/// `permit photo`.
+#[derive(Debug, Args)]
+pub struct PhotoArgs {
+    /// The permit id.
+    pub id: String,
+    /// Hex SHA-256 of the image bytes.
+    #[arg(long, value_name = "HEX")]
+    pub sha256: String,
+    /// MIME type, e.g. image/jpeg.
+    #[arg(long, value_name = "M")]
+    pub mime: String,
+    /// Size in bytes.
+    #[arg(long, value_name = "N")]
+    pub size: u64,
+    /// Caption.
+    #[arg(long, default_value = "")]
+    pub caption: String,
+}
+
+/// Isolation point subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IsolationCmd {
+    /// Create an isolation point of a permit (status assigned); prints its id.
+    Create {
+        /// The permit it belongs to.
+        #[arg(long, value_name = "PID")]
+        permit: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A lock id applied (repeatable).
+        #[arg(long = "lock", value_name = "LOCK")]
+        locks: Vec<String>,
+    },
+    /// Raise the status (assigned < isolated < verified < deisolated).
+    Status {
+        /// The isolation point id.
+        id: String,
+        /// The new status.
+        status: String,
+    },
+    /// Add or remove a lock id.
+    Lock {
+        /// The isolation point id.
+        id: String,
+        /// add or remove.
+        action: SetAction,
+        /// The lock id.
+        lock: String,
+    },
+    /// Replace the description (merged character by character).
+    Describe {
+        /// The isolation point id.
+        id: String,
+        /// The new description.
+        text: String,
+    },
+}
+
+/// Closeout subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CloseoutCmd {
+    /// Create the closeout of a permit; prints its id.
+    Create {
+        /// The permit it closes out.
+        #[arg(long, value_name = "PID")]
+        permit: String,
+        /// A checklist item, unticked (repeatable).
+        #[arg(long = "check", value_name = "ITEM")]
+        check: Vec<String>,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Tick a checklist item (added if new).
+    Tick(TickArgs),
+    /// Mark the closeout completed.
+    Complete {
+        /// The closeout id.
+        id: String,
+    },
+    /// Replace the notes (merged character by character).
+    Notes {
+        /// The closeout id.
+        id: String,
+        /// The new notes.
+        text: String,
+    },
+}
+
+/// An entity type on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TypeArg {
+    /// Permits.
+    #[value(name = "permit")]
+    Permit,
+    /// Isolation points.
+    #[value(name = "isolation_point")]
+    IsolationPoint,
+    /// Closeouts.
+    #[value(name = "closeout")]
+    Closeout,
+}
+
+impl From<TypeArg> for EntityType {
+    fn from(t: TypeArg) -> Self {
+        match t {
+            TypeArg::Permit => EntityType::Permit,
+            TypeArg::IsolationPoint => EntityType::IsolationPoint,
+            TypeArg::Closeout => EntityType::Closeout,
+        }
+    }
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only entities of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub entity_type: Option<TypeArg>,
+    /// Only entities with this status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Include deleted entities.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle file to write.
+    pub file: PathBuf,
+    /// Only documents changed after this change-feed position.
+    #[arg(
+        long,
+        value_name = "CURSOR",
+        default_value_t = 0,
+        conflicts_with = "ids"
+    )]
+    pub since: u64,
+    /// Only these entities (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<String>,
+}

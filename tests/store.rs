@@ -1,0 +1,444 @@
+//! Store behaviour on real sled files: durability across reopen, validated
+//! writes, indexes and cross-document rules, the change feed, the cache and
+//! compaction, concurrency, and bad input that must change nothing.
+
+use std::sync::Arc;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, AutomergeError, ROOT};
+use permitsync::bundle;
+use permitsync::model::EntityId;
+use permitsync::store::{Store, StoreOptions};
+use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
+use permitsync::Error;
+
+fn permit(store: &Store, title: &str) -> EntityId {
+    store
+        .create_permit(NewPermit {
+            title: title.into(),
+            location: "Unit 3".into(),
+            work_type: "hot_work".into(),
+            description: "Weld bracket".into(),
+            ppe_requirements: vec!["gloves".into()],
+            safety_checklist: vec!["fire watch".into()],
+            ..Default::default()
+        })
+        .expect("create permit")
+}
+
+fn status(store: &Store, id: EntityId, s: &str) -> Result<(), Error> {
+    store.edit(id, Edit::SetStatus(s.into())).map(|_| ())
+}
+
+fn tick(store: &Store, id: EntityId, item: &str) {
+    store
+        .edit(
+            id,
+            Edit::Tick {
+                field: "safety_checklist".into(),
+                item: item.into(),
+                ticked: true,
+            },
+        )
+        .expect("tick");
+}
+
+fn activate(store: &Store, id: EntityId) {
+    tick(store, id, "fire watch");
+    for s in ["submitted", "approved", "active"] {
+        status(store, id, s).expect(s);
+    }
+}
+
+#[test]
+fn everything_written_is_there_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, before) = {
+        let store = Store::open(dir.path()).expect("open");
+        let id = permit(&store, "Hot work");
+        store
+            .edit(
+                id,
+                Edit::SetText {
+                    field: "description".into(),
+                    text: "Weld the bracket".into(),
+                },
+            )
+            .expect("text");
+        activate(&store, id);
+        (id, store.view(id).expect("view"))
+    };
+    let store = Store::open(dir.path()).expect("reopen");
+    let after = store.view(id).expect("view");
+    assert_eq!(before.to_json_string(), after.to_json_string());
+    assert_eq!(after.str_field("status"), Some("active"));
+    assert_eq!(after.str_field("description"), Some("Weld the bracket"));
+}
+
+#[test]
+fn invalid_writes_are_refused_with_a_clear_error_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let id = permit(&store, "Confined space");
+    let heads = store.heads(id).expect("heads");
+    let err = status(&store, id, "active").expect_err("draft -> active");
+    assert_eq!(err.to_string(), "invalid transition draft -> active");
+    assert_eq!(store.heads(id).expect("heads"), heads);
+
+    status(&store, id, "submitted").expect("submit");
+    status(&store, id, "approved").expect("approve");
+    // the checklist is not ticked: the guard fails
+    let err = status(&store, id, "active").expect_err("guard");
+    assert!(
+        err.to_string()
+            .starts_with("guard failed: safety checklist items not ticked"),
+        "{err}"
+    );
+    tick(&store, id, "fire watch");
+    store
+        .edit(
+            id,
+            Edit::AddGasReading(NewGasReading {
+                gas: "H2S".into(),
+                value: 12.0,
+                unit: "ppm".into(),
+                min: 0.0,
+                max: 10.0,
+                ..Default::default()
+            }),
+        )
+        .expect("reading");
+    let err = status(&store, id, "active").expect_err("gas guard");
+    assert_eq!(
+        err.to_string(),
+        "guard failed: gas H2S latest reading 12.0 outside [0, 10]"
+    );
+    assert_eq!(
+        store.view(id).expect("view").str_field("status"),
+        Some("approved")
+    );
+
+    let unknown = EntityId::new_random();
+    let err = status(&store, unknown, "submitted").expect_err("unknown");
+    assert_eq!(err.to_string(), format!("unknown entity {unknown}"));
+
+    let err = store
+        .edit(
+            id,
+            Edit::SetField {
+                field: "permit_id".into(),
+                value: "x".into(),
+            },
+        )
+        .expect_err("not a permit field");
+    assert!(err.to_string().contains("has no field permit_id"), "{err}");
+}
+
+#[test]
+fn isolation_status_never_goes_back_and_children_need_their_permit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let missing = EntityId::new_random();
+    let err = store
+        .create_isolation_point(NewIsolationPoint {
+            id: None,
+            permit_id: missing,
+            description: "valve".into(),
+            lock_ids: vec![],
+        })
+        .expect_err("no permit");
+    assert!(matches!(err, Error::UnknownEntity(id) if id == missing));
+    let p = permit(&store, "Pump");
+    let iso = store
+        .create_isolation_point(NewIsolationPoint {
+            id: None,
+            permit_id: p,
+            description: "valve".into(),
+            lock_ids: vec!["L1".into()],
+        })
+        .expect("iso");
+    status(&store, iso, "verified").expect("verified");
+    let err = status(&store, iso, "assigned").expect_err("regression");
+    assert_eq!(
+        err.to_string(),
+        "status cannot go back: verified -> assigned"
+    );
+    assert_eq!(store.children(p).expect("children"), vec![iso]);
+}
+
+#[test]
+fn cross_document_rules_are_reported_as_violations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let p = permit(&store, "Line break");
+    let iso = store
+        .create_isolation_point(NewIsolationPoint {
+            id: None,
+            permit_id: p,
+            description: "valve".into(),
+            lock_ids: vec![],
+        })
+        .expect("iso");
+    activate(&store, p);
+    let rules: Vec<String> = store
+        .view(p)
+        .expect("view")
+        .violations
+        .into_iter()
+        .map(|v| v.rule)
+        .collect();
+    assert_eq!(rules, vec!["isolation_not_verified"]);
+    status(&store, iso, "verified").expect("verify");
+    assert!(store.view(p).expect("view").violations.is_empty());
+
+    status(&store, p, "completed").expect("complete");
+    status(&store, p, "closed").expect("close");
+    let rules: Vec<String> = store
+        .view(p)
+        .expect("view")
+        .violations
+        .into_iter()
+        .map(|v| v.rule)
+        .collect();
+    assert_eq!(rules, vec!["closeout_missing"]);
+    let c = store
+        .create_closeout(NewCloseout {
+            id: None,
+            permit_id: p,
+            checklist: vec![],
+            notes: "done".into(),
+        })
+        .expect("closeout");
+    store
+        .edit(
+            c,
+            Edit::SetFlag {
+                field: "completed".into(),
+                value: true,
+            },
+        )
+        .expect("completed");
+    assert!(store.view(p).expect("view").violations.is_empty());
+}
+
+#[test]
+fn feed_lists_each_changed_document_once_in_write_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let a = permit(&store, "a");
+    let b = permit(&store, "b");
+    let cursor = store.feed_head();
+    status(&store, a, "submitted").expect("a");
+    status(&store, b, "submitted").expect("b");
+    status(&store, a, "draft").expect("a again");
+    let changed: Vec<EntityId> = store
+        .feed_since(cursor, 100)
+        .expect("feed")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(changed, vec![b, a]);
+    assert!(store
+        .feed_since(store.feed_head(), 100)
+        .expect("feed")
+        .is_empty());
+}
+
+#[test]
+fn documents_leave_memory_and_compact_without_losing_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = StoreOptions {
+        cache_capacity: 2,
+        compact_after_chunks: 3,
+        ..Default::default()
+    };
+    let store = Store::open_with(dir.path(), opts).expect("open");
+    let ids: Vec<EntityId> = (0..6).map(|i| permit(&store, &format!("p{i}"))).collect();
+    for (i, id) in ids.iter().enumerate() {
+        for j in 0..7 {
+            store
+                .edit(
+                    *id,
+                    Edit::SetField {
+                        field: "title".into(),
+                        value: format!("p{i} v{j}"),
+                    },
+                )
+                .expect("edit");
+        }
+    }
+    assert!(
+        store.cached_documents() <= 2,
+        "{}",
+        store.cached_documents()
+    );
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    for (i, id) in ids.iter().enumerate() {
+        let v = store.view(*id).expect("view");
+        assert_eq!(v.str_field("title"), Some(format!("p{i} v6").as_str()));
+    }
+}
+
+#[test]
+fn concurrent_writers_are_all_durable_and_share_flushes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let ids: Vec<EntityId> = (0..8).map(|i| permit(&store, &format!("p{i}"))).collect();
+    let flushes_before = store.flush_count();
+    let store = Arc::new(store);
+    let threads: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (store, id) = (store.clone(), *id);
+            std::thread::spawn(move || {
+                for j in 0..20 {
+                    store
+                        .edit(
+                            id,
+                            Edit::AddItem {
+                                field: "ppe_requirements".into(),
+                                item: format!("item{j}"),
+                            },
+                        )
+                        .expect("edit");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    let flushes = store.flush_count() - flushes_before;
+    assert!(
+        flushes <= 160,
+        "every write flushed at most once: {flushes}"
+    );
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    for id in ids {
+        let v = store.view(id).expect("view");
+        assert_eq!(
+            v.fields["ppe_requirements"].as_array().expect("list").len(),
+            21
+        );
+    }
+}
+
+#[test]
+fn bundles_carry_documents_between_stores() {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let a = Store::open(a_dir.path()).expect("a");
+    let b = Store::open(b_dir.path()).expect("b");
+    let p = permit(&a, "Scaffold");
+    activate(&a, p);
+    let bytes = bundle::export(&a, None, 0).expect("export");
+    let report = bundle::import(&b, &bytes).expect("import");
+    assert_eq!((report.documents, report.created), (1, 1));
+    assert_eq!(
+        a.view(p).expect("a").to_json_string(),
+        b.view(p).expect("b").to_json_string()
+    );
+    // importing again changes nothing
+    let again = bundle::import(&b, &bytes).expect("again");
+    assert_eq!(again.new_changes, 0);
+}
+
+fn snapshot(store: &Store) -> Vec<String> {
+    store
+        .summaries()
+        .expect("summaries")
+        .into_iter()
+        .map(|s| store.view(s.id).expect("view").to_json_string())
+        .collect()
+}
+
+#[test]
+fn bad_bundles_are_refused_and_change_nothing() {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let a = Store::open(a_dir.path()).expect("a");
+    let b = Store::open(b_dir.path()).expect("b");
+    permit(&a, "one");
+    permit(&b, "already here");
+    let good = bundle::export(&a, None, 0).expect("export");
+    let before = snapshot(&b);
+
+    let truncated = &good[..good.len() - 10];
+    let err = bundle::import(&b, truncated).expect_err("truncated");
+    assert!(err.to_string().starts_with("invalid bundle"), "{err}");
+
+    let mut corrupted = good.clone();
+    corrupted[30] ^= 0xff;
+    let err = bundle::import(&b, &corrupted).expect_err("corrupted");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+
+    let err =
+        bundle::import(&b, "not a bundle at all. ".repeat(5).as_bytes()).expect_err("garbage");
+    assert!(err.to_string().contains("wrong magic"), "{err}");
+
+    // well-framed, but garbage Automerge bytes inside
+    let garbage = bundle::encode(&[bundle::BundleEntry {
+        id: EntityId::new_random(),
+        bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 5],
+    }])
+    .expect("encode");
+    let err = bundle::import(&b, &garbage).expect_err("garbage automerge");
+    assert!(err.to_string().contains("invalid automerge data"), "{err}");
+
+    // a valid Automerge document of an unknown entity type
+    let mut doc = Automerge::new();
+    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "type", "spaceship"))
+        .expect("doc");
+    let alien = bundle::encode(&[bundle::BundleEntry {
+        id: EntityId::new_random(),
+        bytes: doc.save(),
+    }])
+    .expect("encode");
+    let err = bundle::import(&b, &alien).expect_err("unknown type");
+    assert!(err.to_string().contains("no valid entity type"), "{err}");
+
+    assert_eq!(snapshot(&b), before);
+}
+
+#[test]
+fn foreign_changes_with_missing_dependencies_or_no_type_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let p = permit(&store, "x");
+    let mut doc = Automerge::load(&store.save_doc(p).expect("save")).expect("load");
+    doc.set_actor(ActorId::random());
+    let h0 = doc.get_heads();
+    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "title", "one"))
+        .expect("one");
+    let h1 = doc.get_heads();
+    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "title", "two"))
+        .expect("two");
+    let second_only = doc.get_changes(&h1);
+    let before = store.view(p).expect("view").to_json_string();
+    let err = store
+        .apply_changes(p, second_only)
+        .expect_err("missing deps");
+    assert!(err.to_string().contains("depend on 1 change"), "{err}");
+    assert_eq!(store.view(p).expect("view").to_json_string(), before);
+    // with its dependency it applies
+    let applied = store.apply_changes(p, doc.get_changes(&h0)).expect("apply");
+    assert_eq!(applied.new_changes.len(), 2);
+    assert_eq!(store.view(p).expect("view").str_field("title"), Some("two"));
+
+    let mut untyped = Automerge::new();
+    untyped
+        .transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "title", "no type"))
+        .expect("untyped");
+    let stray = EntityId::new_random();
+    let err = store
+        .apply_changes(stray, untyped.get_changes(&[]))
+        .expect_err("untyped");
+    assert!(matches!(err, Error::UntypedDocument(_)));
+    assert!(!store.contains(stray).expect("contains"));
+}
