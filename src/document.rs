@@ -89,6 +89,28 @@ impl EntityDoc {
         Ok(self.catch_up(&before))
     }
 
+    /// Receive an automerge sync message from a peer whose sync state is
+    /// `state`, and update the history. Returns the new change hashes.
+    pub fn receive_sync(
+        &mut self,
+        state: &mut automerge::sync::State,
+        msg: automerge::sync::Message,
+    ) -> Result<Vec<ChangeHash>, automerge::AutomergeError> {
+        use automerge::sync::SyncDoc;
+        let before = self.doc.get_heads();
+        self.doc.receive_sync_message(state, msg)?;
+        Ok(self.catch_up(&before))
+    }
+
+    /// The next sync message for a peer whose sync state is `state`, if any.
+    pub fn generate_sync(
+        &self,
+        state: &mut automerge::sync::State,
+    ) -> Option<automerge::sync::Message> {
+        use automerge::sync::SyncDoc;
+        self.doc.generate_sync_message(state)
+    }
+
     /// Bring the history up to date with the document after it changed from
     /// `before`. Returns the new change hashes.
     pub(crate) fn catch_up(&mut self, before: &[ChangeHash]) -> Vec<ChangeHash> {

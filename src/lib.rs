@@ -45,6 +45,7 @@ mod error;
 pub mod model;
 pub mod store;
 pub mod view;
+pub mod wire;
 pub mod write;
 
 pub use document::EntityDoc;

@@ -77,3 +77,31 @@ pub(crate) fn id_value(v: &[u8]) -> Option<EntityId> {
     let b: [u8; 16] = v.try_into().ok()?;
     Some(EntityId::from_bytes(b))
 }
+
+/// The tenant a document belongs to: `own/<id16>` -> tenant (utf-8). A document
+/// belongs to the tenant that first uploaded it; documents without a record
+/// belong to [`super::DEFAULT_TENANT`].
+pub(crate) fn owner(id: EntityId) -> Vec<u8> {
+    [b"own/".as_slice(), id.as_bytes()].concat()
+}
+
+/// Prefix of one tenant's change feed.
+pub(crate) fn tenant_feed_prefix(tenant: &str) -> Vec<u8> {
+    [b"tfd/".as_slice(), tenant.as_bytes(), b"\0"].concat()
+}
+
+/// A tenant's change feed: `tfd/<tenant>\0<seq u64 BE>` -> id16 (same sequence
+/// numbers as the store's feed).
+pub(crate) fn tenant_feed(tenant: &str, seq: u64) -> Vec<u8> {
+    [tenant_feed_prefix(tenant).as_slice(), &seq.to_be_bytes()].concat()
+}
+
+/// Persisted sync state: `sst/<peer>\0<id16>` -> automerge `sync::State::encode()`.
+pub(crate) fn sync_state(peer: &str, id: EntityId) -> Vec<u8> {
+    [b"sst/".as_slice(), peer.as_bytes(), b"\0", id.as_bytes()].concat()
+}
+
+/// A named cursor kept for a peer: `cur/<peer>\0<name>` -> u64 BE.
+pub(crate) fn cursor(peer: &str, name: &str) -> Vec<u8> {
+    [b"cur/".as_slice(), peer.as_bytes(), b"\0", name.as_bytes()].concat()
+}

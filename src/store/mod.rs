@@ -20,5 +20,5 @@ pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;
-pub use store::{Applied, Store, StoreOptions};
+pub use store::{Applied, Store, StoreOptions, DEFAULT_TENANT};
 pub use summary::Summary;

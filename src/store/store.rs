@@ -73,7 +73,11 @@ struct Inner {
     applied_seq: AtomicU64,
     durable_seq: AtomicU64,
     commit: GroupCommit,
+    claim_lock: Mutex<()>,
 }
+
+/// The tenant of documents nobody claimed (local edits, nodes without tokens).
+pub const DEFAULT_TENANT: &str = "default";
 
 /// A handle to a store; cheap to clone and safe to share between threads.
 #[derive(Clone)]
@@ -154,6 +158,7 @@ impl Store {
                 applied_seq: AtomicU64::new(last),
                 durable_seq: AtomicU64::new(last),
                 commit: GroupCommit::new(),
+                claim_lock: Mutex::new(()),
             }),
         })
     }
@@ -319,12 +324,20 @@ impl Store {
             if let Some(permit) = summary.permit_id {
                 batch.push((keys::child(permit, id), Some(vec![ty.code()])));
             }
+            let tenant = self
+                .owner(id)?
+                .unwrap_or_else(|| DEFAULT_TENANT.to_string());
             if let Some(old) = inner.backend.get(&keys::feed_pos(id)).map_err(storage)? {
                 if let Ok(old) = <[u8; 8]>::try_from(old.as_slice()) {
                     batch.push((keys::feed(u64::from_be_bytes(old)), None));
+                    batch.push((keys::tenant_feed(&tenant, u64::from_be_bytes(old)), None));
                 }
             }
             batch.push((keys::feed(seq), Some(id.as_bytes().to_vec())));
+            batch.push((
+                keys::tenant_feed(&tenant, seq),
+                Some(id.as_bytes().to_vec()),
+            ));
             batch.push((keys::feed_pos(id), Some(seq.to_be_bytes().to_vec())));
             let summary_json =
                 serde_json::to_vec(&summary).map_err(|e| Error::Storage(e.to_string()))?;
@@ -502,6 +515,83 @@ impl Store {
         })
     }
 
+    /// Receive an automerge sync message about document `id` (created if new)
+    /// from a peer whose sync state is `state`. New changes are durable when
+    /// this returns, so a reply generated afterwards acknowledges only durable
+    /// data. A new document whose changes give it no valid entity type is not
+    /// stored ([`Error::UntypedDocument`]).
+    pub fn receive_sync(
+        &self,
+        id: EntityId,
+        state: &mut automerge::sync::State,
+        msg: automerge::sync::Message,
+    ) -> Result<Applied> {
+        let slot = self.slot(id)?;
+        let mut g = self.lock_loaded(id, &slot)?;
+        let created = g.doc.is_none();
+        let mut doc = g
+            .doc
+            .take()
+            .unwrap_or_else(|| EntityDoc::new(id, self.inner.actor.clone()));
+        let before = doc.heads();
+        let new_changes = match doc.receive_sync(state, msg) {
+            Ok(new) => new,
+            Err(e) => {
+                g.loaded = false; // possibly half-applied: reload from storage
+                return Err(e.into());
+            }
+        };
+        if new_changes.is_empty() {
+            if !created {
+                g.doc = Some(doc);
+            }
+            return Ok(Applied {
+                new_changes,
+                created: false,
+            });
+        }
+        if doc.entity_type().is_none() {
+            g.loaded = false;
+            return Err(Error::UntypedDocument(id));
+        }
+        g.doc = Some(doc);
+        self.persist(id, g, &before)?;
+        Ok(Applied {
+            new_changes,
+            created,
+        })
+    }
+
+    /// The next sync message about document `id` for a peer whose sync state is
+    /// `state`. For a document the store does not have, the message of an empty
+    /// document (which asks the peer for everything).
+    pub fn generate_sync(
+        &self,
+        id: EntityId,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<automerge::sync::Message>> {
+        let slot = self.slot(id)?;
+        let g = self.lock_loaded(id, &slot)?;
+        Ok(match &g.doc {
+            Some(doc) => doc.generate_sync(state),
+            None => EntityDoc::new(id, self.inner.actor.clone()).generate_sync(state),
+        })
+    }
+
+    /// The rejections of the view caused by the given changes of document `id`.
+    pub fn rejections_in(
+        &self,
+        id: EntityId,
+        changes: &[ChangeHash],
+    ) -> Result<Vec<crate::view::Rejection>> {
+        self.with_doc(id, |d| {
+            changes
+                .iter()
+                .flat_map(|h| d.history().rejections_in(h))
+                .collect()
+        })
+    }
+
     // ---- reads -----------------------------------------------------------
 
     /// The summary of an entity, without loading its document.
@@ -636,6 +726,106 @@ impl Store {
             .filter_map(|(k, v)| Some((keys::feed_seq(&k)?, keys::id_value(&v)?)))
             .filter(|(seq, _)| *seq <= durable)
             .collect())
+    }
+
+    /// Like [`Store::feed_since`], for the documents of one tenant.
+    pub fn tenant_feed_since(
+        &self,
+        tenant: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, EntityId)>> {
+        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
+        let prefix = keys::tenant_feed_prefix(tenant);
+        let after = keys::tenant_feed(tenant, cursor);
+        Ok(self
+            .inner
+            .backend
+            .scan_prefix(&prefix, Some(&after), limit)
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|(k, v)| Some((keys::feed_seq(&k)?, keys::id_value(&v)?)))
+            .filter(|(seq, _)| *seq <= durable)
+            .collect())
+    }
+
+    /// The tenant document `id` belongs to, if it was ever claimed.
+    pub fn owner(&self, id: EntityId) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .backend
+            .get(&keys::owner(id))
+            .map_err(storage)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Whether `tenant` may see document `id`: it owns it, or nobody claimed it
+    /// and `tenant` is the default tenant.
+    pub fn visible_to(&self, id: EntityId, tenant: &str) -> Result<bool> {
+        Ok(match self.owner(id)? {
+            Some(owner) => owner == tenant,
+            None => tenant == DEFAULT_TENANT,
+        })
+    }
+
+    /// Claim document `id` for `tenant` if it has no owner yet and does not
+    /// exist. Returns whether `tenant` may use it (it owns it now, or already did).
+    /// The claim becomes durable with the document's first write.
+    pub fn claim(&self, id: EntityId, tenant: &str) -> Result<bool> {
+        let _guard = self.inner.claim_lock.lock().map_err(poisoned)?;
+        if let Some(owner) = self.owner(id)? {
+            return Ok(owner == tenant);
+        }
+        if self.contains(id)? {
+            // an unclaimed existing document belongs to the default tenant
+            return Ok(tenant == DEFAULT_TENANT);
+        }
+        self.inner
+            .backend
+            .apply(vec![(keys::owner(id), Some(tenant.as_bytes().to_vec()))])
+            .map_err(storage)?;
+        Ok(true)
+    }
+
+    /// The persisted sync state of document `id` with `peer`.
+    pub fn load_sync_state(&self, peer: &str, id: EntityId) -> Result<Option<Vec<u8>>> {
+        self.inner
+            .backend
+            .get(&keys::sync_state(peer, id))
+            .map_err(storage)
+    }
+
+    /// Persist the sync state of document `id` with `peer` (made durable by
+    /// the next flush; losing it only costs a longer sync).
+    pub fn save_sync_state(&self, peer: &str, id: EntityId, state: Vec<u8>) -> Result<()> {
+        self.inner
+            .backend
+            .apply(vec![(keys::sync_state(peer, id), Some(state))])
+            .map_err(storage)
+    }
+
+    /// A named cursor kept for `peer` (e.g. how far its feed was read).
+    pub fn peer_cursor(&self, peer: &str, name: &str) -> Result<u64> {
+        Ok(self
+            .inner
+            .backend
+            .get(&keys::cursor(peer, name))
+            .map_err(storage)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Store a named cursor for `peer`, durably.
+    pub fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
+        self.inner
+            .backend
+            .apply(vec![(
+                keys::cursor(peer, name),
+                Some(value.to_be_bytes().to_vec()),
+            )])
+            .map_err(storage)?;
+        self.wait_durable()
     }
 
     /// The latest durable feed position.
