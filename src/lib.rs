@@ -43,6 +43,7 @@ pub mod bundle;
 mod document;
 mod error;
 pub mod model;
+pub mod node;
 pub mod store;
 pub mod view;
 pub mod wire;

@@ -1,0 +1,4 @@
+//! The device registry. (stub)
+
+/// Devices that connected.
+pub struct Devices;

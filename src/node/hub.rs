@@ -1,0 +1,226 @@
+//! The hub: every live sync connection of a node, so that a change that
+//! arrives on one (or through the REST API) reaches the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::access::Access;
+use crate::model::EntityId;
+
+/// Something a connection's task must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    /// A document changed (not through this connection).
+    DocChanged(EntityId),
+    /// Close the connection (e.g. the device was removed).
+    Close(String),
+}
+
+/// Counters of one connection, updated by its task.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    /// Sync messages sent.
+    pub messages_sent: AtomicU64,
+    /// Sync messages received.
+    pub messages_received: AtomicU64,
+    /// Bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Bytes received.
+    pub bytes_in: AtomicU64,
+    /// Documents that still have sync messages to exchange.
+    pub docs_pending: AtomicU64,
+    /// Documents for which this node sent changes.
+    pub docs_sent: AtomicU64,
+    /// Documents for which the peer sent new changes.
+    pub docs_received: AtomicU64,
+    /// Conflicts in documents received from the peer.
+    pub conflicts: AtomicU64,
+    /// Operations of the peer's that the view rejected.
+    pub rejected: AtomicU64,
+    /// When the last sync message was exchanged (ms since the epoch).
+    pub last_sync_ms: AtomicU64,
+}
+
+/// Which side opened the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The peer dialed this node.
+    Inbound,
+    /// This node dialed the peer.
+    Outbound,
+}
+
+/// A live connection as the hub knows it.
+#[derive(Clone)]
+pub struct PeerHandle {
+    /// The peer's id from its `join` / `peer` message.
+    pub peer_id: String,
+    /// What the peer may do.
+    pub access: Access,
+    /// Who dialed.
+    pub direction: Direction,
+    /// The URL dialed, for outbound connections.
+    pub url: Option<String>,
+    /// Live counters.
+    pub stats: Arc<PeerStats>,
+    events: mpsc::UnboundedSender<HubEvent>,
+}
+
+/// A connection's status, as `GET /v1/status` and `permitsync status` show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    /// Connection number (unique while the node runs).
+    pub connection: u64,
+    /// The peer's id.
+    pub peer_id: String,
+    /// The peer's device (from its token).
+    pub device: String,
+    /// The peer's tenant.
+    pub tenant: String,
+    /// Who dialed.
+    pub direction: Direction,
+    /// The URL dialed, for outbound connections.
+    pub url: Option<String>,
+    /// Documents still being synced.
+    pub pending: u64,
+    /// Documents this node sent changes for.
+    pub sent: u64,
+    /// Documents the peer sent new changes for.
+    pub received: u64,
+    /// Conflicts in what the peer sent.
+    pub conflicts: u64,
+    /// Rejected operations in what the peer sent.
+    pub rejected: u64,
+    /// Sync messages sent / received.
+    pub messages_sent: u64,
+    /// Sync messages received.
+    pub messages_received: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Last sync message exchanged (ms since the epoch), 0 if none.
+    pub last_sync_ms: u64,
+}
+
+/// The registry of live connections.
+#[derive(Default)]
+pub struct Hub {
+    peers: Mutex<HashMap<u64, PeerHandle>>,
+    next: AtomicU64,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register a connection; returns its number and the receiver of its events.
+    pub fn register(
+        &self,
+        peer_id: String,
+        access: Access,
+        direction: Direction,
+        url: Option<String>,
+        stats: Arc<PeerStats>,
+    ) -> (u64, mpsc::UnboundedReceiver<HubEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let handle = PeerHandle {
+            peer_id,
+            access,
+            direction,
+            url,
+            stats,
+            events: tx,
+        };
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.insert(id, handle);
+        }
+        (id, rx)
+    }
+
+    /// Forget a connection.
+    pub fn unregister(&self, connection: u64) {
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.remove(&connection);
+        }
+    }
+
+    /// Tell every connection but `origin` that document `id` changed.
+    pub fn doc_changed(&self, id: EntityId, origin: Option<u64>) {
+        if let Ok(peers) = self.peers.lock() {
+            for (conn, p) in peers.iter() {
+                if Some(*conn) != origin {
+                    let _ = p.events.send(HubEvent::DocChanged(id));
+                }
+            }
+        }
+    }
+
+    /// Close every connection of `device` in `tenant`; returns how many.
+    pub fn disconnect_device(&self, tenant: &str, device: &str) -> usize {
+        let Ok(peers) = self.peers.lock() else {
+            return 0;
+        };
+        let mut n = 0;
+        for p in peers.values() {
+            if p.access.tenant == tenant && p.access.device == device {
+                let _ = p.events.send(HubEvent::Close("device removed".into()));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.peers.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Whether there are no live connections.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The status of every live connection (of `tenant`, when given), by connection number.
+    pub fn status(&self, tenant: Option<&str>) -> Vec<PeerStatus> {
+        let Ok(peers) = self.peers.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<PeerStatus> = peers
+            .iter()
+            .filter(|(_, p)| tenant.is_none_or(|t| p.access.tenant == t))
+            .map(|(conn, p)| {
+                let s = &p.stats;
+                let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                PeerStatus {
+                    connection: *conn,
+                    peer_id: p.peer_id.clone(),
+                    device: p.access.device.clone(),
+                    tenant: p.access.tenant.clone(),
+                    direction: p.direction,
+                    url: p.url.clone(),
+                    pending: get(&s.docs_pending),
+                    sent: get(&s.docs_sent),
+                    received: get(&s.docs_received),
+                    conflicts: get(&s.conflicts),
+                    rejected: get(&s.rejected),
+                    messages_sent: get(&s.messages_sent),
+                    messages_received: get(&s.messages_received),
+                    bytes_out: get(&s.bytes_out),
+                    bytes_in: get(&s.bytes_in),
+                    last_sync_ms: get(&s.last_sync_ms),
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| p.connection);
+        out
+    }
+}

@@ -1,0 +1,5 @@
+//! Prometheus metrics. (stub)
+
+/// Metrics.
+#[derive(Default)]
+pub struct Metrics;

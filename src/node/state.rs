@@ -1,0 +1,30 @@
+//! Everything a running node shares between its connections and requests.
+
+use std::sync::Arc;
+
+use super::auth::Auth;
+use super::devices::Devices;
+use super::hub::Hub;
+use super::metrics::Metrics;
+use crate::store::{Clock, Store};
+use crate::wire::Limits;
+
+/// The shared state of a node.
+pub struct NodeState {
+    /// The node's store.
+    pub store: Store,
+    /// Bearer tokens (or open access when the node has no tokens file).
+    pub auth: Auth,
+    /// Live sync connections.
+    pub hub: Hub,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Devices that connected (persisted in the store).
+    pub devices: Devices,
+    /// This node's peer id on the wire.
+    pub peer_id: String,
+    /// Limits on what peers may send.
+    pub limits: Limits,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
