@@ -45,6 +45,7 @@ mod error;
 pub mod model;
 pub mod node;
 pub mod store;
+pub mod sync;
 pub mod view;
 pub mod wire;
 pub mod write;

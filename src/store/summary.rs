@@ -32,6 +32,9 @@ pub struct Summary {
     pub changes: usize,
     /// The entity's position in the store's change feed.
     pub feed_seq: u64,
+    /// The document's heads (hex), sorted.
+    #[serde(default)]
+    pub heads: Vec<String>,
 }
 
 impl Summary {
@@ -55,6 +58,7 @@ impl Summary {
             rejected: view.rejected.len(),
             changes,
             feed_seq,
+            heads: view.heads.clone(),
         })
     }
 }

@@ -1,0 +1,233 @@
+//! permitsync's protocol extensions, used only with peers that announce them
+//! in `peerMetadata` (`"permitsync": {"feed": 1, "rejections": 1}`):
+//!
+//! - `permitsync-feed-request {cursor, limit}` / `permitsync-feed {entries,
+//!   next_cursor, has_more}`: the documents of the peer's tenant changed since a
+//!   cursor, so a reconnecting device syncs only what changed;
+//! - `permitsync-rejected {documentId, rejected}`: the operations of the
+//!   receiving peer's that the view rejected (`rejected` is the JSON list).
+
+use std::collections::BTreeMap;
+
+use crate::model::EntityId;
+use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
+
+/// Message type: ask for the feed.
+pub const FEED_REQUEST: &str = "permitsync-feed-request";
+/// Message type: a page of the feed.
+pub const FEED: &str = "permitsync-feed";
+/// Message type: rejected operations.
+pub const REJECTED: &str = "permitsync-rejected";
+/// The `peerMetadata` key of the extension flags.
+pub const METADATA_KEY: &str = "permitsync";
+
+/// Which extensions a peer supports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// The change feed.
+    pub feed: bool,
+    /// Rejection notices.
+    pub rejections: bool,
+}
+
+impl Extensions {
+    /// Both extensions.
+    pub const ALL: Extensions = Extensions {
+        feed: true,
+        rejections: true,
+    };
+
+    /// What a peer announced in its metadata.
+    pub fn of(meta: Option<&PeerMetadata>) -> Extensions {
+        let flags = meta
+            .and_then(|m| m.extra.get(METADATA_KEY))
+            .and_then(Value::as_map);
+        let on = |k: &str| {
+            flags
+                .and_then(|f| f.get(k))
+                .and_then(Value::as_i64)
+                .is_some_and(|v| v >= 1)
+        };
+        Extensions {
+            feed: on("feed"),
+            rejections: on("rejections"),
+        }
+    }
+}
+
+/// The metadata this node announces.
+pub fn metadata(storage_id: &str) -> PeerMetadata {
+    let mut flags = BTreeMap::new();
+    flags.insert("feed".to_string(), Value::Int(1));
+    flags.insert("rejections".to_string(), Value::Int(1));
+    let mut extra = BTreeMap::new();
+    extra.insert(METADATA_KEY.to_string(), Value::Map(flags));
+    PeerMetadata {
+        storage_id: Some(storage_id.to_string()),
+        is_ephemeral: false,
+        extra,
+    }
+}
+
+fn message(kind: &str, from: &PeerId, to: &PeerId, body: BTreeMap<String, Value>) -> Message {
+    Message::Extension {
+        type_name: kind.to_string(),
+        sender_id: from.clone(),
+        target_id: to.clone(),
+        body,
+    }
+}
+
+/// `permitsync-feed-request`.
+pub fn feed_request(from: &PeerId, to: &PeerId, cursor: u64, limit: u64) -> Message {
+    let mut body = BTreeMap::new();
+    body.insert("cursor".into(), Value::Int(cursor.into()));
+    body.insert("limit".into(), Value::Int(limit.into()));
+    message(FEED_REQUEST, from, to, body)
+}
+
+/// One document in a feed page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Its position in the sender's feed.
+    pub seq: u64,
+    /// The document.
+    pub id: EntityId,
+    /// The sender's heads of it (hex, sorted): a receiver that has the same
+    /// heads has nothing to sync.
+    pub heads: Vec<String>,
+}
+
+/// A page of the feed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedPage {
+    /// Documents changed: feed position, id, and the sender's heads (hex).
+    pub entries: Vec<FeedEntry>,
+    /// The cursor to ask from next.
+    pub next_cursor: u64,
+    /// Whether more entries follow.
+    pub has_more: bool,
+}
+
+/// `permitsync-feed`.
+pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
+    let entries = page
+        .entries
+        .iter()
+        .map(|e| {
+            Value::Array(vec![
+                Value::Text(DocumentId::from(e.id.uuid()).to_string()),
+                Value::Int(e.seq.into()),
+                Value::Array(e.heads.iter().cloned().map(Value::Text).collect()),
+            ])
+        })
+        .collect();
+    let mut body = BTreeMap::new();
+    body.insert("entries".into(), Value::Array(entries));
+    body.insert("next_cursor".into(), Value::Int(page.next_cursor.into()));
+    body.insert("has_more".into(), Value::Bool(page.has_more));
+    message(FEED, from, to, body)
+}
+
+/// `permitsync-rejected`.
+pub fn rejected(from: &PeerId, to: &PeerId, doc: EntityId, json: String) -> Message {
+    let mut body = BTreeMap::new();
+    body.insert(
+        "documentId".into(),
+        Value::Text(DocumentId::from(doc.uuid()).to_string()),
+    );
+    body.insert("rejected".into(), Value::Text(json));
+    message(REJECTED, from, to, body)
+}
+
+fn uint(body: &BTreeMap<String, Value>, key: &str) -> Option<u64> {
+    body.get(key)
+        .and_then(Value::as_i64)
+        .and_then(|v| u64::try_from(v).ok())
+}
+
+/// Parse a feed request: `(cursor, limit)`.
+pub fn parse_feed_request(body: &BTreeMap<String, Value>) -> Option<(u64, u64)> {
+    Some((uint(body, "cursor")?, uint(body, "limit").unwrap_or(1000)))
+}
+
+/// Parse a feed page.
+pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
+    let Value::Array(items) = body.get("entries")? else {
+        return None;
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(pair) = item else {
+            return None;
+        };
+        let id: DocumentId = pair.first()?.as_text()?.parse().ok()?;
+        let seq = u64::try_from(pair.get(1)?.as_i64()?).ok()?;
+        let heads = match pair.get(2) {
+            Some(Value::Array(h)) => h
+                .iter()
+                .map(|v| v.as_text().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        entries.push(FeedEntry {
+            seq,
+            id: EntityId::from(uuid::Uuid::from(id)),
+            heads,
+        });
+    }
+    Some(FeedPage {
+        entries,
+        next_cursor: uint(body, "next_cursor")?,
+        has_more: body
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode, encode, Limits};
+
+    #[test]
+    fn feed_round_trips_through_the_codec() {
+        let (a, b) = (PeerId::new("a"), PeerId::new("b"));
+        let page = FeedPage {
+            entries: vec![
+                FeedEntry {
+                    seq: 3,
+                    id: EntityId::new_random(),
+                    heads: vec!["ab".into()],
+                },
+                FeedEntry {
+                    seq: 9,
+                    id: EntityId::new_random(),
+                    heads: vec![],
+                },
+            ],
+            next_cursor: 9,
+            has_more: true,
+        };
+        let msg = decode(&encode(&feed(&a, &b, &page)), &Limits::default()).expect("decode");
+        let Message::Extension {
+            type_name, body, ..
+        } = msg
+        else {
+            panic!("not an extension")
+        };
+        assert_eq!(type_name, FEED);
+        assert_eq!(parse_feed(&body), Some(page));
+    }
+
+    #[test]
+    fn extensions_are_read_from_metadata() {
+        assert_eq!(Extensions::of(Some(&metadata("x"))), Extensions::ALL);
+        assert_eq!(Extensions::of(None), Extensions::default());
+        assert_eq!(
+            Extensions::of(Some(&PeerMetadata::default())),
+            Extensions::default()
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Sync over the automerge-repo protocol, sans-IO.
+//!
+//! A [`Session`] is one connection's protocol state machine: the `join` /
+//! `peer` handshake, a per-document `automerge::sync::State` (persisted per
+//! peer, so a reconnect resumes), tenant checks, and permitsync's extensions
+//! (a change feed so a reconnect costs messages only for changed documents,
+//! and rejection notices). It takes frames and returns frames plus effects;
+//! the node moves them over WebSockets (`crate::node`), tests over channels.
+
+pub mod extension;
+mod session;
+
+pub use extension::{Extensions, FeedEntry, FeedPage};
+pub use session::{Output, Role, Session, SessionConfig};

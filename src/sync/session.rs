@@ -1,0 +1,702 @@
+//! One sync connection's protocol logic, sans-IO: frames in, frames and
+//! effects out. The caller moves frames over a WebSocket (or an in-memory
+//! channel in tests) and tells the session about documents that changed
+//! elsewhere. Durable storage goes through the [`Store`], so a reply that
+//! acknowledges changes is generated only after they are durable.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::sync::{self, ChunkList};
+
+use super::extension::{self, Extensions, FeedEntry, FeedPage};
+use crate::error::Error;
+use crate::model::EntityId;
+use crate::node::Access;
+use crate::store::{Store, DEFAULT_TENANT};
+use crate::wire::{
+    self, DecodeError, DocumentId, Limits, Message, PeerId, PeerMetadata, PROTOCOL_V1,
+};
+
+/// Which side of the handshake this session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Waits for `join`, answers `peer` (the node that was dialed).
+    Server,
+    /// Sends `join`, waits for `peer` (the node that dialed).
+    Client,
+}
+
+/// How a session is set up.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// This node's peer id.
+    pub local_peer: PeerId,
+    /// Which side of the handshake.
+    pub role: Role,
+    /// What the remote peer may do here (its token's rights; full for peers we dial).
+    pub access: Access,
+    /// Frame limits.
+    pub limits: Limits,
+    /// Most feed entries asked for per page.
+    pub feed_page: u64,
+}
+
+/// What the caller must do after the session handled an input.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Messages to send, in order.
+    pub send: Vec<Message>,
+    /// Documents that got new changes from the peer (tell the other connections).
+    pub changed: Vec<EntityId>,
+    /// Close the connection (after sending `send`), with the reason.
+    pub close: Option<String>,
+    /// New changes applied from the peer.
+    pub changes_applied: usize,
+    /// Operations of the peer's that the view rejected.
+    pub rejected: usize,
+    /// Documents received with conflicts.
+    pub conflicts: usize,
+}
+
+impl Output {
+    fn merge(&mut self, other: Output) {
+        self.send.extend(other.send);
+        self.changed.extend(other.changed);
+        self.close = self.close.take().or(other.close);
+        self.changes_applied += other.changes_applied;
+        self.rejected += other.rejected;
+        self.conflicts += other.conflicts;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitJoin,
+    AwaitPeer,
+    Ready,
+    Closed,
+}
+
+struct Remote {
+    peer: PeerId,
+    /// Key under which sync states and cursors are kept for this peer.
+    key: String,
+    ext: Extensions,
+}
+
+/// Cursors to save once every document of the current round is in sync.
+#[derive(Default)]
+struct Round {
+    remote_feed: Option<u64>,
+    local_pushed: Option<u64>,
+    feed_done: bool,
+}
+
+/// One connection's sync state machine.
+pub struct Session {
+    cfg: SessionConfig,
+    store: Store,
+    phase: Phase,
+    remote: Option<Remote>,
+    states: HashMap<EntityId, sync::State>,
+    pending: HashSet<EntityId>,
+    round: Round,
+    /// Documents whose sync messages were sent at least once (counted once).
+    sent_docs: HashSet<EntityId>,
+}
+
+const REMOTE_FEED: &str = "remote_feed";
+const LOCAL_PUSHED: &str = "local_pushed";
+
+impl Session {
+    /// A new session over `store`.
+    pub fn new(cfg: SessionConfig, store: Store) -> Session {
+        let phase = match cfg.role {
+            Role::Server => Phase::AwaitJoin,
+            Role::Client => Phase::AwaitPeer,
+        };
+        Session {
+            cfg,
+            store,
+            phase,
+            remote: None,
+            states: HashMap::new(),
+            pending: HashSet::new(),
+            round: Round::default(),
+            sent_docs: HashSet::new(),
+        }
+    }
+
+    /// The remote peer's id, once the handshake is done.
+    pub fn remote_peer(&self) -> Option<&PeerId> {
+        self.remote.as_ref().map(|r| &r.peer)
+    }
+
+    /// The extensions the remote announced.
+    pub fn remote_extensions(&self) -> Extensions {
+        self.remote.as_ref().map(|r| r.ext).unwrap_or_default()
+    }
+
+    /// Whether the handshake is done and the session is open.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// Documents with sync messages still to exchange.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Documents this session has sent sync messages for.
+    pub fn docs_sent(&self) -> usize {
+        self.sent_docs.len()
+    }
+
+    /// Whether the round that started with the handshake is finished: every
+    /// document it touched is in sync and the feed was read to its end.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Ready && self.pending.is_empty() && self.round.feed_done
+    }
+
+    /// What to send first: `join` for a client, nothing for a server.
+    pub fn start(&mut self) -> Output {
+        let mut out = Output::default();
+        if self.cfg.role == Role::Client {
+            out.send.push(Message::Join {
+                sender_id: self.cfg.local_peer.clone(),
+                peer_metadata: Some(extension::metadata(self.cfg.local_peer.as_str())),
+                supported_protocol_versions: vec![PROTOCOL_V1.to_string()],
+            });
+        }
+        out
+    }
+
+    /// Handle one frame from the peer.
+    pub fn on_frame(&mut self, frame: &[u8]) -> Output {
+        if self.phase == Phase::Closed {
+            return Output::default();
+        }
+        match wire::decode(frame, &self.cfg.limits) {
+            Ok(msg) => self.on_message(msg),
+            Err(e) => self.protocol_error(&e),
+        }
+    }
+
+    fn protocol_error(&mut self, e: &DecodeError) -> Output {
+        tracing::warn!(error = %e, "bad frame from peer; closing");
+        self.fail(format!("bad frame: {e}"))
+    }
+
+    fn fail(&mut self, message: String) -> Output {
+        self.phase = Phase::Closed;
+        Output {
+            send: vec![Message::Error {
+                message: message.clone(),
+            }],
+            close: Some(message),
+            ..Default::default()
+        }
+    }
+
+    /// Handle one decoded message from the peer.
+    pub fn on_message(&mut self, msg: Message) -> Output {
+        match (&self.phase, msg) {
+            (
+                Phase::AwaitJoin,
+                Message::Join {
+                    sender_id,
+                    peer_metadata,
+                    supported_protocol_versions,
+                },
+            ) => self.on_join(sender_id, peer_metadata, supported_protocol_versions),
+            (
+                Phase::AwaitPeer,
+                Message::Peer {
+                    sender_id,
+                    peer_metadata,
+                    selected_protocol_version,
+                    ..
+                },
+            ) => self.on_peer(sender_id, peer_metadata, selected_protocol_version),
+            (_, Message::Error { message }) => {
+                self.phase = Phase::Closed;
+                Output {
+                    close: Some(format!("peer reported an error: {message}")),
+                    ..Default::default()
+                }
+            }
+            (_, Message::Leave { .. }) => {
+                self.phase = Phase::Closed;
+                Output {
+                    close: Some("peer left".into()),
+                    ..Default::default()
+                }
+            }
+            (
+                Phase::Ready,
+                Message::Request {
+                    document_id, data, ..
+                },
+            ) => self.on_sync(document_id, &data, true),
+            (
+                Phase::Ready,
+                Message::Sync {
+                    document_id, data, ..
+                },
+            ) => self.on_sync(document_id, &data, false),
+            (Phase::Ready, Message::DocUnavailable { document_id, .. }) => {
+                self.pending.remove(&entity(document_id));
+                self.finish_round_if_idle();
+                Output::default()
+            }
+            (
+                Phase::Ready,
+                Message::Extension {
+                    type_name, body, ..
+                },
+            ) => self.on_extension(&type_name, &body),
+            // relayed application data and heads gossip: not stored, not needed here
+            (
+                Phase::Ready,
+                Message::Ephemeral { .. }
+                | Message::RemoteSubscriptionChange { .. }
+                | Message::RemoteHeadsChanged { .. },
+            ) => Output::default(),
+            (phase, other) => {
+                let detail = format!("unexpected {} message while {:?}", other.type_name(), phase);
+                self.fail(detail)
+            }
+        }
+    }
+
+    fn on_join(
+        &mut self,
+        sender: PeerId,
+        meta: Option<PeerMetadata>,
+        versions: Vec<String>,
+    ) -> Output {
+        if !versions.is_empty() && !versions.iter().any(|v| v == PROTOCOL_V1) {
+            return self.fail(format!(
+                "unsupported protocol version(s) {versions:?}; this node speaks \"1\""
+            ));
+        }
+        self.set_remote(sender.clone(), meta.as_ref());
+        self.phase = Phase::Ready;
+        // a server has no round of its own: it answers what the client asks
+        self.round.feed_done = true;
+        Output {
+            send: vec![Message::Peer {
+                sender_id: self.cfg.local_peer.clone(),
+                target_id: sender,
+                peer_metadata: Some(extension::metadata(self.cfg.local_peer.as_str())),
+                selected_protocol_version: PROTOCOL_V1.to_string(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn on_peer(&mut self, sender: PeerId, meta: Option<PeerMetadata>, version: String) -> Output {
+        if version != PROTOCOL_V1 {
+            return self.fail(format!(
+                "peer selected unsupported protocol version {version:?}"
+            ));
+        }
+        self.set_remote(sender, meta.as_ref());
+        self.phase = Phase::Ready;
+        let mut out = Output::default();
+        let result = self.begin_round(&mut out);
+        if let Err(e) = result {
+            return self.storage_failure(e);
+        }
+        out
+    }
+
+    fn set_remote(&mut self, peer: PeerId, meta: Option<&PeerMetadata>) {
+        let who = meta
+            .filter(|m| !m.is_ephemeral)
+            .and_then(|m| m.storage_id.clone())
+            .unwrap_or_else(|| peer.as_str().to_string());
+        self.remote = Some(Remote {
+            peer,
+            key: format!("{}/{}", self.cfg.access.tenant, who),
+            ext: Extensions::of(meta),
+        });
+    }
+
+    /// A client's first round: ask for what changed on the peer, push what
+    /// changed here.
+    fn begin_round(&mut self, out: &mut Output) -> Result<(), Error> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let key = remote.key.clone();
+        let tenant = self.cfg.access.tenant.clone();
+        if remote.ext.feed {
+            let cursor = self.store.peer_cursor(&key, REMOTE_FEED)?;
+            out.send.push(extension::feed_request(
+                &self.cfg.local_peer,
+                &remote.peer,
+                cursor,
+                self.cfg.feed_page,
+            ));
+        } else {
+            self.round.feed_done = true;
+        }
+        // push every local document changed since the last completed round
+        let since = if remote.ext.feed {
+            self.store.peer_cursor(&key, LOCAL_PUSHED)?
+        } else {
+            0
+        };
+        let head = self.store.feed_head();
+        let mut cursor = since;
+        loop {
+            let page = self.store.tenant_feed_since(&tenant, cursor, 1000)?;
+            let Some(&(last, _)) = page.last() else { break };
+            for (_, id) in page {
+                self.push_if_changed(id, out)?;
+            }
+            cursor = last;
+        }
+        self.round.local_pushed = Some(head.max(cursor));
+        self.finish_round_if_idle();
+        Ok(())
+    }
+
+    /// Start syncing a local document unless the peer already had its heads
+    /// when the last sync with it ended.
+    fn push_if_changed(&mut self, id: EntityId, out: &mut Output) -> Result<(), Error> {
+        self.load_state(id)?;
+        let heads = self.store.heads(id)?;
+        let shared = self
+            .states
+            .get(&id)
+            .map(|s| s.shared_heads.clone())
+            .unwrap_or_default();
+        if !heads.is_empty() && sorted(shared) == sorted(heads) {
+            return Ok(());
+        }
+        self.sync_doc(id, false, out)
+    }
+
+    fn load_state(&mut self, id: EntityId) -> Result<(), Error> {
+        if self.states.contains_key(&id) {
+            return Ok(());
+        }
+        let key = self
+            .remote
+            .as_ref()
+            .map(|r| r.key.clone())
+            .unwrap_or_default();
+        let mut state = self
+            .store
+            .load_sync_state(&key, id)?
+            .and_then(|b| sync::State::decode(&b).ok())
+            .unwrap_or_default();
+        state.read_only = self.cfg.access.read_only;
+        self.states.insert(id, state);
+        Ok(())
+    }
+
+    fn save_state(&self, id: EntityId) -> Result<(), Error> {
+        let (Some(remote), Some(state)) = (&self.remote, self.states.get(&id)) else {
+            return Ok(());
+        };
+        self.store.save_sync_state(&remote.key, id, state.encode())
+    }
+
+    /// Generate and queue the next sync message for `id`, if any.
+    fn sync_doc(&mut self, id: EntityId, as_request: bool, out: &mut Output) -> Result<(), Error> {
+        self.load_state(id)?;
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let target = remote.peer.clone();
+        let state = self.states.entry(id).or_default();
+        let msg = self.store.generate_sync(id, state)?;
+        let ours = self.store.heads(id).unwrap_or_default();
+        match msg {
+            Some(m) => {
+                let data = m.encode();
+                let document_id = DocumentId::from(id.uuid());
+                out.send.push(if as_request {
+                    Message::Request {
+                        sender_id: self.cfg.local_peer.clone(),
+                        target_id: target,
+                        document_id,
+                        data,
+                    }
+                } else {
+                    Message::Sync {
+                        sender_id: self.cfg.local_peer.clone(),
+                        target_id: target,
+                        document_id,
+                        data,
+                    }
+                });
+                self.sent_docs.insert(id);
+                self.pending.insert(id);
+            }
+            None => {
+                let state = self.states.get(&id);
+                let in_sync = state
+                    .and_then(|s| s.their_heads.clone())
+                    .is_some_and(|theirs| sorted(theirs) == sorted(ours));
+                if in_sync {
+                    self.pending.remove(&id);
+                }
+            }
+        }
+        self.save_state(id)?;
+        Ok(())
+    }
+
+    fn on_sync(&mut self, doc: DocumentId, data: &[u8], is_request: bool) -> Output {
+        let id = entity(doc);
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                return self.fail(format!(
+                    "invalid automerge sync message for document {doc}: {e}"
+                ))
+            }
+        };
+        match self.handle_sync(id, msg, is_request) {
+            Ok(out) => out,
+            Err(e) => self.storage_failure(e),
+        }
+    }
+
+    fn handle_sync(
+        &mut self,
+        id: EntityId,
+        mut msg: sync::Message,
+        is_request: bool,
+    ) -> Result<Output, Error> {
+        let mut out = Output::default();
+        let Some(remote) = &self.remote else {
+            return Ok(out);
+        };
+        let (target, ext) = (remote.peer.clone(), remote.ext);
+        let access = self.cfg.access.clone();
+        let exists = self.store.contains(id)?;
+        let allowed = match self.store.owner(id)? {
+            Some(owner) => owner == access.tenant,
+            None if exists => access.tenant == DEFAULT_TENANT,
+            None => !access.read_only && !is_request,
+        };
+        if !allowed {
+            // unknown here, or another tenant's: the same answer for both
+            self.pending.remove(&id);
+            out.send.push(Message::DocUnavailable {
+                sender_id: self.cfg.local_peer.clone(),
+                target_id: target,
+                document_id: DocumentId::from(id.uuid()),
+            });
+            return Ok(out);
+        }
+        if !exists && !msg.changes.is_empty() && !self.store.claim(id, &access.tenant)? {
+            return Ok(out);
+        }
+        if access.read_only {
+            msg.changes = ChunkList::from(Vec::<Vec<u8>>::new());
+        }
+        self.load_state(id)?;
+        let state = self.states.entry(id).or_default();
+        match self.store.receive_sync(id, state, msg) {
+            Ok(applied) => {
+                if !applied.new_changes.is_empty() {
+                    out.changed.push(id);
+                    out.changes_applied += applied.new_changes.len();
+                    let rejections = self.store.rejections_in(id, &applied.new_changes)?;
+                    out.rejected += rejections.len();
+                    if !self.store.view(id)?.conflicts.is_empty() {
+                        out.conflicts += 1;
+                    }
+                    if ext.rejections && !rejections.is_empty() {
+                        let json = serde_json::to_string(&rejections).unwrap_or_default();
+                        out.send
+                            .push(extension::rejected(&self.cfg.local_peer, &target, id, json));
+                    }
+                }
+            }
+            Err(Error::UntypedDocument(_)) => {
+                // not a permitsync entity (yet): keep nothing, start over with it
+                tracing::debug!(%id, "changes without a valid entity type were not stored");
+                self.states.insert(id, sync::State::new());
+                self.pending.remove(&id);
+                return Ok(out);
+            }
+            Err(e @ Error::Automerge(_)) => {
+                out.merge(self.fail(format!("invalid changes for document {id}: {e}")));
+                return Ok(out);
+            }
+            Err(e) => return Err(e),
+        }
+        if is_request && !self.store.contains(id)? {
+            out.send.push(Message::DocUnavailable {
+                sender_id: self.cfg.local_peer.clone(),
+                target_id: target,
+                document_id: DocumentId::from(id.uuid()),
+            });
+            return Ok(out);
+        }
+        self.pending.insert(id);
+        self.sync_doc(id, false, &mut out)?;
+        self.finish_round_if_idle();
+        Ok(out)
+    }
+
+    fn on_extension(
+        &mut self,
+        kind: &str,
+        body: &std::collections::BTreeMap<String, wire::Value>,
+    ) -> Output {
+        let result = match kind {
+            extension::FEED_REQUEST => self.on_feed_request(body),
+            extension::FEED => self.on_feed(body),
+            extension::REJECTED => {
+                tracing::warn!(?body, "the peer's view rejected operations of ours");
+                Ok(Output::default())
+            }
+            other => Ok(self.fail(format!("unknown extension message {other}"))),
+        };
+        result.unwrap_or_else(|e| self.storage_failure(e))
+    }
+
+    fn on_feed_request(
+        &mut self,
+        body: &std::collections::BTreeMap<String, wire::Value>,
+    ) -> Result<Output, Error> {
+        let Some((cursor, limit)) = extension::parse_feed_request(body) else {
+            return Ok(self.fail("malformed permitsync-feed-request".into()));
+        };
+        let Some(remote) = &self.remote else {
+            return Ok(Output::default());
+        };
+        let limit = limit.clamp(1, 10_000) as usize;
+        let entries = self
+            .store
+            .tenant_feed_since(&self.cfg.access.tenant, cursor, limit + 1)?;
+        let has_more = entries.len() > limit;
+        let mut page_entries = Vec::with_capacity(entries.len().min(limit));
+        for (seq, id) in entries.into_iter().take(limit) {
+            let heads = self.store.summary(id)?.map(|s| s.heads).unwrap_or_default();
+            page_entries.push(FeedEntry { seq, id, heads });
+        }
+        let entries = page_entries;
+        let next_cursor = entries
+            .last()
+            .map(|e| e.seq)
+            .unwrap_or_else(|| cursor.max(self.store.feed_head()));
+        let page = FeedPage {
+            entries,
+            next_cursor,
+            has_more,
+        };
+        Ok(Output {
+            send: vec![extension::feed(&self.cfg.local_peer, &remote.peer, &page)],
+            ..Default::default()
+        })
+    }
+
+    fn on_feed(
+        &mut self,
+        body: &std::collections::BTreeMap<String, wire::Value>,
+    ) -> Result<Output, Error> {
+        let Some(page) = extension::parse_feed(body) else {
+            return Ok(self.fail("malformed permitsync-feed".into()));
+        };
+        let mut out = Output::default();
+        for entry in &page.entries {
+            let id = entry.id;
+            // the peer changed it: sync (a request when we do not have it yet),
+            // unless we already have exactly its heads
+            let mine = self.store.summary(id)?;
+            if let Some(mine) = &mine {
+                if sorted_hex(&mine.heads) == sorted_hex(&entry.heads)
+                    || !self.store.visible_to(id, &self.cfg.access.tenant)?
+                {
+                    continue;
+                }
+            }
+            self.sync_doc(id, mine.is_none(), &mut out)?;
+        }
+        self.round.remote_feed = Some(page.next_cursor);
+        if page.has_more {
+            if let Some(remote) = &self.remote {
+                out.send.push(extension::feed_request(
+                    &self.cfg.local_peer,
+                    &remote.peer,
+                    page.next_cursor,
+                    self.cfg.feed_page,
+                ));
+            }
+        } else {
+            self.round.feed_done = true;
+        }
+        self.finish_round_if_idle();
+        Ok(out)
+    }
+
+    /// Save the round's cursors once every document it touched is in sync.
+    fn finish_round_if_idle(&mut self) {
+        if !self.pending.is_empty() || !self.round.feed_done {
+            return;
+        }
+        let Some(remote) = &self.remote else { return };
+        let key = remote.key.clone();
+        for (name, value) in [
+            (REMOTE_FEED, self.round.remote_feed.take()),
+            (LOCAL_PUSHED, self.round.local_pushed.take()),
+        ] {
+            if let Some(v) = value {
+                if let Err(e) = self.store.set_peer_cursor(&key, name, v) {
+                    tracing::warn!(error = %e, "could not save a sync cursor");
+                }
+            }
+        }
+    }
+
+    /// A document changed elsewhere (a local edit, another peer): sync it with
+    /// this peer if the peer is following it or may see it.
+    pub fn on_doc_changed(&mut self, id: EntityId) -> Output {
+        let mut out = Output::default();
+        if self.phase != Phase::Ready {
+            return out;
+        }
+        let follows = self.states.contains_key(&id);
+        let ext = self.remote_extensions();
+        let result = (|| -> Result<(), Error> {
+            let may_see = self.store.visible_to(id, &self.cfg.access.tenant)?;
+            if may_see && (follows || ext.feed) {
+                self.sync_doc(id, false, &mut out)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => out,
+            Err(e) => self.storage_failure(e),
+        }
+    }
+
+    fn storage_failure(&mut self, e: Error) -> Output {
+        tracing::error!(error = %e, "storage failed during sync; closing the connection");
+        self.fail(format!("the node could not store or read data: {e}"))
+    }
+}
+
+fn entity(doc: DocumentId) -> EntityId {
+    EntityId::from(uuid::Uuid::from(doc))
+}
+
+fn sorted_hex(v: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v
+}
+
+fn sorted(mut v: Vec<automerge::ChangeHash>) -> Vec<automerge::ChangeHash> {
+    v.sort();
+    v
+}

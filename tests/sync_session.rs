@@ -1,0 +1,313 @@
+//! The sync session state machine over an in-memory transport: two sessions on
+//! real sled stores, frames encoded and decoded as on the wire, pumped until
+//! quiescent, counting messages.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, AutomergeError, ROOT};
+use permitsync::model::EntityId;
+use permitsync::node::Access;
+use permitsync::store::Store;
+use permitsync::sync::{Output, Role, Session, SessionConfig};
+use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
+use permitsync::write::{Edit, NewPermit};
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    (dir, store)
+}
+
+fn access(tenant: &str, read_only: bool) -> Access {
+    Access {
+        tenant: tenant.into(),
+        device: format!("{tenant}-device"),
+        read_only,
+    }
+}
+
+fn session(store: &Store, role: Role, peer: &str, access: Access) -> Session {
+    Session::new(
+        SessionConfig {
+            local_peer: PeerId::new(peer),
+            role,
+            access,
+            limits: Limits::default(),
+            feed_page: 500,
+        },
+        store.clone(),
+    )
+}
+
+/// Messages exchanged until both sides are quiet.
+#[derive(Debug, Default)]
+struct Traffic {
+    messages: usize,
+    sync_messages: usize,
+    closed: Option<String>,
+}
+
+fn pump(client: &mut Session, server: &mut Session) -> Traffic {
+    let mut traffic = Traffic::default();
+    let mut to_server: Vec<Message> = client.start().send;
+    let mut to_client: Vec<Message> = Vec::new();
+    let deliver = |s: &mut Session, msgs: Vec<Message>, t: &mut Traffic| -> Vec<Message> {
+        let mut replies = Vec::new();
+        for m in msgs {
+            t.messages += 1;
+            if matches!(m, Message::Sync { .. } | Message::Request { .. }) {
+                t.sync_messages += 1;
+            }
+            let out: Output = s.on_frame(&wire::encode(&m));
+            if let Some(reason) = out.close {
+                t.closed = Some(reason);
+            }
+            replies.extend(out.send);
+        }
+        replies
+    };
+    for _ in 0..10_000 {
+        if to_server.is_empty() && to_client.is_empty() {
+            return traffic;
+        }
+        to_client.extend(deliver(
+            server,
+            std::mem::take(&mut to_server),
+            &mut traffic,
+        ));
+        to_server.extend(deliver(
+            client,
+            std::mem::take(&mut to_client),
+            &mut traffic,
+        ));
+    }
+    panic!("sessions did not quiesce");
+}
+
+fn permit(store: &Store, title: &str) -> EntityId {
+    store
+        .create_permit(NewPermit {
+            title: title.into(),
+            safety_checklist: vec!["check".into()],
+            ..Default::default()
+        })
+        .expect("permit")
+}
+
+fn same_view(a: &Store, b: &Store, id: EntityId) {
+    assert_eq!(
+        a.view(id).expect("a").to_json_string(),
+        b.view(id).expect("b").to_json_string()
+    );
+}
+
+#[test]
+fn a_device_uploads_its_documents_and_both_sides_converge() {
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let ids: Vec<EntityId> = (0..3).map(|i| permit(&device, &format!("p{i}"))).collect();
+    let mut c = session(&device, Role::Client, "device", Access::open("relay"));
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    let t = pump(&mut c, &mut s);
+    assert!(t.closed.is_none(), "{t:?}");
+    for id in &ids {
+        same_view(&device, &relay, *id);
+    }
+    assert!(c.is_idle());
+}
+
+#[test]
+fn reconnect_syncs_only_the_documents_that_changed() {
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let ids: Vec<EntityId> = (0..200)
+        .map(|i| permit(&device, &format!("p{i}")))
+        .collect();
+    let first = pump(
+        &mut session(&device, Role::Client, "device", Access::open("relay")),
+        &mut session(&relay, Role::Server, "relay", access("default", false)),
+    );
+    assert!(first.sync_messages >= 200, "{first:?}");
+    // while the device is away, 5 documents change on the relay
+    for id in &ids[..5] {
+        relay
+            .edit(
+                *id,
+                Edit::SetField {
+                    field: "title".into(),
+                    value: "changed on the relay".into(),
+                },
+            )
+            .expect("edit");
+    }
+    let again = pump(
+        &mut session(&device, Role::Client, "device", Access::open("relay")),
+        &mut session(&relay, Role::Server, "relay", access("default", false)),
+    );
+    for id in &ids[..5] {
+        same_view(&device, &relay, *id);
+        assert_eq!(
+            device.view(*id).expect("view").str_field("title"),
+            Some("changed on the relay")
+        );
+    }
+    // about 5 documents' worth of sync messages, not 200
+    assert!(again.sync_messages <= 5 * 4, "{again:?}");
+    // and with nothing changed, no sync message at all
+    let idle = pump(
+        &mut session(&device, Role::Client, "device", Access::open("relay")),
+        &mut session(&relay, Role::Server, "relay", access("default", false)),
+    );
+    assert_eq!(idle.sync_messages, 0, "{idle:?}");
+}
+
+#[test]
+fn another_tenant_gets_doc_unavailable_and_an_empty_feed() {
+    let ((_d1, acme), (_d2, relay), (_d3, other)) = (store(), store(), store());
+    let id = permit(&acme, "acme's permit");
+    pump(
+        &mut session(&acme, Role::Client, "acme", Access::open("relay")),
+        &mut session(&relay, Role::Server, "relay", access("acme", false)),
+    );
+    assert_eq!(relay.owner(id).expect("owner").as_deref(), Some("acme"));
+    // a device of another tenant guesses the id
+    let mut s = session(&relay, Role::Server, "relay", access("globex", false));
+    let mut c = session(&other, Role::Client, "globex", Access::open("relay"));
+    pump(&mut c, &mut s);
+    assert!(!other.contains(id).expect("contains"));
+    let guess = Message::Request {
+        sender_id: PeerId::new("globex"),
+        target_id: PeerId::new("relay"),
+        document_id: DocumentId::from(id.uuid()),
+        data: empty_sync_message(),
+    };
+    let out = s.on_frame(&wire::encode(&guess));
+    assert!(
+        matches!(out.send.as_slice(), [Message::DocUnavailable { .. }]),
+        "{:?}",
+        out.send
+    );
+}
+
+fn empty_sync_message() -> Vec<u8> {
+    use automerge::sync::SyncDoc;
+    let doc = Automerge::new();
+    let mut state = automerge::sync::State::new();
+    doc.generate_sync_message(&mut state)
+        .expect("message")
+        .encode()
+}
+
+#[test]
+fn a_read_only_device_gets_documents_but_its_changes_are_not_stored() {
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let id = permit(&relay, "relay permit");
+    let mut c = session(&device, Role::Client, "ro", Access::open("relay"));
+    let mut s = session(&relay, Role::Server, "relay", access("default", true));
+    pump(&mut c, &mut s);
+    same_view(&device, &relay, id);
+    device
+        .edit(
+            id,
+            Edit::SetField {
+                field: "title".into(),
+                value: "edited by a read-only device".into(),
+            },
+        )
+        .expect("local edit");
+    let own = permit(&device, "new on a read-only device");
+    let mut c = session(&device, Role::Client, "ro", Access::open("relay"));
+    let mut s = session(&relay, Role::Server, "relay", access("default", true));
+    pump(&mut c, &mut s);
+    assert_eq!(
+        relay.view(id).expect("view").str_field("title"),
+        Some("relay permit")
+    );
+    assert!(!relay.contains(own).expect("contains"));
+}
+
+#[test]
+fn bad_frames_get_an_error_and_close_and_store_nothing() {
+    let (_d, relay) = store();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (vec![0xff, 0x00, 0x13], "malformed"),
+        (
+            wire::encode(&Message::Leave {
+                sender_id: PeerId::new("x"),
+            })[..3]
+                .to_vec(),
+            "truncated",
+        ),
+        (
+            vec![0u8; Limits::default().max_frame_bytes + 1],
+            "oversized",
+        ),
+    ];
+    for (frame, what) in cases {
+        let mut s = session(&relay, Role::Server, "relay", access("default", false));
+        let out = s.on_frame(&frame);
+        assert!(out.close.is_some(), "{what}");
+        assert!(
+            matches!(out.send.as_slice(), [Message::Error { .. }]),
+            "{what}"
+        );
+    }
+    // an unknown message type, after a good handshake
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    let join = Message::Join {
+        sender_id: PeerId::new("c"),
+        peer_metadata: None,
+        supported_protocol_versions: vec!["1".into()],
+    };
+    assert!(s.on_frame(&wire::encode(&join)).close.is_none());
+    let mut unknown = std::collections::BTreeMap::new();
+    unknown.insert("type".to_string(), wire::Value::Text("teleport".into()));
+    let out = s.on_frame(&cbor_map(unknown));
+    assert!(out.close.is_some());
+    // a sync with garbage automerge bytes
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    s.on_frame(&wire::encode(&join));
+    let id = EntityId::new_random();
+    let garbage = Message::Sync {
+        sender_id: PeerId::new("c"),
+        target_id: PeerId::new("relay"),
+        document_id: DocumentId::from(id.uuid()),
+        data: vec![0x42, 0xde, 0xad, 0xbe, 0xef],
+    };
+    let out = s.on_frame(&wire::encode(&garbage));
+    assert!(out.close.is_some());
+    assert!(!relay.contains(id).expect("contains"));
+    // changes for a document without a valid type are not stored
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    s.on_frame(&wire::encode(&join));
+    let mut doc = Automerge::new().with_actor(ActorId::random());
+    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "title", "no type"))
+        .expect("doc");
+    let msg = {
+        use automerge::sync::SyncDoc;
+        let mut st = automerge::sync::State::new();
+        // pretend the relay already told us it has nothing, so changes are sent
+        st.their_heads = Some(vec![]);
+        st.their_have = Some(vec![Default::default()]);
+        st.their_need = Some(vec![]);
+        doc.generate_sync_message(&mut st).expect("msg")
+    };
+    let out = s.on_frame(&wire::encode(&Message::Sync {
+        sender_id: PeerId::new("c"),
+        target_id: PeerId::new("relay"),
+        document_id: DocumentId::from(id.uuid()),
+        data: msg.encode(),
+    }));
+    assert!(out.close.is_none());
+    assert!(!relay.contains(id).expect("contains"));
+    assert_eq!(relay.summaries().expect("summaries").len(), 0);
+}
+
+fn cbor_map(map: std::collections::BTreeMap<String, wire::Value>) -> Vec<u8> {
+    // a minimal hand-written CBOR map of text keys to text values
+    let mut out = vec![0xa0 | map.len() as u8];
+    for (k, v) in map {
+        for s in [k.as_str(), v.as_text().expect("text")] {
+            out.push(0x60 | s.len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+    out
+}
