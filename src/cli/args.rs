@@ -67,6 +67,53 @@ pub enum Command {
         /// The bundle file.
         file: PathBuf,
     },
+    /// Run a node on the store: the REST API, the sync WebSocket at /v1/sync,
+    /// and connections to other nodes.
+    Serve(ServeArgs),
+    /// Show a running node's sync status (peers, pending, sent, received, conflicts).
+    Status(StatusArgs),
+    /// Sync the store once with a node, then exit when both sides are in sync.
+    Sync(SyncArgs),
+}
+
+/// `serve` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Tokens file (JSON: token -> tenant, device, mode). Without it, every client
+    /// has full access to the default tenant.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Another node's sync URL to dial (repeatable), e.g.
+    /// ws://relay.example:8080/v1/sync?token=SECRET
+    #[arg(long, value_name = "URL")]
+    pub connect: Vec<String>,
+    /// Largest WebSocket frame accepted from a peer, in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    pub max_frame_bytes: usize,
+}
+
+/// `status` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// The node's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    pub url: String,
+    /// Bearer token, if the node has a tokens file.
+    #[arg(long, env = "PERMITSYNC_TOKEN", value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+/// `sync` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// The node's sync URL, e.g. ws://127.0.0.1:8080/v1/sync?token=SECRET
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
 }
 
 /// Add or remove an item of a set.

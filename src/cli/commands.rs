@@ -80,6 +80,9 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         Command::Conflicts => Ok(Outcome::Conflicts(store.conflicts()?)),
         Command::Export(args) => export(store, args),
         Command::Import { file } => import(store, file),
+        Command::Serve(_) | Command::Status(_) | Command::Sync(_) => {
+            anyhow::bail!("node commands are run by cli::node_cmds")
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod node_cmds;
 mod output;
 mod timestamp;
 
@@ -32,6 +33,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        args::Command::Serve(a) => return node_cmds::serve(&cli.data, cli.device, a),
+        args::Command::Status(a) => return node_cmds::status(a, cli.json),
+        args::Command::Sync(a) => return node_cmds::sync_once(&cli.data, cli.device, a, cli.json),
+        _ => {}
+    }
     let store = commands::open_store(&cli.data, cli.device)?;
     let outcome = commands::run(&store, cli.command)?;
     let mut out = io::stdout().lock();

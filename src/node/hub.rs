@@ -18,6 +18,8 @@ pub enum HubEvent {
     DocChanged(EntityId),
     /// Close the connection (e.g. the device was removed).
     Close(String),
+    /// The node is shutting down.
+    Shutdown(String),
 }
 
 /// Counters of one connection, updated by its task.
@@ -177,6 +179,15 @@ impl Hub {
             }
         }
         n
+    }
+
+    /// Tell every connection the node is shutting down.
+    pub fn shutdown_all(&self, reason: &str) {
+        if let Ok(peers) = self.peers.lock() {
+            for p in peers.values() {
+                let _ = p.events.send(HubEvent::Shutdown(reason.to_string()));
+            }
+        }
     }
 
     /// Number of live connections.

@@ -7,6 +7,7 @@
 //! and rejection notices). It takes frames and returns frames plus effects;
 //! the node moves them over WebSockets (`crate::node`), tests over channels.
 
+pub mod backoff;
 pub mod extension;
 mod session;
 

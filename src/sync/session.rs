@@ -103,6 +103,9 @@ pub struct Session {
     round: Round,
     /// Documents whose sync messages were sent at least once (counted once).
     sent_docs: HashSet<EntityId>,
+    /// Documents the peer asked for that this node did not have: sent to the
+    /// peer if they arrive later (JavaScript clients rely on this).
+    wanted: HashSet<EntityId>,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -124,6 +127,7 @@ impl Session {
             pending: HashSet::new(),
             round: Round::default(),
             sent_docs: HashSet::new(),
+            wanted: HashSet::new(),
         }
     }
 
@@ -487,6 +491,9 @@ impl Session {
         };
         if !allowed {
             // unknown here, or another tenant's: the same answer for both
+            if !exists && self.store.owner(id)?.is_none() {
+                self.wanted.insert(id);
+            }
             self.pending.remove(&id);
             out.send.push(Message::DocUnavailable {
                 sender_id: self.cfg.local_peer.clone(),
@@ -665,7 +672,7 @@ impl Session {
         if self.phase != Phase::Ready {
             return out;
         }
-        let follows = self.states.contains_key(&id);
+        let follows = self.states.contains_key(&id) || self.wanted.remove(&id);
         let ext = self.remote_extensions();
         let result = (|| -> Result<(), Error> {
             let may_see = self.store.visible_to(id, &self.cfg.access.tenant)?;

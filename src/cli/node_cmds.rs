@@ -1,0 +1,178 @@
+//! The commands that run or talk to a node: `serve`, `status`, `sync`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use permitsync::node::{self, NodeOptions};
+use permitsync::wire::Limits;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::args::{ServeArgs, StatusArgs, SyncArgs};
+use super::commands::open_store;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `permitsync serve`: run a node until SIGINT or SIGTERM.
+pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()> {
+    let store = open_store(data, device)?;
+    let opts = NodeOptions {
+        tokens: args.tokens.clone(),
+        limits: Limits {
+            max_frame_bytes: args.max_frame_bytes,
+        },
+        peer_id: None,
+    };
+    let state = node::build_state(store, &opts)?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        {
+            // tests and scripts wait for this line
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+        }
+        tracing::info!(%addr, data = %data.display(), peers = args.connect.len(), "node started");
+        node::run(listener, state, args.connect, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `permitsync status`: GET /v1/status of a running node.
+pub fn status(args: StatusArgs, json: bool) -> Result<()> {
+    let body = runtime()?.block_on(http_get(&args.url, "/v1/status", args.token.as_deref()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&body).context("the node's status is not JSON")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "node {}  documents {}  feed {}",
+        value["peer_id"].as_str().unwrap_or("?"),
+        value["documents"],
+        value["feed_head"]
+    )?;
+    let peers = value["peers"].as_array().cloned().unwrap_or_default();
+    if peers.is_empty() {
+        writeln!(out, "no peers connected")?;
+    }
+    for p in peers {
+        writeln!(
+            out,
+            "{:<8} {:<24} device {:<16} pending {:>5} sent {:>5} received {:>5} conflicts {:>3} last sync {}",
+            p["direction"].as_str().unwrap_or("?"),
+            p["peer_id"].as_str().unwrap_or("?"),
+            p["device"].as_str().unwrap_or("?"),
+            p["pending"],
+            p["sent"],
+            p["received"],
+            p["conflicts"],
+            p["last_sync_ms"]
+        )?;
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 GET (the node speaks plain HTTP on a trusted network or
+/// behind a TLS proxy).
+async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String> {
+    let Some(rest) = base.strip_prefix("http://") else {
+        bail!("the node URL must start with http:// (got {base})");
+    };
+    let host = rest.trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .with_context(|| format!("cannot reach the node at {base}"))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap_or("?");
+    if status != "200" {
+        bail!("the node answered {status}: {}", body.trim());
+    }
+    // chunked bodies: keep only the JSON between the first `{` and the last `}`
+    let start = body.find('{').unwrap_or(0);
+    let end = body.rfind('}').map(|e| e + 1).unwrap_or(body.len());
+    Ok(body[start..end].to_string())
+}
+
+/// `permitsync sync URL`: one round with a node, then exit.
+pub fn sync_once(data: &Path, device: Option<String>, args: SyncArgs, json: bool) -> Result<()> {
+    let store = open_store(data, device)?;
+    let state = node::build_state(store, &NodeOptions::default())?;
+    let url = args.url.clone();
+    let ended = runtime()?.block_on(async move {
+        tokio::time::timeout(
+            Duration::from_secs(args.timeout),
+            node::connect(state.clone(), &url, true),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("not in sync after {} s", args.timeout))?
+        .map_err(anyhow::Error::msg)
+        .map(|ended| (ended, state))
+    })?;
+    let (ended, state) = ended;
+    if !ended.was_idle {
+        bail!(
+            "sync with {} ended before completing: {}",
+            node::redact(&args.url),
+            ended.reason
+        );
+    }
+    let summary = serde_json::json!({
+        "url": node::redact(&args.url),
+        "status": "in_sync",
+        "documents": state.store.summaries()?.len(),
+        "feed_head": state.store.feed_head(),
+    });
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{summary}")?;
+    } else {
+        writeln!(
+            out,
+            "in sync with {} ({} documents here)",
+            node::redact(&args.url),
+            summary["documents"]
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Drives one sync [`Session`] over a transport: frames from the peer and
+//! events from the hub in, frames out. The session's work (storage, fsync)
+//! runs on the blocking pool so the async workers stay free.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::hub::{Direction, HubEvent, PeerStats};
+use super::state::NodeState;
+use super::Access;
+use crate::sync::{Output, Session};
+use crate::wire::{self, Message};
+
+/// A message-oriented, bidirectional transport (a WebSocket).
+pub trait Transport: Send {
+    /// The next binary frame, `None` when the peer closed. Text frames are
+    /// passed as their bytes (and rejected by the decoder).
+    fn recv(&mut self)
+        -> impl std::future::Future<Output = Option<Result<Vec<u8>, String>>> + Send;
+    /// Send one binary frame.
+    fn send(
+        &mut self,
+        frame: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    /// Close the connection.
+    fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// Why.
+    pub reason: String,
+    /// Whether the session finished its round (everything in sync) at some point.
+    pub was_idle: bool,
+    /// Whether the handshake completed.
+    pub handshake_done: bool,
+}
+
+/// Options of [`drive`].
+pub struct DriveOptions {
+    /// Who dialed.
+    pub direction: Direction,
+    /// The URL dialed (outbound).
+    pub url: Option<String>,
+    /// Stop as soon as the session's first round is done (one-shot sync).
+    pub stop_when_idle: bool,
+}
+
+/// Run `session` over `transport` until either side closes.
+pub async fn drive<T: Transport>(
+    state: Arc<NodeState>,
+    mut session: Session,
+    mut transport: T,
+    access: Access,
+    opts: DriveOptions,
+) -> Ended {
+    let stats = Arc::new(PeerStats::default());
+    let mut registered: Option<(u64, tokio::sync::mpsc::UnboundedReceiver<HubEvent>)> = None;
+    let started = Instant::now();
+    let mut ended = Ended {
+        reason: String::new(),
+        was_idle: false,
+        handshake_done: false,
+    };
+    let first = session.start();
+    if let Err(reason) = send_all(&state, &stats, &mut transport, first.send).await {
+        ended.reason = reason;
+        return ended;
+    }
+    loop {
+        let event = match registered.as_mut() {
+            Some((_, rx)) => {
+                tokio::select! {
+                    frame = transport.recv() => Input::Frame(frame),
+                    ev = rx.recv() => Input::Event(ev),
+                }
+            }
+            None => Input::Frame(transport.recv().await),
+        };
+        let out = match event {
+            Input::Frame(None) => {
+                ended.reason = "peer closed the connection".into();
+                break;
+            }
+            Input::Frame(Some(Err(e))) => {
+                ended.reason = format!("transport error: {e}");
+                break;
+            }
+            Input::Frame(Some(Ok(frame))) => {
+                stats
+                    .bytes_in
+                    .fetch_add(frame.len() as u64, Ordering::Relaxed);
+                state.metrics.add_bytes_in(frame.len() as u64);
+                state.metrics.message_in();
+                stats.messages_received.fetch_add(1, Ordering::Relaxed);
+                let (s, out) = run_blocking(session, move |s| s.on_frame(&frame)).await;
+                session = s;
+                out
+            }
+            Input::Event(Some(HubEvent::DocChanged(id))) => {
+                let (s, out) = run_blocking(session, move |s| s.on_doc_changed(id)).await;
+                session = s;
+                out
+            }
+            Input::Event(Some(HubEvent::Close(reason)))
+            | Input::Event(Some(HubEvent::Shutdown(reason))) => {
+                let _ = send_all(
+                    &state,
+                    &stats,
+                    &mut transport,
+                    vec![Message::Error {
+                        message: reason.clone(),
+                    }],
+                )
+                .await;
+                ended.reason = reason;
+                break;
+            }
+            Input::Event(None) => {
+                ended.reason = "node shutting down".into();
+                break;
+            }
+        };
+        if registered.is_none() && session.is_ready() {
+            let peer = session
+                .remote_peer()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            registered = Some(state.hub.register(
+                peer,
+                access.clone(),
+                opts.direction,
+                opts.url.clone(),
+                stats.clone(),
+            ));
+            state.devices.seen(&access, state.clock.now_ms());
+            ended.handshake_done = true;
+        }
+        let conn = registered.as_ref().map(|(c, _)| *c);
+        let close = account(&state, &stats, &out, conn);
+        let had_changes = out.changes_applied > 0;
+        if let Err(reason) = send_all(&state, &stats, &mut transport, out.send).await {
+            ended.reason = reason;
+            break;
+        }
+        stats
+            .docs_pending
+            .store(session.pending() as u64, Ordering::Relaxed);
+        stats
+            .docs_sent
+            .store(session.docs_sent() as u64, Ordering::Relaxed);
+        if had_changes || session.is_idle() {
+            stats
+                .last_sync_ms
+                .store(state.clock.now_ms().max(0) as u64, Ordering::Relaxed);
+            state.devices.synced(&access, state.clock.now_ms());
+        }
+        if let Some(reason) = close {
+            ended.reason = reason;
+            break;
+        }
+        if session.is_idle() && !ended.was_idle {
+            ended.was_idle = true;
+            state
+                .metrics
+                .observe_sync_duration(started.elapsed().as_secs_f64());
+            if opts.stop_when_idle {
+                let me = session.remote_peer().cloned();
+                if let Some(peer) = me {
+                    let _ = send_all(
+                        &state,
+                        &stats,
+                        &mut transport,
+                        vec![Message::Leave { sender_id: peer }],
+                    )
+                    .await;
+                }
+                ended.reason = "in sync".into();
+                break;
+            }
+        }
+    }
+    if let Some((conn, _)) = registered {
+        state.hub.unregister(conn);
+    }
+    transport.close().await;
+    ended
+}
+
+enum Input {
+    Frame(Option<Result<Vec<u8>, String>>),
+    Event(Option<HubEvent>),
+}
+
+/// Record an output's effects in metrics and the hub; returns the close reason.
+fn account(
+    state: &NodeState,
+    stats: &PeerStats,
+    out: &Output,
+    conn: Option<u64>,
+) -> Option<String> {
+    if out.changes_applied > 0 {
+        state
+            .metrics
+            .add_changes_applied(out.changes_applied as u64);
+        stats
+            .docs_received
+            .fetch_add(out.changed.len() as u64, Ordering::Relaxed);
+    }
+    if out.rejected > 0 {
+        state.metrics.add_rejected(out.rejected as u64);
+        stats
+            .rejected
+            .fetch_add(out.rejected as u64, Ordering::Relaxed);
+    }
+    stats
+        .conflicts
+        .fetch_add(out.conflicts as u64, Ordering::Relaxed);
+    for id in &out.changed {
+        state.hub.doc_changed(*id, conn);
+    }
+    if out.close.is_some() {
+        state.metrics.error("protocol");
+    }
+    out.close.clone()
+}
+
+async fn send_all<T: Transport>(
+    state: &NodeState,
+    stats: &PeerStats,
+    transport: &mut T,
+    messages: Vec<Message>,
+) -> Result<(), String> {
+    for m in messages {
+        let frame = wire::encode(&m);
+        stats
+            .bytes_out
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+        state.metrics.add_bytes_out(frame.len() as u64);
+        state.metrics.message_out();
+        transport.send(frame).await?;
+    }
+    Ok(())
+}
+
+async fn run_blocking<F>(session: Session, f: F) -> (Session, Output)
+where
+    F: FnOnce(&mut Session) -> Output + Send + 'static,
+{
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut s = session;
+        let out = f(&mut s);
+        (s, out)
+    });
+    match handle.await {
+        Ok(result) => result,
+        Err(e) => {
+            // the session panicked: nothing sensible can continue on this connection
+            tracing::error!(error = %e, "sync session task failed");
+            std::panic::resume_unwind(e.into_panic())
+        }
+    }
+}

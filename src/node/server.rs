@@ -1,0 +1,103 @@
+//! Assembling and running a node: the router, the listener, the dialers and
+//! graceful shutdown. The caller binds the listener (tests bind port 0) and
+//! owns the shutdown signal.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::auth::Auth;
+use super::devices::Devices;
+use super::dialer;
+use super::hub::Hub;
+use super::metrics::Metrics;
+use super::rest::rest_router;
+use super::state::NodeState;
+use super::ws::sync_endpoint;
+use crate::error::{Error, Result};
+use crate::store::{Store, SystemClock};
+use crate::wire::Limits;
+
+/// How to set up a node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// A tokens file; without one every client has full access to the default tenant.
+    pub tokens: Option<PathBuf>,
+    /// Frame limits for peers.
+    pub limits: Limits,
+    /// The peer id on the wire (default: derived from the store's actor id, stable).
+    pub peer_id: Option<String>,
+}
+
+/// Build the shared state of a node over `store`.
+pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
+    let auth = match &opts.tokens {
+        Some(path) => Auth::from_file(path)
+            .map_err(|e| Error::InvalidInput(format!("tokens file {}: {e}", path.display())))?,
+        None => Auth::open(),
+    };
+    let devices = Devices::load(&store)?;
+    let peer_id = opts
+        .peer_id
+        .clone()
+        .unwrap_or_else(|| format!("permitsync-{}", &store.actor().to_hex_string()[..12]));
+    Ok(Arc::new(NodeState {
+        store,
+        auth,
+        hub: Hub::new(),
+        metrics: Metrics::default(),
+        devices,
+        peer_id,
+        limits: opts.limits,
+        clock: Arc::new(SystemClock),
+    }))
+}
+
+/// The node's HTTP application: the REST API and the sync WebSocket.
+pub fn app(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route("/v1/sync", get(sync_endpoint))
+        .with_state(state.clone())
+        .merge(rest_router(state))
+}
+
+/// Serve `state` on `listener`, dial every URL in `connect`, and stop when
+/// `shutdown` completes: live sync connections are told, dialers stop, and the
+/// store is flushed.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<NodeState>,
+    connect: Vec<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut dialers = Vec::new();
+    for url in connect {
+        dialers.push(tokio::spawn(dialer::dial_forever(
+            state.clone(),
+            url,
+            stop_rx.clone(),
+        )));
+    }
+    let hub_state = state.clone();
+    let app = app(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            hub_state.hub.shutdown_all("node shutting down");
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    for d in dialers {
+        let _ = d.await;
+    }
+    let store = state.store.clone();
+    let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+    result
+}
