@@ -383,13 +383,27 @@ fn unknown_type_and_type_problems() -> TestResult {
     let mut e = Encoder::new(Vec::new());
     e.map(2)?
         .str("type")?
-        .str("permitsync-feed")?
+        .str("teleport-now")?
         .str("senderId")?
         .str("a")?;
     assert_eq!(
         dec(e.writer()),
-        Err(DecodeError::UnknownType("permitsync-feed".into()))
+        Err(DecodeError::UnknownType("teleport-now".into()))
     );
+    // permitsync extension messages decode, with their routing checked
+    let mut e = Encoder::new(Vec::new());
+    e.map(2)?
+        .str("type")?
+        .str("permitsync-feed")?
+        .str("senderId")?
+        .str("a")?;
+    assert!(matches!(
+        dec(e.writer()),
+        Err(DecodeError::MissingField {
+            field: "targetId",
+            ..
+        })
+    ));
     let long = "x".repeat(10_000);
     let mut e = Encoder::new(Vec::new());
     e.map(1)?.str("type")?.str(&long)?;

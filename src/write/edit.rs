@@ -4,7 +4,7 @@ use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{AutomergeError, ChangeHash, ObjId, ObjType, ScalarValue, ROOT};
 use uuid::Uuid;
 
-use super::WriteCtx;
+use super::{put_text, WriteCtx};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::{EntryField, EntrySchema, FieldPolicy, Schema};
@@ -222,6 +222,11 @@ fn plan(doc: &EntityDoc, schema: &Schema, edit: &Edit, ctx: &WriteCtx) -> Result
                 |p| *p == FieldPolicy::LastWriterWins,
                 "a plain string field",
             )?;
+            let current = doc.view(&Default::default());
+            let settled = !current.conflicts.iter().any(|c| c.field == f);
+            if settled && current.str_field(f) == Some(value.as_str()) {
+                return Ok(Vec::new());
+            }
             vec![Write::Root(f, str_value(value))]
         }
         Edit::SetText { field, text } => {
@@ -462,6 +467,7 @@ fn perform(
     existing: Option<&(ObjId, OpValue)>,
 ) -> Result<(), AutomergeError> {
     match w {
+        Write::Root(f, Value::Scalar(ScalarValue::Str(v))) => put_text(tx, ROOT, *f, v),
         Write::Root(f, Value::Scalar(v)) => tx.put(ROOT, *f, v.clone()),
         Write::Root(f, Value::Delete) => tx.delete(ROOT, *f),
         Write::Item(f, item, v) => {
@@ -475,7 +481,10 @@ fn perform(
             let obj = container(tx, f, existing)?;
             let e = tx.put_object(&obj, id.as_str(), ObjType::Map)?;
             for (spec, v) in fields {
-                tx.put(&e, spec.name, v.clone())?;
+                match v {
+                    ScalarValue::Str(text) => put_text(tx, &e, spec.name, text)?,
+                    v => tx.put(&e, spec.name, v.clone())?,
+                }
             }
             Ok(())
         }

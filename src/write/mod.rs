@@ -15,6 +15,22 @@ pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
 pub(crate) use edit::apply_edits;
 pub(crate) use new_entity::{create_doc, NewEntityRef};
 
+/// Write a string the way JavaScript Automerge clients do: as a Text object
+/// (a `makeText` and its characters in the same change). JavaScript apps then
+/// read a plain string, and a new value always makes a new object, so
+/// concurrent writes surface as a conflict and the view reads the value as of
+/// this change for identifiers and enums.
+pub(crate) fn put_text<O: AsRef<automerge::ObjId>, P: Into<automerge::Prop>>(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: O,
+    prop: P,
+    value: &str,
+) -> Result<(), automerge::AutomergeError> {
+    use automerge::transaction::Transactable;
+    let text = tx.put_object(obj, prop, automerge::ObjType::Text)?;
+    tx.splice_text(&text, 0, 0, value)
+}
+
 /// Who writes, and when (passed in so the core never reads the clock itself).
 #[derive(Clone, Debug)]
 pub struct WriteCtx {

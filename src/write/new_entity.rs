@@ -3,7 +3,7 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutomergeError, ObjType, ScalarValue, ROOT};
 
-use super::WriteCtx;
+use super::{put_text, WriteCtx};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::{EntityId, EntityType, IsolationStatus, PermitStatus};
@@ -120,9 +120,9 @@ pub(crate) fn create_doc(
         .transact_with::<_, _, AutomergeError, _>(
             |_| opts,
             |tx| {
-                tx.put(ROOT, "type", ty.as_str())?;
+                put_text(tx, ROOT, "type", ty.as_str())?;
                 tx.put(ROOT, "created_at", ScalarValue::Timestamp(ctx.now_ms))?;
-                tx.put(ROOT, "created_by", ctx.device.as_str())?;
+                put_text(tx, ROOT, "created_by", ctx.device.as_str())?;
                 tx.put(ROOT, "deleted", false)?;
                 let text =
                     |tx: &mut automerge::transaction::Transaction<'_>, field: &str, s: &str| {
@@ -131,21 +131,21 @@ pub(crate) fn create_doc(
                     };
                 match new {
                     NewEntityRef::Permit(p) => {
-                        tx.put(ROOT, "title", p.title.as_str())?;
-                        tx.put(ROOT, "location", p.location.as_str())?;
-                        tx.put(ROOT, "work_type", p.work_type.as_str())?;
+                        put_text(tx, ROOT, "title", p.title.as_str())?;
+                        put_text(tx, ROOT, "location", p.location.as_str())?;
+                        put_text(tx, ROOT, "work_type", p.work_type.as_str())?;
                         text(tx, "description", &p.description)?;
-                        tx.put(ROOT, "status", PermitStatus::Draft.as_str())?;
+                        put_text(tx, ROOT, "status", PermitStatus::Draft.as_str())?;
                         tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
                         tx.put_object(ROOT, "photos", ObjType::Map)?;
                     }
                     NewEntityRef::IsolationPoint(i) => {
-                        tx.put(ROOT, "permit_id", i.permit_id.to_string())?;
+                        put_text(tx, ROOT, "permit_id", &i.permit_id.to_string())?;
                         text(tx, "description", &i.description)?;
-                        tx.put(ROOT, "status", IsolationStatus::Assigned.as_str())?;
+                        put_text(tx, ROOT, "status", IsolationStatus::Assigned.as_str())?;
                     }
                     NewEntityRef::Closeout(c) => {
-                        tx.put(ROOT, "permit_id", c.permit_id.to_string())?;
+                        put_text(tx, ROOT, "permit_id", &c.permit_id.to_string())?;
                         tx.put(ROOT, "completed", false)?;
                         text(tx, "notes", &c.notes)?;
                     }
