@@ -234,6 +234,7 @@ async fn send_all<T: Transport>(
     messages: Vec<Message>,
 ) -> Result<(), String> {
     for m in messages {
+        tracing::debug!(peer = %state.peer_id, kind = m.type_name(), doc = ?m.document_id(), "send");
         let frame = wire::encode(&m);
         stats
             .bytes_out

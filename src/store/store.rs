@@ -696,6 +696,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether document `id` holds every one of `hashes` (false for an unknown document).
+    pub fn has_changes(&self, id: EntityId, hashes: &[ChangeHash]) -> Result<bool> {
+        match self.with_doc(id, |d| hashes.iter().all(|h| d.history().has_change(h))) {
+            Err(Error::UnknownEntity(_)) => Ok(false),
+            other => other,
+        }
+    }
+
     /// The current heads of document `id`.
     pub fn heads(&self, id: EntityId) -> Result<Vec<ChangeHash>> {
         self.with_doc(id, |d| d.heads())

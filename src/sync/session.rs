@@ -418,38 +418,42 @@ impl Session {
         let target = remote.peer.clone();
         let state = self.states.entry(id).or_default();
         let msg = self.store.generate_sync(id, state)?;
-        let ours = self.store.heads(id).unwrap_or_default();
-        match msg {
-            Some(m) => {
-                let data = m.encode();
-                let document_id = DocumentId::from(id.uuid());
-                out.send.push(if as_request {
-                    Message::Request {
-                        sender_id: self.cfg.local_peer.clone(),
-                        target_id: target,
-                        document_id,
-                        data,
-                    }
-                } else {
-                    Message::Sync {
-                        sender_id: self.cfg.local_peer.clone(),
-                        target_id: target,
-                        document_id,
-                        data,
-                    }
-                });
-                self.sent_docs.insert(id);
-                self.pending.insert(id);
+        // in sync once the peer's last word was our exact heads; anything we
+        // still send then is only the acknowledgement
+        let ours = sorted(self.store.heads(id).unwrap_or_default());
+        let theirs = state.their_heads.clone().map(sorted);
+        let mut in_sync = !ours.is_empty() && theirs.as_ref() == Some(&ours);
+        if !in_sync && state.peer_read_only {
+            // a peer that will not take our changes: done once we have all of its
+            if let Some(theirs) = &theirs {
+                in_sync = self.store.has_changes(id, theirs)?;
             }
-            None => {
-                let state = self.states.get(&id);
-                let in_sync = state
-                    .and_then(|s| s.their_heads.clone())
-                    .is_some_and(|theirs| sorted(theirs) == sorted(ours));
-                if in_sync {
-                    self.pending.remove(&id);
+        }
+        if let Some(m) = msg {
+            let data = m.encode();
+            let document_id = DocumentId::from(id.uuid());
+            let (sender_id, target_id) = (self.cfg.local_peer.clone(), target);
+            out.send.push(if as_request {
+                Message::Request {
+                    sender_id,
+                    target_id,
+                    document_id,
+                    data,
                 }
-            }
+            } else {
+                Message::Sync {
+                    sender_id,
+                    target_id,
+                    document_id,
+                    data,
+                }
+            });
+            self.sent_docs.insert(id);
+        }
+        if in_sync {
+            self.pending.remove(&id);
+        } else {
+            self.pending.insert(id);
         }
         self.save_state(id)?;
         Ok(())
