@@ -117,14 +117,15 @@ fn a_device_uploads_its_documents_and_both_sides_converge() {
 #[test]
 fn reconnect_syncs_only_the_documents_that_changed() {
     let ((_d1, device), (_d2, relay)) = (store(), store());
-    let ids: Vec<EntityId> = (0..200)
+    // a device holding 2,000 documents, all in sync with the relay
+    let ids: Vec<EntityId> = (0..2000)
         .map(|i| permit(&device, &format!("p{i}")))
         .collect();
     let first = pump(
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert!(first.sync_messages >= 200, "{first:?}");
+    assert!(first.sync_messages >= 2000, "{first:?}");
     // while the device is away, 5 documents change on the relay
     for id in &ids[..5] {
         relay
@@ -148,8 +149,9 @@ fn reconnect_syncs_only_the_documents_that_changed() {
             Some("changed on the relay")
         );
     }
-    // about 5 documents' worth of sync messages, not 200
+    // about 5 documents' worth of sync messages, not 2,000
     assert!(again.sync_messages <= 5 * 4, "{again:?}");
+    assert!(again.messages <= again.sync_messages + 6, "{again:?}");
     // and with nothing changed, no sync message at all
     let idle = pump(
         &mut session(&device, Role::Client, "device", Access::open("relay")),
@@ -310,4 +312,56 @@ fn cbor_map(map: std::collections::BTreeMap<String, wire::Value>) -> Vec<u8> {
         }
     }
     out
+}
+
+#[test]
+fn the_sender_of_rejected_operations_is_told() {
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let id = permit(&device, "draft permit");
+    // a buggy client on the device writes `active` straight into the draft
+    let mut raw = Automerge::load(&device.save_doc(id).expect("save")).expect("load");
+    raw.set_actor(ActorId::random());
+    let heads = raw.get_heads();
+    raw.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "status", "active"))
+        .expect("raw");
+    device
+        .apply_changes(id, raw.get_changes(&heads))
+        .expect("apply");
+    let mut c = session(&device, Role::Client, "device", Access::open("relay"));
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    let mut notices = Vec::new();
+    let mut to_server = c.start().send;
+    for _ in 0..100 {
+        let mut to_client = Vec::new();
+        for m in to_server.drain(..) {
+            to_client.extend(s.on_frame(&wire::encode(&m)).send);
+        }
+        let mut next = Vec::new();
+        for m in to_client {
+            if let Message::Extension {
+                type_name, body, ..
+            } = &m
+            {
+                if type_name == "permitsync-rejected" {
+                    notices.push(body.clone());
+                }
+            }
+            next.extend(c.on_frame(&wire::encode(&m)).send);
+        }
+        if next.is_empty() {
+            break;
+        }
+        to_server = next;
+    }
+    assert_eq!(
+        notices.len(),
+        1,
+        "one notice for the one rejected operation"
+    );
+    let json = notices[0]["rejected"].as_text().expect("json text");
+    assert!(json.contains("invalid_transition"), "{json}");
+    assert_eq!(
+        relay.view(id).expect("view").str_field("status"),
+        Some("draft")
+    );
 }

@@ -89,6 +89,7 @@ struct Remote {
 struct Round {
     remote_feed: Option<u64>,
     local_pushed: Option<u64>,
+    feed_requested: bool,
     feed_done: bool,
 }
 
@@ -250,8 +251,9 @@ impl Session {
             ) => self.on_sync(document_id, &data, false),
             (Phase::Ready, Message::DocUnavailable { document_id, .. }) => {
                 self.pending.remove(&entity(document_id));
-                self.finish_round_if_idle();
-                Output::default()
+                let mut out = Output::default();
+                self.advance_round(&mut out);
+                out
             }
             (
                 Phase::Ready,
@@ -335,17 +337,9 @@ impl Session {
         };
         let key = remote.key.clone();
         let tenant = self.cfg.access.tenant.clone();
-        if remote.ext.feed {
-            let cursor = self.store.peer_cursor(&key, REMOTE_FEED)?;
-            out.send.push(extension::feed_request(
-                &self.cfg.local_peer,
-                &remote.peer,
-                cursor,
-                self.cfg.feed_page,
-            ));
-        } else {
-            self.round.feed_done = true;
-        }
+        // first push what changed here; ask for the peer's feed once that is in
+        // sync, so the feed cursor ends up past our own uploads
+        self.round.feed_done = !remote.ext.feed;
         // push every local document changed since the last completed round
         let since = if remote.ext.feed {
             self.store.peer_cursor(&key, LOCAL_PUSHED)?
@@ -363,7 +357,7 @@ impl Session {
             cursor = last;
         }
         self.round.local_pushed = Some(head.max(cursor));
-        self.finish_round_if_idle();
+        self.advance_round(out);
         Ok(())
     }
 
@@ -554,7 +548,7 @@ impl Session {
         }
         self.pending.insert(id);
         self.sync_doc(id, false, &mut out)?;
-        self.finish_round_if_idle();
+        self.advance_round(&mut out);
         Ok(out)
     }
 
@@ -646,17 +640,39 @@ impl Session {
         } else {
             self.round.feed_done = true;
         }
-        self.finish_round_if_idle();
+        self.advance_round(&mut out);
         Ok(out)
     }
 
-    /// Save the round's cursors once every document it touched is in sync.
-    fn finish_round_if_idle(&mut self) {
-        if !self.pending.is_empty() || !self.round.feed_done {
+    /// Move the round on once every document it touched is in sync: a client
+    /// then asks for the peer's feed (once), and when that is read to its end
+    /// too, saves the round's cursors.
+    fn advance_round(&mut self, out: &mut Output) {
+        if !self.pending.is_empty() || self.phase != Phase::Ready {
             return;
         }
         let Some(remote) = &self.remote else { return };
         let key = remote.key.clone();
+        if self.cfg.role == Role::Client && remote.ext.feed && !self.round.feed_requested {
+            self.round.feed_requested = true;
+            let cursor = match self.store.peer_cursor(&key, REMOTE_FEED) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a sync cursor");
+                    0
+                }
+            };
+            out.send.push(extension::feed_request(
+                &self.cfg.local_peer,
+                &remote.peer,
+                cursor,
+                self.cfg.feed_page,
+            ));
+            return;
+        }
+        if !self.round.feed_done {
+            return;
+        }
         for (name, value) in [
             (REMOTE_FEED, self.round.remote_feed.take()),
             (LOCAL_PUSHED, self.round.local_pushed.take()),
