@@ -1,4 +1,275 @@
-//! The device registry. (stub)
+//! The device registry: every device that authenticated to this node (over
+//! REST or sync), per tenant, with when it was first and last seen and when it
+//! last synced. Kept in memory and persisted in the store's backend under
+//! `dev/<tenant>\0<device>` -> JSON, so it survives restarts.
+//!
+//! The registry is advisory: a failed write is logged, never fatal to the
+//! request or connection that caused it. To keep writes off the hot path,
+//! `last_seen_ms` is persisted at most every [`PERSIST_EVERY_MS`] per device
+//! (first sightings and syncs are persisted at once). Removing a device from the
+//! registry does not revoke its token: a device that connects again reappears.
 
-/// Devices that connected.
-pub struct Devices;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use super::access::Access;
+use super::hub::Hub;
+use crate::error::{Error, Result};
+use crate::store::{Backend, BatchOp, Store};
+
+/// Key prefix of the registry in the store's backend.
+const PREFIX: &[u8] = b"dev/";
+
+/// How stale a persisted `last_seen_ms` may get before it is written again.
+pub const PERSIST_EVERY_MS: i64 = 60_000;
+
+/// What the registry knows of a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device's tenant.
+    pub tenant: String,
+    /// The device id (from its token).
+    pub device: String,
+    /// First authenticated request or connection (ms since the epoch).
+    pub first_seen_ms: i64,
+    /// Latest authenticated request or connection (ms since the epoch).
+    pub last_seen_ms: i64,
+    /// Latest sync message exchanged with it (ms since the epoch), 0 if never.
+    pub last_sync_ms: i64,
+    /// Whether it has a live sync connection (computed, not stored).
+    #[serde(default)]
+    pub connected: bool,
+}
+
+struct Entry {
+    info: DeviceInfo,
+    /// `last_seen_ms` as last written to the backend.
+    persisted_seen_ms: i64,
+}
+
+/// The registry of devices of a node.
+pub struct Devices {
+    backend: Arc<dyn Backend>,
+    devices: Mutex<BTreeMap<(String, String), Entry>>,
+}
+
+fn key(tenant: &str, device: &str) -> Vec<u8> {
+    [PREFIX, tenant.as_bytes(), b"\0", device.as_bytes()].concat()
+}
+
+impl Devices {
+    /// Load the registry persisted in `store`. Unreadable records are skipped
+    /// (and logged).
+    pub fn load(store: &Store) -> Result<Devices> {
+        let backend = store.backend().clone();
+        let mut devices = BTreeMap::new();
+        let pairs = backend
+            .scan_prefix(PREFIX, None, usize::MAX)
+            .map_err(|e| Error::Storage(e.0))?;
+        for (k, v) in pairs {
+            match serde_json::from_slice::<DeviceInfo>(&v) {
+                Ok(mut info) => {
+                    info.connected = false;
+                    let persisted_seen_ms = info.last_seen_ms;
+                    devices.insert(
+                        (info.tenant.clone(), info.device.clone()),
+                        Entry {
+                            info,
+                            persisted_seen_ms,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    key = %String::from_utf8_lossy(&k),
+                    error = %e,
+                    "skipping an unreadable device record"
+                ),
+            }
+        }
+        Ok(Devices {
+            backend,
+            devices: Mutex::new(devices),
+        })
+    }
+
+    fn map(&self) -> MutexGuard<'_, BTreeMap<(String, String), Entry>> {
+        // the map stays consistent even if a holder panicked: every update is one insert
+        self.devices.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self, batch: Vec<BatchOp>) -> Result<()> {
+        self.backend.apply(batch).map_err(|e| Error::Storage(e.0))
+    }
+
+    fn persist(&self, info: &DeviceInfo) {
+        let stored = DeviceInfo {
+            connected: false,
+            ..info.clone()
+        };
+        let result = serde_json::to_vec(&stored)
+            .map_err(|e| Error::Storage(e.to_string()))
+            .and_then(|json| self.write(vec![(key(&info.tenant, &info.device), Some(json))]));
+        if let Err(e) = result {
+            tracing::warn!(tenant = %info.tenant, device = %info.device, error = %e,
+                "could not persist the device registry");
+        }
+    }
+
+    fn touch(&self, access: &Access, now_ms: i64, synced: bool) {
+        let k = (access.tenant.clone(), access.device.clone());
+        let to_persist = {
+            let mut map = self.map();
+            let entry = map.entry(k).or_insert_with(|| Entry {
+                info: DeviceInfo {
+                    tenant: access.tenant.clone(),
+                    device: access.device.clone(),
+                    first_seen_ms: now_ms,
+                    last_seen_ms: now_ms,
+                    last_sync_ms: 0,
+                    connected: false,
+                },
+                // a new entry is always persisted
+                persisted_seen_ms: i64::MIN,
+            });
+            let info = &mut entry.info;
+            info.last_seen_ms = info.last_seen_ms.max(now_ms);
+            if synced {
+                info.last_sync_ms = info.last_sync_ms.max(now_ms);
+            }
+            let stale =
+                info.last_seen_ms.saturating_sub(entry.persisted_seen_ms) >= PERSIST_EVERY_MS;
+            if synced || stale {
+                entry.persisted_seen_ms = info.last_seen_ms;
+                Some(info.clone())
+            } else {
+                None
+            }
+        };
+        if let Some(info) = to_persist {
+            self.persist(&info);
+        }
+    }
+
+    /// A device authenticated (a request or a new connection) at `now_ms`.
+    pub fn seen(&self, access: &Access, now_ms: i64) {
+        self.touch(access, now_ms, false);
+    }
+
+    /// A device exchanged sync messages at `now_ms`.
+    pub fn synced(&self, access: &Access, now_ms: i64) {
+        self.touch(access, now_ms, true);
+    }
+
+    /// The devices of `tenant`, by device id (`connected` is `false`; see
+    /// [`Devices::list_live`]).
+    pub fn list(&self, tenant: &str) -> Vec<DeviceInfo> {
+        self.map()
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, e)| e.info.clone())
+            .collect()
+    }
+
+    /// The devices of `tenant`, with `connected` set from the hub's live connections.
+    pub fn list_live(&self, tenant: &str, hub: &Hub) -> Vec<DeviceInfo> {
+        let live: Vec<String> = hub
+            .status(Some(tenant))
+            .into_iter()
+            .map(|p| p.device)
+            .collect();
+        let mut out = self.list(tenant);
+        for d in &mut out {
+            d.connected = live.contains(&d.device);
+        }
+        out
+    }
+
+    /// Whether the registry knows `device` of `tenant`.
+    pub fn contains(&self, tenant: &str, device: &str) -> bool {
+        self.map()
+            .contains_key(&(tenant.to_string(), device.to_string()))
+    }
+
+    /// Forget `device` of `tenant`, durably; returns whether it was known.
+    pub fn try_remove(&self, tenant: &str, device: &str) -> Result<bool> {
+        let mut map = self.map();
+        let k = (tenant.to_string(), device.to_string());
+        if !map.contains_key(&k) {
+            return Ok(false);
+        }
+        // delete in storage first, so that a failure leaves both in place
+        self.write(vec![(key(tenant, device), None)])?;
+        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        map.remove(&k);
+        Ok(true)
+    }
+
+    /// Forget `device` of `tenant`; returns whether it was known. A storage
+    /// failure is logged (the device is then kept).
+    pub fn remove(&self, tenant: &str, device: &str) -> bool {
+        match self.try_remove(tenant, device) {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::error!(%tenant, %device, error = %e, "could not remove a device");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemBackend, StoreOptions};
+
+    fn access(tenant: &str, device: &str) -> Access {
+        Access {
+            tenant: tenant.into(),
+            device: device.into(),
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn devices_are_registered_per_tenant_and_survive_a_reload() -> Result<()> {
+        let store = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())?;
+        let devices = Devices::load(&store)?;
+        devices.seen(&access("acme", "tablet-1"), 1_000);
+        devices.seen(&access("acme", "tablet-1"), 2_000);
+        devices.synced(&access("acme", "tablet-1"), 3_000);
+        devices.seen(&access("globex", "tablet-1"), 5_000);
+        let acme = devices.list("acme");
+        assert_eq!(acme.len(), 1);
+        assert_eq!(acme[0].first_seen_ms, 1_000);
+        assert_eq!(acme[0].last_seen_ms, 3_000);
+        assert_eq!(acme[0].last_sync_ms, 3_000);
+
+        let reloaded = Devices::load(&store)?;
+        assert_eq!(reloaded.list("acme"), acme);
+        assert_eq!(reloaded.list("globex").len(), 1);
+
+        assert!(reloaded.remove("acme", "tablet-1"));
+        assert!(!reloaded.remove("acme", "tablet-1"));
+        assert!(Devices::load(&store)?.list("acme").is_empty());
+        assert_eq!(Devices::load(&store)?.list("globex").len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn last_seen_is_persisted_at_most_every_minute() -> Result<()> {
+        let store = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())?;
+        let devices = Devices::load(&store)?;
+        let a = access("acme", "d");
+        devices.seen(&a, 0);
+        devices.seen(&a, 10_000);
+        assert_eq!(Devices::load(&store)?.list("acme")[0].last_seen_ms, 0);
+        devices.seen(&a, PERSIST_EVERY_MS);
+        assert_eq!(
+            Devices::load(&store)?.list("acme")[0].last_seen_ms,
+            PERSIST_EVERY_MS
+        );
+        Ok(())
+    }
+}

@@ -3,15 +3,26 @@
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
 mod access;
+mod api_error;
 mod auth;
+mod connection;
 mod devices;
+mod dialer;
 mod hub;
 mod metrics;
+mod rest;
+mod server;
 mod state;
+mod ws;
 
 pub use access::Access;
-pub use auth::Auth;
-pub use devices::Devices;
+pub use api_error::ApiError;
+pub use auth::{access_from_parts, Auth, AuthError, Mode, TokenEntry};
+pub use connection::{drive, DriveOptions, Ended, Transport};
+pub use devices::{DeviceInfo, Devices};
+pub use dialer::{connect, redact};
 pub use hub::{Direction, Hub, HubEvent, PeerStats, PeerStatus};
 pub use metrics::Metrics;
+pub use rest::rest_router;
+pub use server::{app, build_state, run, NodeOptions};
 pub use state::NodeState;

@@ -654,11 +654,13 @@ impl Store {
     /// What the cross-document rules of a permit need.
     pub fn cross_refs(&self, permit: EntityId) -> Result<CrossRefs> {
         let mut refs = CrossRefs::default();
+        let owner = self.owner(permit)?;
         for child in self.children(permit)? {
             let Some(s) = self.summary(child)? else {
                 continue;
             };
-            if s.deleted {
+            // a child another tenant uploaded does not count for this permit
+            if s.deleted || self.owner(child)? != owner {
                 continue;
             }
             match s.entity_type {
