@@ -17,6 +17,7 @@ use tower::ServiceExt;
 const ACME: &str = "acme-rw-token";
 const ACME_RO: &str = "acme-ro-token";
 const GLOBEX: &str = "globex-rw-token";
+const ACME_DEVICE: &str = "tablet-1";
 
 struct Node {
     state: Arc<NodeState>,
@@ -536,6 +537,9 @@ async fn gas_readings_are_appended() {
     assert_eq!(entry["gas"], "H2S");
     assert_eq!(entry["value"], 2.0);
     assert_eq!(entry["unit"], "ppm");
+    // the author is the token's device, not the node
+    assert_eq!(entry["taken_by"], ACME_DEVICE);
+    assert_eq!(r.json()["fields"]["created_by"], ACME_DEVICE);
 
     // the same reading again (a retry): nothing new
     let r = n.post(&uri, ACME, reading).await;

@@ -44,7 +44,7 @@ use super::auth::access_from_parts;
 use super::hub::PeerStatus;
 use super::state::NodeState;
 use crate::model::{EntityId, EntityType, PermitStatus};
-use crate::store::Summary;
+use crate::store::{Store, Summary};
 use crate::view::View;
 use crate::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
 
@@ -358,6 +358,16 @@ impl CreateBody {
     }
 }
 
+/// The store handle that writes on behalf of the caller: with tokens, the
+/// token's device is the author (`created_by`, `taken_by`).
+fn author(s: &NodeState, access: &Access) -> Store {
+    if s.auth.is_open() {
+        s.store.clone()
+    } else {
+        s.store.acting_as(&access.device)
+    }
+}
+
 /// Create an entity with a client-generated id (or a fresh one). An id that
 /// is taken, by this tenant or another, answers 409 `already_exists`.
 async fn create_entity(
@@ -367,8 +377,9 @@ async fn create_entity(
 ) -> ApiResult<(StatusCode, Json<View>)> {
     let new = body(new)?;
     let tenant = access.tenant.clone();
+    let writer = access.clone();
     let view = blocking(&state, move |s| {
-        let store = &s.store;
+        let store = &author(s, &writer);
         let id = new.id().unwrap_or_else(EntityId::new_random);
         if let Some(permit) = new.permit_id() {
             // the parent must be the tenant's (unknown and foreign answer alike)
@@ -527,10 +538,11 @@ async fn patch_entity(
     let id = parse_id(id)?;
     let patch = body(patch)?;
     let tenant = access.tenant.clone();
+    let writer = access.clone();
     let (view, wrote) = blocking(&state, move |s| {
         let summary = visible_summary(s, id, &tenant)?;
         let edits = patch.edits(summary.entity_type)?;
-        let wrote = s.store.edit_all(id, &edits)?.is_some();
+        let wrote = author(s, &writer).edit_all(id, &edits)?.is_some();
         if wrote {
             changed(s, id);
         }
@@ -566,6 +578,7 @@ async fn add_gas_reading(
     let id = parse_id(id)?;
     let r = body(reading)?;
     let tenant = access.tenant.clone();
+    let writer = access.clone();
     let (view, wrote) = blocking(&state, move |s| {
         visible_summary(s, id, &tenant)?;
         let edit = Edit::AddGasReading(NewGasReading {
@@ -577,7 +590,7 @@ async fn add_gas_reading(
             max: r.max,
             taken_at: r.taken_at,
         });
-        let wrote = s.store.edit(id, edit)?.is_some();
+        let wrote = author(s, &writer).edit(id, edit)?.is_some();
         if wrote {
             changed(s, id);
         }

@@ -83,6 +83,9 @@ pub const DEFAULT_TENANT: &str = "default";
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// The device recorded as the author of writes made through this handle
+    /// (see [`Store::acting_as`]); the store's own device when `None`.
+    acting_device: Option<Arc<str>>,
 }
 
 /// What [`Store::apply_changes`] did.
@@ -148,6 +151,7 @@ impl Store {
             .and_then(|(k, _)| keys::feed_seq(&k))
             .unwrap_or(0);
         Ok(Store {
+            acting_device: None,
             inner: Arc::new(Inner {
                 backend,
                 actor,
@@ -187,7 +191,21 @@ impl Store {
     fn ctx(&self) -> WriteCtx {
         WriteCtx {
             now_ms: self.inner.opts.clock.now_ms(),
-            device: self.inner.device.clone(),
+            device: self
+                .acting_device
+                .as_deref()
+                .map(str::to_string)
+                .unwrap_or_else(|| self.inner.device.clone()),
+        }
+    }
+
+    /// A handle on the same store whose writes record `device` as their author
+    /// (`created_by`, `taken_by`): a node writing on behalf of an authenticated
+    /// device.
+    pub fn acting_as(&self, device: &str) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            acting_device: Some(Arc::from(device)),
         }
     }
 
