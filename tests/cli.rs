@@ -532,3 +532,90 @@ fn concurrent_titles_show_as_a_conflict_until_rewritten() {
     assert_eq!(json(a, &["conflicts"]), serde_json::json!([]));
     assert_eq!(show(a, &id)["fields"]["title"], "Agreed");
 }
+
+/// A `permitsync serve` process, killed on drop.
+struct Serving {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path) -> Serving {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    Serving { child, addr }
+}
+
+#[test]
+fn serve_status_and_one_shot_sync() {
+    let (node_dir, device_dir) = (tempdir(), tempdir());
+    let id = create_permit(node_dir.path(), &["--title", "Served permit"]);
+    let node = serve(node_dir.path());
+
+    // the node holds the store: the CLI says so and changes nothing
+    let err = fails(node_dir.path(), &["list"]);
+    assert!(err.contains("in use by another process"), "{err}");
+    assert!(err.contains("permitsync serve"), "{err}");
+
+    let status = ok(
+        device_dir.path(),
+        &["status", "--url", &format!("http://{}", node.addr)],
+    );
+    assert!(status.contains("no peers connected"), "{status}");
+
+    // a device syncs once and exits when both sides are in sync
+    let url = format!("ws://{}/v1/sync", node.addr);
+    let out = ok(device_dir.path(), &["sync", &url]);
+    assert!(out.starts_with("in sync with"), "{out}");
+    assert_eq!(
+        show(device_dir.path(), &id)["fields"]["title"],
+        "Served permit"
+    );
+
+    // an edit on the device travels back on the next round
+    ok(
+        device_dir.path(),
+        &["permit", "set", &id, "--title", "Edited on the device"],
+    );
+    ok(device_dir.path(), &["sync", &url]);
+    let resp = ok(
+        device_dir.path(),
+        &[
+            "--json",
+            "status",
+            "--url",
+            &format!("http://{}", node.addr),
+        ],
+    );
+    let status: Value = serde_json::from_str(resp.trim()).expect("status json");
+    assert_eq!(status["documents"], 1);
+    drop(node);
+    assert_eq!(
+        show(node_dir.path(), &id)["fields"]["title"],
+        "Edited on the device"
+    );
+}
