@@ -21,8 +21,6 @@ use crate::model::{EntityType, EntryField, EntrySchema, FieldPolicy, ScalarKind,
 #[derive(Clone, Debug)]
 pub(crate) struct ChangeNode {
     pub hash: ChangeHash,
-    pub actor: u32,
-    pub seq: u64,
     pub deps: Vec<ChangeIdx>,
 }
 
@@ -65,6 +63,8 @@ pub(crate) struct KeyState {
     pub ops: Vec<OpIdx>,
     /// The ops not overwritten by any other op (including delete tombstones).
     pub frontier: Vec<OpIdx>,
+    /// Whether any delete was ever written to the key.
+    pub has_deletes: bool,
 }
 
 /// The operation history of one document.
@@ -222,7 +222,7 @@ impl History {
     }
 
     fn register_change(&mut self, c: &Change) -> ChangeIdx {
-        let actor = self.actor_index(c.actor_id());
+        self.actor_index(c.actor_id());
         let deps = c
             .deps()
             .iter()
@@ -231,8 +231,6 @@ impl History {
         let idx = self.changes.len() as ChangeIdx;
         self.changes.push(ChangeNode {
             hash: c.hash(),
-            actor,
-            seq: c.seq(),
             deps,
         });
         self.change_idx.insert(c.hash(), idx);
@@ -241,6 +239,7 @@ impl History {
 
     fn process_change(&mut self, ci: ChangeIdx, change: &ExpandedChange, pass: Pass) {
         let actor = self.actor_index(&change.actor_id);
+        let mut past: Option<BitSet> = None;
         for (i, op) in change.operations.iter().enumerate() {
             let counter = change.start_op.get() + i as u64;
             let name = match &op.key {
@@ -257,7 +256,7 @@ impl History {
                 actor,
                 index: i as u32,
             };
-            self.process_op(at, change, op, name);
+            self.process_op(at, change, op, name, &mut past);
         }
     }
 
@@ -267,6 +266,7 @@ impl History {
         change: &ExpandedChange,
         op: &automerge::legacy::Op,
         name: &str,
+        past: &mut Option<BitSet>,
     ) {
         // Which key, with which role?
         let (obj, role, path) = match &op.obj {
@@ -341,40 +341,32 @@ impl History {
             })
             .filter(|p| self.ops[*p as usize].key == key)
             .collect();
-        let tombstones: Vec<OpIdx> = self.keys[key as usize]
-            .frontier
-            .iter()
-            .copied()
-            .filter(|d| {
-                let d_op = &self.ops[*d as usize];
-                d_op.value == OpValue::Delete
-                    && !pred.contains(d)
-                    && self.is_ancestor(d_op.change, at.change)
-            })
-            .collect();
-        pred.extend(tombstones);
+        // Delete tombstones and, for a delete, the values it leaves in place:
+        // read from the key as the op's author saw it (its causal past), never
+        // from what this replica happens to have processed, so every replica
+        // judges the op alike. Only keys that ever had a delete need this.
+        let mut remaining: Vec<OpIdx> = Vec::new();
+        if self.keys[key as usize].has_deletes || value == OpValue::Delete {
+            let past = past.get_or_insert_with(|| self.past_of(at.change));
+            let visible = self.visible_in_past(key, at.change, past);
+            for o in visible {
+                if pred.contains(&o) {
+                    continue;
+                }
+                if self.ops[o as usize].value == OpValue::Delete {
+                    pred.push(o);
+                } else if value == OpValue::Delete {
+                    remaining.push(o);
+                }
+            }
+        }
         pred.sort_unstable();
         pred.dedup();
         let prior = self.eff_union(&pred);
         // A delete that leaves other values of the key in place is how Automerge
         // resolves a conflict in favour of the value already shown: judge it by
         // the value that remains.
-        let remaining: Vec<OpIdx> = if value == OpValue::Delete {
-            let live: Vec<OpIdx> = self.keys[key as usize]
-                .frontier
-                .iter()
-                .copied()
-                .filter(|o| {
-                    let o_op = &self.ops[*o as usize];
-                    o_op.value != OpValue::Delete
-                        && !pred.contains(o)
-                        && self.is_ancestor(o_op.change, at.change)
-                })
-                .collect();
-            self.eff_union(&live)
-        } else {
-            Vec::new()
-        };
+        let remaining = self.eff_union(&remaining);
         let role = self.keys[key as usize].role.clone();
         let verdict = validate::judge(
             self,
@@ -429,6 +421,7 @@ impl History {
         });
         self.op_ids.insert((at.counter, at.actor), idx);
         let state = &mut self.keys[key as usize];
+        state.has_deletes |= self.ops[idx as usize].value == OpValue::Delete;
         state.ops.push(idx);
         state.frontier.retain(|f| !pred.contains(f));
         state.frontier.push(idx);
@@ -475,6 +468,7 @@ impl History {
             role,
             ops: Vec::new(),
             frontier: Vec::new(),
+            has_deletes: false,
         });
         self.key_idx.insert((obj, name.to_string()), k);
         if let Some(o) = obj {
@@ -488,26 +482,27 @@ impl History {
         self.key_idx.get(&(None, name.to_string())).copied()
     }
 
-    /// Whether change `a` is `b` or in its causal past.
-    fn is_ancestor(&self, a: ChangeIdx, b: ChangeIdx) -> bool {
-        if a == b {
-            return true;
-        }
-        let (na, nb) = (&self.changes[a as usize], &self.changes[b as usize]);
-        if na.actor == nb.actor {
-            return na.seq < nb.seq;
-        }
-        let mut seen = BitSet::new(self.changes.len());
-        let mut stack = nb.deps.clone();
-        while let Some(c) = stack.pop() {
-            if c == a {
-                return true;
-            }
-            if seen.insert(c as usize) {
-                stack.extend(self.changes[c as usize].deps.iter().copied());
-            }
-        }
-        false
+    /// The ops of `key` its author could see when writing an op of change `c`:
+    /// those of `c`'s causal past (and earlier ops of `c` itself) that no op
+    /// of that same past overwrote.
+    fn visible_in_past(&self, key: KeyIdx, c: ChangeIdx, past: &BitSet) -> Vec<OpIdx> {
+        let seen = |o: &OpIdx| {
+            let ch = self.ops[*o as usize].change;
+            ch == c || past.contains(ch as usize)
+        };
+        let ops: Vec<OpIdx> = self.keys[key as usize]
+            .ops
+            .iter()
+            .copied()
+            .filter(seen)
+            .collect();
+        let overwritten: HashSet<OpIdx> = ops
+            .iter()
+            .flat_map(|o| self.ops[*o as usize].pred.iter().copied())
+            .collect();
+        ops.into_iter()
+            .filter(|o| !overwritten.contains(o))
+            .collect()
     }
 
     /// The changes in the causal past of change `c` (its deps and their ancestors),
