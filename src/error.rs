@@ -48,6 +48,10 @@ pub enum Error {
         /// The store directory.
         path: PathBuf,
     },
+    /// A configured limit (changes per message, document size, ...) was exceeded;
+    /// nothing was stored.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// The storage backend failed; the write was not acknowledged.
     #[error("storage error: {0}")]
     Storage(String),

@@ -38,7 +38,7 @@ impl TestNode {
         let opts = NodeOptions {
             tokens,
             limits: Limits::default(),
-            peer_id: None,
+            ..Default::default()
         };
         let state = node::build_state(store, &opts).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

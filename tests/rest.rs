@@ -47,6 +47,8 @@ fn node_with(auth: Auth) -> Node {
         peer_id: "test".into(),
         limits: Limits::default(),
         clock: Arc::new(SystemClock),
+        quotas: Default::default(),
+        rate: Default::default(),
     };
     Node {
         state: Arc::new(state),

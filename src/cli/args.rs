@@ -93,6 +93,19 @@ pub struct ServeArgs {
     /// Largest WebSocket frame accepted from a peer, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
     pub max_frame_bytes: usize,
+    /// Most new changes one sync message may bring.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_changes_per_message: usize,
+    /// Largest stored size of one document, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub max_document_bytes: usize,
+    /// Live sync connections per token.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_connections_per_token: usize,
+    /// Requests per token per second (REST calls and sync connections; bursts
+    /// up to twice that; 0 = unlimited).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_requests_per_second: u32,
 }
 
 /// `status` options.

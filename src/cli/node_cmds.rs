@@ -27,6 +27,14 @@ pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()>
             max_frame_bytes: args.max_frame_bytes,
         },
         peer_id: None,
+        quotas: node::Quotas {
+            receive: permitsync::store::ReceiveLimits {
+                max_changes: args.max_changes_per_message,
+                max_document_bytes: args.max_document_bytes,
+            },
+            max_connections_per_token: args.max_connections_per_token,
+            requests_per_second: args.max_requests_per_second,
+        },
     };
     let state = node::build_state(store, &opts)?;
     runtime()?.block_on(async move {

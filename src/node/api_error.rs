@@ -126,6 +126,11 @@ impl From<Error> for ApiError {
                 "untyped_document",
                 e.to_string(),
             ),
+            e @ Error::LimitExceeded(_) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "limit_exceeded",
+                e.to_string(),
+            ),
             e @ Error::Locked { .. } => {
                 tracing::error!(error = %e, "store locked");
                 Self::new(

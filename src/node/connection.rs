@@ -10,7 +10,7 @@ use super::hub::{Direction, HubEvent, PeerStats};
 use super::state::NodeState;
 use super::Access;
 use crate::sync::{Output, Session};
-use crate::wire::{self, Message};
+use crate::wire::{self, Message, PeerId};
 
 /// A message-oriented, bidirectional transport (a WebSocket).
 pub trait Transport: Send {
@@ -163,20 +163,21 @@ pub async fn drive<T: Transport>(
         }
         if session.is_idle() && !ended.was_idle {
             ended.was_idle = true;
-            state
-                .metrics
-                .observe_sync_duration(started.elapsed().as_secs_f64());
+            if opts.direction == Direction::Outbound {
+                // a round this node started: dial to everything in sync
+                state
+                    .metrics
+                    .observe_sync_duration(started.elapsed().as_secs_f64());
+            }
             if opts.stop_when_idle {
-                let me = session.remote_peer().cloned();
-                if let Some(peer) = me {
-                    let _ = send_all(
-                        &state,
-                        &stats,
-                        &mut transport,
-                        vec![Message::Leave { sender_id: peer }],
-                    )
-                    .await;
-                }
+                let me = PeerId::new(state.peer_id.clone());
+                let _ = send_all(
+                    &state,
+                    &stats,
+                    &mut transport,
+                    vec![Message::Leave { sender_id: me }],
+                )
+                .await;
                 ended.reason = "in sync".into();
                 break;
             }
@@ -221,7 +222,8 @@ fn account(
     for id in &out.changed {
         state.hub.doc_changed(*id, conn);
     }
-    if out.close.is_some() {
+    // an `error` sent to the peer is a protocol problem; a peer's `leave` is not
+    if out.send.iter().any(|m| matches!(m, Message::Error { .. })) {
         state.metrics.error("protocol");
     }
     out.close.clone()

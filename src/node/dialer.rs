@@ -42,7 +42,8 @@ pub async fn connect(
             feed_page: 1000,
         },
         state.store.clone(),
-    );
+    )
+    .with_receive_limits(state.quotas.receive);
     Ok(drive(
         state,
         session,

@@ -190,6 +190,19 @@ impl Hub {
         }
     }
 
+    /// Live connections of one token (tenant and device).
+    pub fn connections_of(&self, tenant: &str, device: &str) -> usize {
+        self.peers
+            .lock()
+            .map(|peers| {
+                peers
+                    .values()
+                    .filter(|p| p.access.tenant == tenant && p.access.device == device)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Number of live connections.
     pub fn len(&self) -> usize {
         self.peers.lock().map(|p| p.len()).unwrap_or(0)

@@ -91,6 +91,7 @@ impl FromRequestParts<Shared> for Authed {
             state.metrics.error("auth");
             ApiError::from(e)
         })?;
+        check_rate(state, &access)?;
         if !state.auth.is_open() {
             // in memory, and at most a small unflushed write per device per minute
             state.devices.seen(&access, state.clock.now_ms());
@@ -101,6 +102,26 @@ impl FromRequestParts<Shared> for Authed {
 
 /// An authenticated request whose token may write.
 struct Writer(Access);
+
+/// Requests per token per second: over the limit, 429 `rate_limited`.
+pub(crate) fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
+    let key = format!("{}/{}", access.tenant, access.device);
+    if state
+        .rate
+        .allow(&key, state.quotas.requests_per_second, state.clock.now_ms())
+    {
+        return Ok(());
+    }
+    state.metrics.error("other");
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "more than {} requests per second for this token; slow down",
+            state.quotas.requests_per_second
+        ),
+    ))
+}
 
 impl FromRequestParts<Shared> for Writer {
     type Rejection = ApiError;

@@ -16,6 +16,7 @@ use super::devices::Devices;
 use super::dialer;
 use super::hub::Hub;
 use super::metrics::Metrics;
+use super::quotas::{Quotas, RateLimiter};
 use super::rest::rest_router;
 use super::state::NodeState;
 use super::ws::sync_endpoint;
@@ -32,6 +33,8 @@ pub struct NodeOptions {
     pub limits: Limits,
     /// The peer id on the wire (default: derived from the store's actor id, stable).
     pub peer_id: Option<String>,
+    /// Abuse limits.
+    pub quotas: Quotas,
 }
 
 /// Build the shared state of a node over `store`.
@@ -55,6 +58,8 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         peer_id,
         limits: opts.limits,
         clock: Arc::new(SystemClock),
+        quotas: opts.quotas,
+        rate: RateLimiter::new(),
     }))
 }
 

@@ -6,6 +6,7 @@ use super::auth::Auth;
 use super::devices::Devices;
 use super::hub::Hub;
 use super::metrics::Metrics;
+use super::quotas::{Quotas, RateLimiter};
 use crate::store::{Clock, Store};
 use crate::wire::Limits;
 
@@ -27,4 +28,8 @@ pub struct NodeState {
     pub limits: Limits,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Abuse limits.
+    pub quotas: Quotas,
+    /// Requests per token per second.
+    pub rate: RateLimiter,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as TMessage;
@@ -14,6 +14,7 @@ use super::api_error::ApiError;
 use super::auth::access_from_parts;
 use super::connection::{drive, DriveOptions, Transport};
 use super::hub::Direction;
+use super::rest::check_rate;
 use super::state::NodeState;
 use crate::sync::{Role, Session, SessionConfig};
 use crate::wire::PeerId;
@@ -29,9 +30,30 @@ pub async fn sync_endpoint(
     let token = access_from_parts(&headers, query.as_deref());
     let access = match state.auth.check(token.as_deref()) {
         Ok(a) => a,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            state.metrics.error("auth");
+            return ApiError::from(e).into_response();
+        }
     };
-    let max = state.limits.max_frame_bytes;
+    if let Err(e) = check_rate(&state, &access) {
+        return e.into_response();
+    }
+    // per token: a node without tokens has no way to tell its clients apart
+    let live = state.hub.connections_of(&access.tenant, &access.device);
+    if !state.auth.is_open() && live >= state.quotas.max_connections_per_token {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!(
+                "this token already has {live} sync connections (the limit is {})",
+                state.quotas.max_connections_per_token
+            ),
+        )
+        .into_response();
+    }
+    // the transport admits frames up to twice the limit so that the decoder,
+    // not a silent close, answers an oversized frame with an `error` message
+    let max = state.limits.max_frame_bytes.saturating_mul(2);
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
@@ -44,7 +66,8 @@ pub async fn sync_endpoint(
                     feed_page: 1000,
                 },
                 state.store.clone(),
-            );
+            )
+            .with_receive_limits(state.quotas.receive);
             let ended = drive(
                 state.clone(),
                 session,

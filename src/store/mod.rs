@@ -9,6 +9,7 @@
 
 mod backend;
 mod clock;
+mod faulty_backend;
 mod group_commit;
 mod keys;
 mod sled_backend;
@@ -18,7 +19,8 @@ mod summary;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;
-pub use store::{Applied, Store, StoreOptions, DEFAULT_TENANT};
+pub use store::{Applied, ReceiveLimits, Store, StoreOptions, DEFAULT_TENANT};
 pub use summary::Summary;

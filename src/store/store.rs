@@ -53,6 +53,8 @@ struct Slot {
     doc: Option<EntityDoc>,
     next_chunk: u64,
     chunks: u32,
+    /// Bytes the document takes in storage (its save plus chunks).
+    stored_bytes: usize,
 }
 
 #[derive(Default)]
@@ -74,6 +76,24 @@ struct Inner {
     durable_seq: AtomicU64,
     commit: GroupCommit,
     claim_lock: Mutex<()>,
+}
+
+/// Limits on what one sync message may bring (see [`Store::receive_sync_limited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveLimits {
+    /// Most new changes one message may bring.
+    pub max_changes: usize,
+    /// Largest stored size of one document, in bytes.
+    pub max_document_bytes: usize,
+}
+
+impl Default for ReceiveLimits {
+    fn default() -> Self {
+        ReceiveLimits {
+            max_changes: 100_000,
+            max_document_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// The tenant of documents nobody claimed (local edits, nodes without tokens).
@@ -279,6 +299,8 @@ impl Store {
             .map(|s| s + 1)
             .unwrap_or(0);
         slot.chunks = chunks.len() as u32;
+        slot.stored_bytes =
+            base.as_ref().map_or(0, Vec::len) + chunks.iter().map(|(_, v)| v.len()).sum::<usize>();
         slot.doc = Some(doc);
         slot.loaded = true;
         Ok(())
@@ -320,8 +342,11 @@ impl Store {
         let changes = doc.history().change_count();
         let mut batch: Vec<BatchOp> = Vec::new();
         let compact = before.is_empty() || slot.chunks + 1 >= compact_after;
+        let written;
         if compact {
-            batch.push((keys::doc(id), Some(doc.save())));
+            let saved = doc.save();
+            written = saved.len();
+            batch.push((keys::doc(id), Some(saved)));
             for (k, _) in inner
                 .backend
                 .scan_prefix(&keys::chunk_prefix(id), None, usize::MAX)
@@ -330,10 +355,9 @@ impl Store {
                 batch.push((k, None));
             }
         } else {
-            batch.push((
-                keys::chunk(id, slot.next_chunk),
-                Some(doc.save_after(before)),
-            ));
+            let chunk = doc.save_after(before);
+            written = chunk.len();
+            batch.push((keys::chunk(id, slot.next_chunk), Some(chunk)));
         }
         {
             let mut next = inner.feed_next.lock().map_err(poisoned)?;
@@ -371,7 +395,9 @@ impl Store {
         }
         if compact {
             slot.chunks = 0;
+            slot.stored_bytes = written;
         } else {
+            slot.stored_bytes += written;
             slot.chunks += 1;
             slot.next_chunk += 1;
         }
@@ -544,6 +570,19 @@ impl Store {
         state: &mut automerge::sync::State,
         msg: automerge::sync::Message,
     ) -> Result<Applied> {
+        self.receive_sync_limited(id, state, msg, &ReceiveLimits::default())
+    }
+
+    /// [`Store::receive_sync`] that refuses, storing nothing, a message that
+    /// brings more than `limits.max_changes` new changes or that would grow the
+    /// document's stored size past `limits.max_document_bytes`.
+    pub fn receive_sync_limited(
+        &self,
+        id: EntityId,
+        state: &mut automerge::sync::State,
+        msg: automerge::sync::Message,
+        limits: &ReceiveLimits,
+    ) -> Result<Applied> {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let created = g.doc.is_none();
@@ -571,6 +610,22 @@ impl Store {
         if doc.entity_type().is_none() {
             g.loaded = false;
             return Err(Error::UntypedDocument(id));
+        }
+        if new_changes.len() > limits.max_changes {
+            g.loaded = false; // forget the in-memory copy: nothing was stored
+            return Err(Error::LimitExceeded(format!(
+                "a sync message brought {} changes for {id}; the limit is {}",
+                new_changes.len(),
+                limits.max_changes
+            )));
+        }
+        let grown = g.stored_bytes + doc.save_after(&before).len();
+        if grown > limits.max_document_bytes {
+            g.loaded = false;
+            return Err(Error::LimitExceeded(format!(
+                "document {id} would take {grown} bytes; the limit is {}",
+                limits.max_document_bytes
+            )));
         }
         g.doc = Some(doc);
         self.persist(id, g, &before)?;

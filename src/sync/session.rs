@@ -12,7 +12,7 @@ use super::extension::{self, Extensions, FeedEntry, FeedPage};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::node::Access;
-use crate::store::{Store, DEFAULT_TENANT};
+use crate::store::{ReceiveLimits, Store, DEFAULT_TENANT};
 use crate::wire::{
     self, DecodeError, DocumentId, Limits, Message, PeerId, PeerMetadata, PROTOCOL_V1,
 };
@@ -96,6 +96,7 @@ struct Round {
 /// One connection's sync state machine.
 pub struct Session {
     cfg: SessionConfig,
+    receive_limits: ReceiveLimits,
     store: Store,
     phase: Phase,
     remote: Option<Remote>,
@@ -121,6 +122,7 @@ impl Session {
         };
         Session {
             cfg,
+            receive_limits: ReceiveLimits::default(),
             store,
             phase,
             remote: None,
@@ -130,6 +132,14 @@ impl Session {
             sent_docs: HashSet::new(),
             wanted: HashSet::new(),
         }
+    }
+
+    /// Limit what one sync message from the peer may bring (changes, document
+    /// size); a message over a limit closes the connection with an error and
+    /// stores nothing.
+    pub fn with_receive_limits(mut self, limits: ReceiveLimits) -> Session {
+        self.receive_limits = limits;
+        self
     }
 
     /// The remote peer's id, once the handshake is done.
@@ -508,7 +518,10 @@ impl Session {
         }
         self.load_state(id)?;
         let state = self.states.entry(id).or_default();
-        match self.store.receive_sync(id, state, msg) {
+        match self
+            .store
+            .receive_sync_limited(id, state, msg, &self.receive_limits)
+        {
             Ok(applied) => {
                 if !applied.new_changes.is_empty() {
                     out.changed.push(id);
@@ -530,6 +543,12 @@ impl Session {
                 tracing::debug!(%id, "changes without a valid entity type were not stored");
                 self.states.insert(id, sync::State::new());
                 self.pending.remove(&id);
+                return Ok(out);
+            }
+            Err(e @ Error::LimitExceeded(_)) => {
+                tracing::warn!(error = %e, "sync message over a limit; closing");
+                self.states.insert(id, sync::State::new());
+                out.merge(self.fail(e.to_string()));
                 return Ok(out);
             }
             Err(e @ Error::Automerge(_)) => {
@@ -590,10 +609,7 @@ impl Session {
             page_entries.push(FeedEntry { seq, id, heads });
         }
         let entries = page_entries;
-        let next_cursor = entries
-            .last()
-            .map(|e| e.seq)
-            .unwrap_or_else(|| cursor.max(self.store.feed_head()));
+        let next_cursor = entries.last().map(|e| e.seq).unwrap_or(cursor);
         let page = FeedPage {
             entries,
             next_cursor,
