@@ -18,7 +18,8 @@
 //!   while writing offline, then synced once with a relay (`permitsync sync`);
 //!   then killed while writing *and* syncing (`serve --connect`); the device
 //!   and the relay end with identical views (`fields` and `heads`).
-//! * `a_change_is_never_shipped_before_it_is_durable` (ignored: a known bug):
+//! * `a_change_is_never_shipped_before_it_is_durable` (a regression test; fixed by
+//!   waiting for durability before generating sync messages, and a fresh actor per open):
 //!   the same property in process, deterministic, with a backend whose fsync
 //!   is held and that can forget everything after the last completed flush.
 //!
@@ -1307,7 +1308,6 @@ fn sync_stores(
 /// so a message may carry changes that are not durable yet). In a real node
 /// the window is one fsync long; the SIGKILL tests above rarely land in it.
 #[test]
-#[ignore = "known bug: a change can be sent to a peer before it is durable (see the report)"]
 fn a_change_is_never_shipped_before_it_is_durable() {
     use permitsync::store::{Store, StoreOptions};
     use permitsync::write::{Edit, NewPermit};
@@ -1347,29 +1347,41 @@ fn a_change_is_never_shipped_before_it_is_durable() {
         assert!(Instant::now() < deadline, "the edit never reached memory");
         thread::sleep(Duration::from_millis(5));
     }
-    // a sync message generated now (the peer asked, or another write of the
-    // document became durable) carries the change
-    let mut state = automerge::sync::State::new();
+    // the peer asks now: the device must not answer with the change while its
+    // fsync is pending (it waits for the flush instead)
     let mut relay_state = automerge::sync::State::new();
-    if let Some(m) = relay
+    let from_relay = relay
         .generate_sync(id, &mut relay_state)
-        .expect("relay msg")
+        .expect("relay msg");
+    let (tx, rx) = std::sync::mpsc::channel();
     {
-        device
-            .receive_sync(id, &mut state, m)
-            .expect("device receives");
+        let device = device.clone();
+        thread::spawn(move || {
+            let mut state = automerge::sync::State::new();
+            if let Some(m) = from_relay {
+                if device.receive_sync(id, &mut state, m).is_err() {
+                    return;
+                }
+            }
+            if let Ok(reply) = device.generate_sync(id, &mut state) {
+                let _ = tx.send(reply);
+            }
+        });
     }
-    if let Some(m) = device.generate_sync(id, &mut state).expect("device msg") {
-        relay
-            .receive_sync(id, &mut relay_state, m)
-            .expect("relay receives");
-    }
-    let shipped = relay.view(id).expect("relay view").fields["title"] == "Never acknowledged";
+    let shipped = match rx.recv_timeout(Duration::from_millis(500)) {
+        Ok(Some(m)) => {
+            relay
+                .receive_sync(id, &mut relay_state, m)
+                .expect("relay receives");
+            relay.view(id).expect("relay view").fields["title"] == "Never acknowledged"
+        }
+        _ => false,
+    };
 
-    // SIGKILL before the fsync returned
+    // SIGKILL before the fsync returned: the old process and its blocked
+    // threads are gone, so its held flush is never released
     let crashed = Arc::new(disk.after_crash());
-    disk.hold(false);
-    let _ = writer.join();
+    drop(writer);
     let device = Store::with_backend(crashed, StoreOptions::default()).expect("restart");
     assert_eq!(
         device.view(id).expect("device view").fields["title"],

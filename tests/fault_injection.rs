@@ -22,7 +22,7 @@
 //!   the next write reuses (not tolerated, see
 //!   `a_torn_write_keeps_the_change_feed_exact`).
 //!
-//! Tests marked `#[ignore]` state the behaviour wanted where the store does not
+//! The test marked `#[ignore]` states behaviour a non-atomic backend cannot give; the store does not
 //! (yet) tolerate a fault; each names the symptom and where it comes from. Run
 //! them with `cargo test --test fault_injection -- --ignored`.
 
@@ -543,7 +543,7 @@ fn a_torn_write_leaves_a_store_that_opens_with_acknowledged_data_and_works() {
     let _findings = all_torn_findings();
 }
 
-/// Known bug (store.rs `Store::create` + `Store::persist`): a create torn
+/// Regression (fixed: `Store::create` replaces the remains): a create torn
 /// after the document's save (`doc/<id>`) but before its summary (`ent/<id>`)
 /// leaves an entity that `contains`/`view` do not see (they read the
 /// summary), while `create` refuses its id ("invalid input: entity <id>
@@ -551,7 +551,6 @@ fn a_torn_write_leaves_a_store_that_opens_with_acknowledged_data_and_works() {
 /// it can be neither created, nor viewed, nor edited through the REST API,
 /// in the running store and after a reopen alike.
 #[test]
-#[ignore = "known bug: a torn create leaves an id that is neither visible nor creatable"]
 fn a_torn_create_leaves_the_id_usable() {
     let mut stuck = Vec::new();
     for keep in 0..=MAX_BATCH {
@@ -562,7 +561,7 @@ fn a_torn_create_leaves_the_id_usable() {
     assert!(stuck.is_empty(), "{stuck:#?}");
 }
 
-/// Known bugs of the change feed index (`feed/<seq>` -> id, `fpos/<id>` ->
+/// Limitation (outside the `Backend` contract) of the change feed index (`feed/<seq>` -> id, `fpos/<id>` ->
 /// seq) under torn writes, all in store.rs `Store::persist`:
 /// - when `apply` fails, `feed_next` is not advanced, yet a torn batch may
 ///   already have written `feed/<seq>` and `fpos/<id>` = seq. The next write
@@ -584,7 +583,7 @@ fn a_torn_create_leaves_the_id_usable() {
 /// meet a non-atomic engine should rebuild `fpos`/`feed` on open (or keep the
 /// feed derivable from the summaries' `feed_seq`).
 #[test]
-#[ignore = "known bugs: torn writes leave the change feed with missing, duplicate or dangling entries"]
+#[ignore = "limitation: Backend::apply is atomic by contract (sled batches are); a backend that tears batches can leave duplicate or dangling feed entries"]
 fn a_torn_write_keeps_the_change_feed_exact() {
     let feed = all_torn_findings().feed;
     assert!(feed.is_empty(), "{feed:#?}");
@@ -738,14 +737,13 @@ async fn a_node_with_failing_storage_answers_5xx_keeps_serving_and_recovers() {
     assert_consistent(&n.state.store);
 }
 
-/// Known issue (rest.rs `create_entity`): a create whose flush failed (500,
+/// Regression (fixed: a retry by the creating device answers 200): a create whose flush failed (500,
 /// not acknowledged) was still applied, so retrying the same request with the
 /// same client-generated id after storage heals answers 409
 /// `already_exists`: the client cannot tell its own unacknowledged entity from
 /// someone else's, and nothing flushes it. Retrying an unacknowledged write
 /// should succeed (and be durable).
 #[tokio::test]
-#[ignore = "known issue: retrying a create that failed to flush answers 409"]
 async fn retrying_a_create_that_failed_to_flush_succeeds() {
     let n = node();
     let id = EntityId::new_random().to_string();
@@ -868,7 +866,7 @@ fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fai
     }
 }
 
-/// Known bug (store.rs `Store::receive_sync`/`edit_all` with group_commit.rs):
+/// Regression (fixed: `Store::ensure_durable` before acknowledging):
 /// after a failed flush the changes stay applied (in memory and in the
 /// backend's unflushed writes). When the peer sends them again after storage
 /// heals, `receive_sync` finds nothing new, skips `persist` and therefore the
@@ -877,7 +875,6 @@ fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fai
 /// document either, until some later write flushes. A receive or edit that
 /// finds its data present but not yet durable should wait for a flush.
 #[test]
-#[ignore = "known bug: data applied before a failed flush is later acknowledged without a flush"]
 fn changes_whose_flush_failed_are_flushed_before_they_are_acknowledged() {
     let device = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())
         .expect("device store");
@@ -904,11 +901,10 @@ fn changes_whose_flush_failed_are_flushed_before_they_are_acknowledged() {
     assert!(feed.iter().any(|(_, d)| *d == id), "{feed:?}");
 }
 
-/// Known bug, the same for local edits (store.rs `Store::edit_all`): an edit
+/// Regression, the same for local edits (store.rs `Store::edit_all`): an edit
 /// whose flush failed stays applied; retried after heal, it changes nothing,
 /// returns `Ok(None)` without a flush, and the caller takes the edit as done.
 #[test]
-#[ignore = "known bug: a retried edit whose flush failed is acknowledged without a flush"]
 fn a_retried_edit_whose_flush_failed_is_flushed_before_it_is_acknowledged() {
     let r = rig();
     let id = permit(&r.store, "p");

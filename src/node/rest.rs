@@ -370,6 +370,14 @@ impl CreateBody {
         }
     }
 
+    fn entity_type(&self) -> EntityType {
+        match self {
+            CreateBody::Permit(_) => EntityType::Permit,
+            CreateBody::IsolationPoint(_) => EntityType::IsolationPoint,
+            CreateBody::Closeout(_) => EntityType::Closeout,
+        }
+    }
+
     fn permit_id(&self) -> Option<EntityId> {
         match self {
             CreateBody::Permit(_) => None,
@@ -390,7 +398,8 @@ fn author(s: &NodeState, access: &Access) -> Store {
 }
 
 /// Create an entity with a client-generated id (or a fresh one). An id that
-/// is taken, by this tenant or another, answers 409 `already_exists`.
+/// is taken, by this tenant or another, answers 409 `already_exists`, except a
+/// retry by the device that created it, which answers 200 with the entity.
 async fn create_entity(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -413,7 +422,19 @@ async fn create_entity(
                 format!("an entity with id {id} already exists"),
             )
         };
-        if store.contains(id)? || !store.claim(id, &tenant)? {
+        if let Some(existing) = store.summary(id)? {
+            // a retry of this device's own create (its first answer was lost, or
+            // its flush failed): make sure it is durable and answer 200 with it
+            let own = store.visible_to(id, &tenant)?
+                && existing.entity_type == new.entity_type()
+                && store.view(id)?.str_field("created_by") == Some(store.author_device());
+            if !own {
+                return Err(taken());
+            }
+            store.flush()?;
+            return Ok((StatusCode::OK, store.view(id)?));
+        }
+        if !store.claim(id, &tenant)? {
             return Err(taken());
         }
         match new {
@@ -440,12 +461,13 @@ async fn create_entity(
             })?,
         };
         changed(s, id);
-        Ok(store.view(id)?)
+        Ok((StatusCode::CREATED, store.view(id)?))
     })
     .await?;
+    let (status, view) = view;
     tracing::info!(tenant = %access.tenant, device = %access.device, id = %view.id,
         r#type = ?view.entity_type, "entity created");
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((status, Json(view)))
 }
 
 #[derive(Deserialize, Default)]

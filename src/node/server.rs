@@ -48,7 +48,7 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
     let peer_id = opts
         .peer_id
         .clone()
-        .unwrap_or_else(|| format!("permitsync-{}", &store.actor().to_hex_string()[..12]));
+        .unwrap_or_else(|| format!("permitsync-{}", &store.node_id().to_hex_string()[..12]));
     Ok(Arc::new(NodeState {
         store,
         auth,

@@ -55,6 +55,9 @@ struct Slot {
     chunks: u32,
     /// Bytes the document takes in storage (its save plus chunks).
     stored_bytes: usize,
+    /// Feed position of this process's last write of the document: nothing
+    /// about the document is shown to a peer before this is durable.
+    last_seq: u64,
 }
 
 #[derive(Default)]
@@ -65,6 +68,7 @@ struct Cache {
 
 struct Inner {
     backend: Arc<dyn Backend>,
+    node_id: ActorId,
     actor: ActorId,
     device: String,
     opts: StoreOptions,
@@ -142,7 +146,10 @@ impl Store {
     /// A store on any backend.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
         let mut init: Vec<BatchOp> = Vec::new();
-        let actor = match backend.get(&keys::meta("actor")).map_err(storage)? {
+        // the node's lasting identity; writes use a fresh actor every time the
+        // store opens, so a change lost in a crash (never acknowledged) can
+        // never have its actor and sequence number reused by a different change
+        let node_id = match backend.get(&keys::meta("actor")).map_err(storage)? {
             Some(bytes) => ActorId::from(bytes),
             None => {
                 let a = ActorId::random();
@@ -150,13 +157,14 @@ impl Store {
                 a
             }
         };
+        let actor = ActorId::random();
         let device = match backend.get(&keys::meta("device")).map_err(storage)? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 let d = opts
                     .device
                     .clone()
-                    .unwrap_or_else(|| format!("device-{}", &actor.to_hex_string()[..8]));
+                    .unwrap_or_else(|| format!("device-{}", &node_id.to_hex_string()[..8]));
                 init.push((keys::meta("device"), Some(d.as_bytes().to_vec())));
                 d
             }
@@ -174,6 +182,7 @@ impl Store {
             acting_device: None,
             inner: Arc::new(Inner {
                 backend,
+                node_id,
                 actor,
                 device,
                 opts,
@@ -192,9 +201,20 @@ impl Store {
         &self.inner.device
     }
 
-    /// The Automerge actor id this store writes with.
+    /// The device recorded as the author of writes through this handle.
+    pub fn author_device(&self) -> &str {
+        self.acting_device.as_deref().unwrap_or(&self.inner.device)
+    }
+
+    /// The Automerge actor id this store writes with (new every time it opens).
     pub fn actor(&self) -> &ActorId {
         &self.inner.actor
+    }
+
+    /// The store's lasting identity (kept across restarts; the node's peer id
+    /// and storage id derive from it).
+    pub fn node_id(&self) -> &ActorId {
+        &self.inner.node_id
     }
 
     /// The storage backend.
@@ -322,6 +342,19 @@ impl Store {
         }
     }
 
+    /// Like [`Store::with_doc`], for reads that leave the node (sync, bundles):
+    /// waits first until the document's last write is durable, so nothing that
+    /// leaves can be lost by a crash here.
+    pub fn with_durable_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
+        let slot = self.slot(id)?;
+        let g = self.lock_loaded(id, &slot)?;
+        self.ensure_durable(g.last_seq)?;
+        match &g.doc {
+            Some(doc) => Ok(f(doc)),
+            None => Err(Error::UnknownEntity(id)),
+        }
+    }
+
     // ---- writes ----------------------------------------------------------
 
     /// Persist the document in `slot` after it moved on from `before`, then wait
@@ -384,13 +417,16 @@ impl Store {
             let summary_json =
                 serde_json::to_vec(&summary).map_err(|e| Error::Storage(e.to_string()))?;
             batch.push((keys::entity(id), Some(summary_json)));
+            // a failed batch still uses up its number: a torn write may have left
+            // feed entries under it, which a reused number would clobber
+            *next += 1;
             if let Err(e) = inner.backend.apply(batch) {
                 // the document in memory is ahead of storage: reload it next time
                 slot.doc = None;
                 slot.loaded = false;
                 return Err(storage(e));
             }
-            *next += 1;
+            slot.last_seq = seq;
             inner.applied_seq.fetch_max(seq, Ordering::SeqCst);
         }
         if compact {
@@ -402,6 +438,17 @@ impl Store {
             slot.next_chunk += 1;
         }
         drop(slot);
+        self.wait_durable()
+    }
+
+    /// Make sure the write at feed position `seq` is durable (flushing if not):
+    /// called before anything about a document is acknowledged or shown to a
+    /// peer, so a write whose flush failed is flushed before it is acknowledged
+    /// by a later call, and no peer ever gets a change a crash could still lose.
+    fn ensure_durable(&self, seq: u64) -> Result<()> {
+        if self.inner.durable_seq.load(Ordering::SeqCst) >= seq {
+            return Ok(());
+        }
         self.wait_durable()
     }
 
@@ -440,7 +487,12 @@ impl Store {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         if g.doc.is_some() {
-            return Err(Error::InvalidInput(format!("entity {id} already exists")));
+            if self.summary(id)?.is_some() {
+                return Err(Error::InvalidInput(format!("entity {id} already exists")));
+            }
+            // a document without a summary is what a torn first write leaves:
+            // never acknowledged, so the new entity replaces it
+            tracing::warn!(%id, "replacing the remains of an unacknowledged create");
         }
         g.doc = Some(write::create_doc(
             id,
@@ -488,7 +540,11 @@ impl Store {
                 self.persist(id, g, &before)?;
                 Ok(Some(hash))
             }
-            Ok(None) => Ok(None),
+            Ok(None) => {
+                // nothing new, but an earlier write may still await its flush
+                self.ensure_durable(g.last_seq)?;
+                Ok(None)
+            }
             Err(e) => {
                 if doc.heads() != before {
                     // committed in memory but refused: forget it, reload from storage
@@ -542,6 +598,8 @@ impl Store {
             if !created {
                 g.doc = Some(doc);
             }
+            // nothing new, but what we hold may still await its flush
+            self.ensure_durable(g.last_seq)?;
             return Ok(Applied {
                 new_changes,
                 created: false,
@@ -602,6 +660,8 @@ impl Store {
             if !created {
                 g.doc = Some(doc);
             }
+            // nothing new, but what we hold may still await its flush
+            self.ensure_durable(g.last_seq)?;
             return Ok(Applied {
                 new_changes,
                 created: false,
@@ -645,6 +705,9 @@ impl Store {
     ) -> Result<Option<automerge::sync::Message>> {
         let slot = self.slot(id)?;
         let g = self.lock_loaded(id, &slot)?;
+        // never send a peer a change that a crash could still lose (its actor
+        // and sequence number would be reused); the lock keeps new writes out
+        self.ensure_durable(g.last_seq)?;
         Ok(match &g.doc {
             Some(doc) => doc.generate_sync(state),
             None => EntityDoc::new(id, self.inner.actor.clone()).generate_sync(state),
@@ -786,12 +849,12 @@ impl Store {
 
     /// The changes of document `id` not in the past of `heads` (all when empty).
     pub fn changes_since(&self, id: EntityId, heads: &[ChangeHash]) -> Result<Vec<Change>> {
-        self.with_doc(id, |d| d.changes_since(heads))
+        self.with_durable_doc(id, |d| d.changes_since(heads))
     }
 
     /// The compacted bytes of document `id`.
     pub fn save_doc(&self, id: EntityId) -> Result<Vec<u8>> {
-        self.with_doc(id, |d| d.save())
+        self.with_durable_doc(id, |d| d.save())
     }
 
     /// Documents changed after feed position `cursor`, oldest first, at most

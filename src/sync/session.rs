@@ -375,13 +375,17 @@ impl Session {
     /// when the last sync with it ended.
     fn push_if_changed(&mut self, id: EntityId, out: &mut Output) -> Result<(), Error> {
         self.load_state(id)?;
-        let heads = self.store.heads(id)?;
-        let shared = self
+        // compare with the heads kept in the summary: no document load
+        let heads = self.store.summary(id)?.map(|s| s.heads).unwrap_or_default();
+        let shared: Vec<String> = self
             .states
             .get(&id)
-            .map(|s| s.shared_heads.clone())
+            .map(|s| s.shared_heads.iter().map(|h| h.to_string()).collect())
             .unwrap_or_default();
-        if !heads.is_empty() && sorted(shared) == sorted(heads) {
+        if !heads.is_empty() && sorted_hex(&shared) == sorted_hex(&heads) {
+            // the peer had exactly these heads when we last synced: skip, and
+            // forget the state we loaded to decide that
+            self.states.remove(&id);
             return Ok(());
         }
         self.sync_doc(id, false, out)
@@ -528,7 +532,8 @@ impl Session {
                     out.changes_applied += applied.new_changes.len();
                     let rejections = self.store.rejections_in(id, &applied.new_changes)?;
                     out.rejected += rejections.len();
-                    if !self.store.view(id)?.conflicts.is_empty() {
+                    let summary = self.store.summary(id)?;
+                    if summary.is_some_and(|s| s.conflicts > 0) {
                         out.conflicts += 1;
                     }
                     if ext.rejections && !rejections.is_empty() {
