@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 
 use super::backend::{Backend, BatchOp, StorageError};
 use super::clock::{Clock, SystemClock};
@@ -32,6 +32,11 @@ pub struct StoreOptions {
     pub device: Option<String>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The Automerge actor for this opening's writes; a fresh random one when
+    /// `None` (the normal case). Pass a new one for every opening: reusing an
+    /// actor after a crash could collide with a lost change. Deterministic
+    /// simulations supply seeded actors here.
+    pub actor: Option<ActorId>,
 }
 
 impl Default for StoreOptions {
@@ -41,6 +46,7 @@ impl Default for StoreOptions {
             compact_after_chunks: 32,
             device: None,
             clock: Arc::new(SystemClock),
+            actor: None,
         }
     }
 }
@@ -121,6 +127,18 @@ pub struct Applied {
     pub created: bool,
 }
 
+/// Whether a slot's document holds changes Automerge set aside until their
+/// dependencies arrive: they live only in memory, so the document must stay.
+fn holds_queued(slot: &Mutex<Slot>) -> bool {
+    match slot.try_lock() {
+        Ok(g) => g
+            .doc
+            .as_ref()
+            .is_some_and(|d| !d.doc().get_missing_deps(&[]).is_empty()),
+        Err(_) => true, // in use: keep it
+    }
+}
+
 fn poisoned<T>(_: T) -> Error {
     Error::Storage("a store lock was poisoned by a panicking thread".into())
 }
@@ -157,7 +175,7 @@ impl Store {
                 a
             }
         };
-        let actor = ActorId::random();
+        let actor = opts.actor.clone().unwrap_or_else(ActorId::random);
         let device = match backend.get(&keys::meta("device")).map_err(storage)? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
@@ -267,7 +285,7 @@ impl Store {
             let mut idle: Vec<(u64, EntityId)> = cache
                 .slots
                 .iter()
-                .filter(|(_, (s, _))| Arc::strong_count(s) == 1)
+                .filter(|(_, (s, _))| Arc::strong_count(s) == 1 && !holds_queued(s))
                 .map(|(k, (_, t))| (*t, *k))
                 .collect();
             idle.sort_unstable();

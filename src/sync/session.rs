@@ -425,6 +425,13 @@ impl Session {
         };
         let target = remote.peer.clone();
         let state = self.states.entry(id).or_default();
+        // what the peer says it needs, it did not keep (e.g. a change it held
+        // back for a missing dependency and then lost): send it again
+        if let Some(need) = state.their_need.clone() {
+            for h in need {
+                state.sent_hashes.remove(&h);
+            }
+        }
         let msg = self.store.generate_sync(id, state)?;
         // in sync once the peer's last word was our exact heads; anything we
         // still send then is only the acknowledgement

@@ -1,0 +1,490 @@
+//! Deterministic simulation of a permitsync network (see `tests/sim/mod.rs`):
+//! 3 to 6 nodes in one process, in-memory transports, a seeded scheduler with
+//! partitions and heals, broken and half-open connections, duplicated frames,
+//! garbage, crashes and restarts; every run must end converged with the
+//! policy invariants holding.
+//!
+//! - `cargo test --test simulation`: 200 seeds (`0..200`);
+//! - `SIM_SEEDS=5000 cargo test --release --test simulation`: a stress run
+//!   (`SIM_SEED_START` moves the range);
+//! - `SIM_SEED=1234 cargo test --test simulation -- --nocapture`: replay one
+//!   seed and print its event log (`SIM_STEPS=40` cuts the run to its first
+//!   40 random events, which keeps every choice of those 40).
+//!
+//! A failing seed is printed with its shortest failing prefix and that run's
+//! event log (the whole log of the failing run is also written to the temp
+//! dir). Sessions that end up quiet but still pending although everything
+//! converged are listed, not failed (`SIM_STRICT_IDLE=1` fails them): see
+//! `crossed_sync_messages_leave_the_client_pending`.
+//!
+//! What the sessions tolerate (tested below, and by the duplicates the
+//! simulation injects): a WebSocket neither loses, reorders nor duplicates
+//! frames, so the simulation loses frames only with the connection. A frame
+//! after the handshake delivered twice in a row (`sync`, `request`,
+//! `doc-unavailable`, the feed extension) is harmless; a duplicated `join` or
+//! `peer` is a protocol error that closes the connection, so the simulation
+//! never duplicates those. Reordering within a connection is not modelled.
+
+mod sim;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use permitsync::node::Access;
+use permitsync::store::{MemBackend, Store, StoreOptions};
+use permitsync::sync::{Role, Session, SessionConfig};
+use permitsync::wire::{self, Limits, Message, PeerId};
+use permitsync::write::{Edit, NewPermit};
+use sim::{run_seed, shrink, Report, Stats};
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// Run `seeds` on every core, each seed once.
+fn run_all(seeds: Vec<u64>) -> Vec<Report> {
+    let next = AtomicU64::new(0);
+    let reports = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                let Some(&seed) = seeds.get(i) else { break };
+                let report = run_seed(seed, None);
+                reports.lock().expect("reports").push(report);
+            });
+        }
+    });
+    let mut reports = reports.into_inner().expect("reports");
+    reports.sort_by_key(|r| r.seed);
+    reports
+}
+
+fn print_failure(r: &Report) {
+    let Some((msg, log)) = &r.failure else { return };
+    eprintln!("\n=== seed {} FAILED: {msg}", r.seed);
+    eprintln!("    params: {:?}", r.params);
+    let path = std::env::temp_dir().join(format!("permitsync-sim-seed-{}.log", r.seed));
+    match std::fs::write(&path, log.join("\n")) {
+        Ok(()) => eprintln!(
+            "    full event log ({} lines): {}",
+            log.len(),
+            path.display()
+        ),
+        Err(e) => eprintln!(
+            "    could not write the event log to {}: {e}",
+            path.display()
+        ),
+    }
+    let small = shrink(r.seed, r.params.steps);
+    match &small.failure {
+        Some((msg, log)) => {
+            eprintln!(
+                "--- shortest failing prefix: {} random events; replay with \
+                 SIM_SEED={} SIM_STEPS={} cargo test --test simulation -- --nocapture",
+                small.params.steps, r.seed, small.params.steps
+            );
+            eprintln!("--- failure: {msg}");
+            eprintln!("--- event log ({} lines):", log.len());
+            for line in log.iter().take(3000) {
+                eprintln!("{line}");
+            }
+        }
+        None => {
+            eprintln!(
+                "--- the seed passed when run again: the run is not deterministic \
+                 (see `a_seed_replays_identically`); the last events of the failing run:"
+            );
+            for line in &log[log.len().saturating_sub(300)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_seed_ends_converged_with_the_invariants_holding() {
+    let started = Instant::now();
+    if let Some(seed) = env_u64("SIM_SEED") {
+        let steps = env_u64("SIM_STEPS").map(|s| s as usize);
+        let r = run_seed(seed, steps);
+        eprintln!("seed {seed}: {:?}\n{:?}", r.params, r.stats);
+        for s in &r.stuck {
+            eprintln!("converged, but a session stays pending: {s}");
+        }
+        match &r.failure {
+            None => {
+                if let Some(log) = replay_log(seed, steps) {
+                    for line in log {
+                        eprintln!("{line}");
+                    }
+                }
+                eprintln!("seed {seed}: converged");
+            }
+            Some((msg, log)) => {
+                for line in log {
+                    eprintln!("{line}");
+                }
+                panic!("seed {seed} failed: {msg}");
+            }
+        }
+        return;
+    }
+    let count = env_u64("SIM_SEEDS").unwrap_or(200);
+    let start = env_u64("SIM_SEED_START").unwrap_or(0);
+    let reports = run_all((start..start + count).collect());
+    let mut total = Stats::default();
+    for r in &reports {
+        total.add(&r.stats);
+    }
+    let failed: Vec<&Report> = reports.iter().filter(|r| r.failure.is_some()).collect();
+    eprintln!(
+        "simulation: {} seeds ({}..{}), {} failed, {:.1} s\n  {total:?}",
+        reports.len(),
+        start,
+        start + count,
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for r in failed.iter().take(3) {
+        print_failure(r);
+    }
+    let stuck: Vec<&Report> = reports.iter().filter(|r| !r.stuck.is_empty()).collect();
+    if !stuck.is_empty() {
+        eprintln!(
+            "{} seeds converged but left sessions pending (SIM_STRICT_IDLE=1 fails them): {:?}",
+            stuck.len(),
+            stuck.iter().map(|r| r.seed).take(20).collect::<Vec<_>>()
+        );
+        for r in stuck.iter().take(3) {
+            eprintln!("  seed {}:\n    {}", r.seed, r.stuck.join("\n    "));
+        }
+        // crossed sync messages (see `crossed_sync_messages_leave_the_client_pending`)
+        // explain the others; anything else is worth a look
+        for r in stuck
+            .iter()
+            .filter(|r| r.stuck.iter().any(|s| s.starts_with("UNEXPLAINED")))
+            .take(3)
+        {
+            eprintln!(
+                "  seed {} (unexplained):\n    {}",
+                r.seed,
+                r.stuck.join("\n    ")
+            );
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failing seeds: {:?}",
+        failed.iter().map(|r| r.seed).collect::<Vec<_>>()
+    );
+}
+
+/// The event log of a run that passed (`SIM_SEED` prints it).
+fn replay_log(seed: u64, steps: Option<usize>) -> Option<Vec<String>> {
+    let mut params = sim::Params::for_seed(seed);
+    if let Some(steps) = steps {
+        params.steps = steps;
+    }
+    let mut world = sim::World::new(seed, params);
+    world.run().ok()?;
+    Some(world.log)
+}
+
+#[test]
+fn a_seed_replays_identically() {
+    // the simulation hands each opening of a store a seeded actor
+    // (`StoreOptions::actor`); change hashes, last-writer-wins winners and so
+    // every later choice of a run depend on it
+    let actor = automerge::ActorId::from(vec![7u8; 16]);
+    let open = || {
+        let opts = StoreOptions {
+            actor: Some(actor.clone()),
+            ..Default::default()
+        };
+        Store::with_backend(Arc::new(MemBackend::new()), opts).expect("store")
+    };
+    assert_eq!(open().actor(), open().actor());
+    for seed in [3, 11, 42] {
+        let (a, b) = (run_seed(seed, None), run_seed(seed, None));
+        assert!(a.failure.is_none(), "seed {seed} failed");
+        assert_eq!(
+            a.fingerprint, b.fingerprint,
+            "seed {seed} is not deterministic"
+        );
+        assert_eq!(a.stats.frames, b.stats.frames, "seed {seed}");
+    }
+}
+
+// ---- what the sessions tolerate --------------------------------------------
+
+fn mem_store(device: &str) -> Store {
+    Store::with_backend(
+        Arc::new(MemBackend::new()),
+        StoreOptions {
+            device: Some(device.into()),
+            ..Default::default()
+        },
+    )
+    .expect("store")
+}
+
+fn session(store: &Store, role: Role, me: &str) -> Session {
+    Session::new(
+        SessionConfig {
+            local_peer: PeerId::new(me),
+            role,
+            access: Access::open("peer"),
+            limits: Limits::default(),
+            feed_page: 2,
+        },
+        store.clone(),
+    )
+}
+
+/// Pump frames both ways until quiet, delivering every frame `copies` times
+/// except the handshake; returns the close reasons seen.
+fn pump_with_duplicates(client: &mut Session, server: &mut Session, copies: usize) -> Vec<String> {
+    let mut closes = Vec::new();
+    let mut to_server: Vec<Message> = client.start().send;
+    let mut to_client: Vec<Message> = Vec::new();
+    let deliver = |dest: &mut Session, inbox: Vec<Message>, closes: &mut Vec<String>| {
+        let mut replies = Vec::new();
+        for m in inbox {
+            let n = match m {
+                Message::Join { .. } | Message::Peer { .. } => 1,
+                _ => copies,
+            };
+            for _ in 0..n {
+                let out = dest.on_frame(&wire::encode(&m));
+                closes.extend(out.close);
+                replies.extend(out.send);
+            }
+        }
+        replies
+    };
+    for _ in 0..1000 {
+        if to_server.is_empty() && to_client.is_empty() {
+            return closes;
+        }
+        to_client.extend(deliver(server, std::mem::take(&mut to_server), &mut closes));
+        to_server.extend(deliver(client, std::mem::take(&mut to_client), &mut closes));
+    }
+    panic!("did not quiesce");
+}
+
+#[test]
+fn duplicated_frames_after_the_handshake_are_harmless() {
+    let (a, b) = (mem_store("a"), mem_store("b"));
+    let mut ids = Vec::new();
+    for (store, n) in [(&a, 0), (&a, 1), (&b, 2), (&b, 3), (&b, 4)] {
+        ids.push(
+            store
+                .create_permit(NewPermit {
+                    title: format!("p{n}"),
+                    safety_checklist: vec!["x".into()],
+                    ..Default::default()
+                })
+                .expect("permit"),
+        );
+    }
+    let closes = pump_with_duplicates(
+        &mut session(&a, Role::Client, "a"),
+        &mut session(&b, Role::Server, "b"),
+        2,
+    );
+    assert!(closes.is_empty(), "{closes:?}");
+    // concurrent edits on both sides, then a second connection, every frame doubled
+    for (store, t) in [(&a, "from a"), (&b, "from b")] {
+        for id in &ids {
+            store
+                .edit(
+                    *id,
+                    Edit::SetField {
+                        field: "title".into(),
+                        value: t.into(),
+                    },
+                )
+                .expect("edit");
+        }
+    }
+    let (mut c, mut s) = (
+        session(&a, Role::Client, "a"),
+        session(&b, Role::Server, "b"),
+    );
+    let closes = pump_with_duplicates(&mut c, &mut s, 2);
+    assert!(closes.is_empty(), "{closes:?}");
+    assert!(c.is_idle());
+    for id in &ids {
+        assert_eq!(
+            a.view(*id).expect("view").to_json_string(),
+            b.view(*id).expect("view").to_json_string()
+        );
+    }
+}
+
+#[test]
+fn a_duplicated_handshake_frame_closes_the_connection() {
+    let (a, b) = (mem_store("a"), mem_store("b"));
+    let mut client = session(&a, Role::Client, "a");
+    let mut server = session(&b, Role::Server, "b");
+    let join = wire::encode(&client.start().send[0]);
+    let first = server.on_frame(&join);
+    assert!(first.close.is_none());
+    let again = server.on_frame(&join);
+    let reason = again.close.expect("a second join closes");
+    assert!(reason.contains("unexpected join"), "{reason}");
+    let peer = wire::encode(&first.send[0]);
+    assert!(client.on_frame(&peer).close.is_none());
+    let reason = client.on_frame(&peer).close.expect("a second peer closes");
+    assert!(reason.contains("unexpected peer"), "{reason}");
+}
+
+/// Found by the simulation (e.g. seed 11; about one run in five at the
+/// default parameters ends with such a session): messages that cross leave
+/// a session `pending` for ever although both stores hold the same heads. A
+/// client in that state never finishes its round: it never asks for the
+/// feed, never saves its cursors, and `permitsync sync` (which stops when the
+/// session is idle) runs into its timeout.
+///
+/// The relay S hears of the document from another peer (heads `[A]`) and
+/// offers it to the device C, while C's opening message (heads `[B]`) is on
+/// its way. S gets `B` from the other peer too, then reads C's message: same
+/// heads as its own and no changes, so Automerge has nothing to answer and S
+/// is in sync. C then reads S's stale offer (`[A]`), sends change `B`, and
+/// waits for S to confirm heads `[B]`; S already has `B` and, by Automerge's
+/// rules, stays silent. The session's "in sync when the peer's last word was
+/// our heads" rule (`Session::sync_doc`) then never holds for C.
+#[test]
+#[ignore = "library bug: a session stays pending after crossed sync messages (see the doc comment)"]
+fn crossed_sync_messages_leave_the_client_pending() {
+    let (c, s) = (mem_store("c"), mem_store("s"));
+    let p = c
+        .create_permit(NewPermit {
+            title: "p".into(),
+            ..Default::default()
+        })
+        .expect("permit");
+    let a = c.heads(p).expect("heads");
+    c.edit(
+        p,
+        Edit::SetField {
+            field: "title".into(),
+            value: "q".into(),
+        },
+    )
+    .expect("edit");
+    let changes = c.changes_since(p, &[]).expect("changes");
+    let (change_a, change_b): (Vec<_>, Vec<_>) =
+        changes.into_iter().partition(|ch| a.contains(&ch.hash()));
+    let mut client = session(&c, Role::Client, "c");
+    let mut server = session(&s, Role::Server, "s");
+    let join = client.start().send;
+    let peer = server.on_frame(&wire::encode(&join[0])).send;
+    // C's opening round offers the document with heads [B]
+    let m2 = client.on_frame(&wire::encode(&peer[0])).send;
+    assert_eq!(m2.len(), 1, "{m2:?}");
+    // meanwhile S gets A from another peer and offers it to C
+    s.apply_changes(p, change_a).expect("a");
+    let m1 = server.on_doc_changed(p).send;
+    assert_eq!(m1.len(), 1, "{m1:?}");
+    // ... and then B, from the same other peer
+    s.apply_changes(p, change_b).expect("b");
+    let mut to_client: Vec<Message> = m1;
+    let mut to_server: Vec<Message> = m2;
+    to_server.extend(server.on_doc_changed(p).send);
+    for _ in 0..100 {
+        if to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for m in std::mem::take(&mut to_server) {
+            next.extend(server.on_frame(&wire::encode(&m)).send);
+        }
+        to_client.extend(next);
+        let mut next = Vec::new();
+        for m in std::mem::take(&mut to_client) {
+            next.extend(client.on_frame(&wire::encode(&m)).send);
+        }
+        to_server.extend(next);
+    }
+    assert_eq!(c.heads(p).expect("c"), s.heads(p).expect("s"), "converged");
+    assert_eq!(
+        client.pending(),
+        0,
+        "the client still waits for the document"
+    );
+    assert!(client.is_idle(), "the client's round never finishes");
+}
+
+/// Found by the simulation (seed 9514 of a stress run, with a 2-document
+/// cache; about one run in 5,000; not replayable by number, see
+/// `a_seed_replays_identically`): two nodes exchanged the same two sync
+/// messages for ever. A sync message may carry a change whose dependency the
+/// receiver lacks (the sender's Bloom filter test gave a false positive for
+/// the dependency). Automerge keeps such a change in the document's queue,
+/// in memory, and asks for the dependency; the store does not persist it and
+/// loses it when the document leaves the cache (or is reloaded), while the
+/// sender has it in its sync state's `sent_hashes` and therefore never sends
+/// it again. The receiver then asks `need: [it]` and the sender answers
+/// without changes, again and again.
+#[test]
+fn a_change_waiting_for_its_dependency_survives_the_cache() {
+    use automerge::sync::{ChunkList, Message as SyncMessage, MessageVersion, State};
+    let peer = mem_store("peer");
+    let p = peer
+        .create_permit(NewPermit {
+            title: "a".into(),
+            ..Default::default()
+        })
+        .expect("permit");
+    for title in ["b", "c"] {
+        peer.edit(
+            p,
+            Edit::SetField {
+                field: "title".into(),
+                value: title.into(),
+            },
+        )
+        .expect("edit");
+    }
+    let changes = peer.changes_since(p, &[]).expect("changes");
+    let [a, b, c] = <[automerge::Change; 3]>::try_from(changes).expect("three changes");
+    let node = Store::with_backend(
+        Arc::new(MemBackend::new()),
+        StoreOptions {
+            cache_capacity: 1,
+            ..Default::default()
+        },
+    )
+    .expect("store");
+    node.apply_changes(p, vec![a]).expect("a");
+    let message = |change: &automerge::Change| SyncMessage {
+        heads: vec![c.hash()],
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: ChunkList::from(vec![change.raw_bytes().to_vec()]),
+        flags: None,
+        version: MessageVersion::V1,
+    };
+    let mut state = State::new();
+    // C arrives without B: Automerge holds it back until B is there
+    node.receive_sync(p, &mut state, message(&c)).expect("c");
+    // another document is used, and the one-document cache lets go of p
+    let other = node
+        .create_permit(NewPermit {
+            title: "other".into(),
+            ..Default::default()
+        })
+        .expect("other");
+    node.view(other).expect("view");
+    // B arrives: C should apply now
+    node.receive_sync(p, &mut state, message(&b)).expect("b");
+    assert_eq!(
+        node.heads(p).expect("heads"),
+        vec![c.hash()],
+        "the change that waited for its dependency was lost"
+    );
+}
