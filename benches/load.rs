@@ -1,0 +1,681 @@
+//! Load tool: many simulated devices syncing through one real relay process.
+//!
+//! Run with `cargo bench --bench load`. It starts the `permitsync` binary as a
+//! child process (`serve --listen 127.0.0.1:0 --max-requests-per-second 0`, no
+//! tokens file) on a temporary data directory, then `LOAD_DEVICES` devices
+//! (default 1,000) on a multi-thread tokio runtime. Each device is a raw
+//! WebSocket client of `/v1/sync` (protocol v1 frames via `permitsync::wire`)
+//! holding one in-memory Automerge permit document and its own sync states.
+//!
+//! 1. Every device uploads its permit (`sync` until the relay answers with the
+//!    device's heads), then device `i` sends a `request` for the permit of
+//!    device `(i + 1) % N`, so the relay pushes that document's changes to it.
+//! 2. For `LOAD_SECS` seconds (default 180) each device edits its permit every
+//!    1–5 s (two thirds title changes stamped `t=<unix_ms>;n=<seq>`, one third
+//!    new checklist items) and syncs it. Edit-to-visibility latency is the time
+//!    from the stamp until the follower applied a sync message whose result
+//!    carries that title (or a later one).
+//! 3. Devices stop editing, wait until the relay acknowledged their heads, and
+//!    keep answering pushes for a few seconds. Then every permit is fetched with
+//!    `GET /v1/entities/{id}` and its title compared with the device's last.
+//!
+//! The relay's memory is sampled from `/proc/<pid>/status` once a second.
+//! Frames and bytes are counted on the client side (CBOR frames, both ways).
+//! The result is printed as a Markdown table; figures are in
+//! `docs/reliability.md` ("Load").
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+use futures_util::{SinkExt, StreamExt};
+use permitsync::wire::{self, DocumentId, Limits, Message, PeerId, PeerMetadata};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Seconds the devices keep answering pushes after the last edits.
+const DRAIN_SECS: u64 = 5;
+/// Longest wait for the relay to acknowledge a device's last edit.
+const ACK_TIMEOUT_SECS: u64 = 60;
+
+#[derive(Default)]
+struct Counters {
+    frames_out: AtomicU64,
+    frames_in: AtomicU64,
+    bytes_out: AtomicU64,
+    bytes_in: AtomicU64,
+    edits: AtomicU64,
+    title_edits: AtomicU64,
+    edits_acked: AtomicU64,
+    observed: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// What one device ends with.
+struct DeviceResult {
+    id: uuid::Uuid,
+    last_title: String,
+    follow_title: String,
+    latencies: Vec<u64>,
+    acked: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn stamp(seq: u64) -> String {
+    format!("t={};n={seq}", now_ms())
+}
+
+/// `(unix_ms, seq)` of a stamped title.
+fn parse_stamp(title: &str) -> Option<(u64, u64)> {
+    let (t, n) = title.strip_prefix("t=")?.split_once(";n=")?;
+    Some((t.parse().ok()?, n.parse().ok()?))
+}
+
+fn title_of(doc: &Automerge) -> String {
+    match doc.get(ROOT, "title") {
+        Ok(Some((v, _))) => v.as_str().unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A new permit document with the permit schema (strings as plain scalars).
+fn new_permit(device: usize) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::random());
+    let mut tx = doc.transaction();
+    let r = (|| -> Result<(), automerge::AutomergeError> {
+        tx.put(ROOT, "type", "permit")?;
+        tx.put(ROOT, "created_at", ScalarValue::Timestamp(now_ms() as i64))?;
+        tx.put(ROOT, "created_by", format!("load-device-{device}"))?;
+        tx.put(ROOT, "deleted", false)?;
+        tx.put(ROOT, "title", stamp(0))?;
+        tx.put(ROOT, "location", format!("Bay {}", device % 50))?;
+        tx.put(ROOT, "work_type", "hot_work")?;
+        tx.put(ROOT, "description", "load test permit")?;
+        let ppe = tx.put_object(ROOT, "ppe_requirements", ObjType::Map)?;
+        tx.put(&ppe, "helmet", true)?;
+        let checklist = tx.put_object(ROOT, "safety_checklist", ObjType::Map)?;
+        tx.put(&checklist, "isolation", false)?;
+        tx.put(ROOT, "status", "draft")?;
+        tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
+        tx.put_object(ROOT, "photos", ObjType::Map)?;
+        Ok(())
+    })();
+    r.expect("permit fields");
+    tx.commit();
+    doc
+}
+
+struct Device {
+    index: usize,
+    ws: Ws,
+    me: PeerId,
+    relay: PeerId,
+    own_id: DocumentId,
+    own: Automerge,
+    own_state: sync::State,
+    follow_id: DocumentId,
+    follow: Automerge,
+    follow_state: sync::State,
+    seen_seq: u64,
+    latencies: Vec<u64>,
+    c: Arc<Counters>,
+}
+
+impl Device {
+    async fn send(&mut self, msg: &Message) -> anyhow::Result<()> {
+        let frame = wire::encode(msg);
+        self.c.frames_out.fetch_add(1, Ordering::Relaxed);
+        self.c
+            .bytes_out
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.ws.send(WsMessage::Binary(frame.into())).await?;
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> anyhow::Result<Message> {
+        loop {
+            let frame = self
+                .ws
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("connection closed"))??;
+            if let WsMessage::Binary(b) = frame {
+                self.c.frames_in.fetch_add(1, Ordering::Relaxed);
+                self.c.bytes_in.fetch_add(b.len() as u64, Ordering::Relaxed);
+                return Ok(wire::decode(&b, &Limits::default())?);
+            }
+        }
+    }
+
+    /// Send the next sync message of a document, if there is one.
+    async fn sync_out(&mut self, own: bool, as_request: bool) -> anyhow::Result<()> {
+        let (doc, state, document_id) = if own {
+            (&self.own, &mut self.own_state, self.own_id)
+        } else {
+            (&self.follow, &mut self.follow_state, self.follow_id)
+        };
+        let Some(m) = doc.generate_sync_message(state) else {
+            return Ok(());
+        };
+        let (sender_id, target_id, data) = (self.me.clone(), self.relay.clone(), m.encode());
+        let msg = if as_request {
+            Message::Request {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            }
+        } else {
+            Message::Sync {
+                sender_id,
+                target_id,
+                document_id,
+                data,
+            }
+        };
+        self.send(&msg).await
+    }
+
+    fn own_acked(&self) -> bool {
+        let mut ours = self.own.get_heads();
+        ours.sort();
+        let theirs = self.own_state.their_heads.clone().map(|mut h| {
+            h.sort();
+            h
+        });
+        theirs.as_ref() == Some(&ours)
+    }
+
+    /// Handle one message from the relay.
+    async fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        match msg {
+            Message::Sync {
+                document_id, data, ..
+            }
+            | Message::Request {
+                document_id, data, ..
+            } => {
+                let m = sync::Message::decode(&data)?;
+                if document_id == self.own_id {
+                    self.own.receive_sync_message(&mut self.own_state, m)?;
+                    self.sync_out(true, false).await
+                } else if document_id == self.follow_id {
+                    self.follow
+                        .receive_sync_message(&mut self.follow_state, m)?;
+                    let title = title_of(&self.follow);
+                    if let Some((t, seq)) = parse_stamp(&title) {
+                        if seq > self.seen_seq {
+                            self.seen_seq = seq;
+                            if seq > 0 {
+                                self.latencies.push(now_ms().saturating_sub(t));
+                                self.c.observed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    self.sync_out(false, false).await
+                } else {
+                    anyhow::bail!("sync for an unknown document {document_id}")
+                }
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                anyhow::bail!("doc-unavailable for {document_id}")
+            }
+            Message::Error { message } => anyhow::bail!("relay error: {message}"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Make one edit of the own permit; returns whether it was a title edit.
+    fn edit(&mut self, rng: &mut StdRng, seq: u64) -> bool {
+        let title = rng.random_range(0..3) < 2;
+        let mut tx = self.own.transaction();
+        if title {
+            tx.put(ROOT, "title", stamp(seq)).expect("title edit");
+        } else {
+            let list = match tx.get(ROOT, "safety_checklist") {
+                Ok(Some((_, obj))) => obj,
+                _ => panic!("the permit has a safety checklist"),
+            };
+            tx.put(&list, format!("check {seq}"), false)
+                .expect("checklist edit");
+        }
+        tx.commit();
+        title
+    }
+}
+
+async fn connect(index: usize, url: &str, n: usize, c: Arc<Counters>) -> anyhow::Result<Device> {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let me = PeerId::new(format!("load-{index}-{}", uuid::Uuid::new_v4()));
+    let own_uuid = doc_uuid(index);
+    let follow_uuid = doc_uuid((index + 1) % n);
+    let mut d = Device {
+        index,
+        ws,
+        me: me.clone(),
+        relay: PeerId::new("unknown"),
+        own_id: DocumentId::from(own_uuid),
+        own: new_permit(index),
+        own_state: sync::State::new(),
+        follow_id: DocumentId::from(follow_uuid),
+        follow: Automerge::new(),
+        follow_state: sync::State::new(),
+        seen_seq: 0,
+        latencies: Vec::new(),
+        c,
+    };
+    d.send(&Message::Join {
+        sender_id: me,
+        peer_metadata: Some(PeerMetadata {
+            storage_id: None,
+            is_ephemeral: true,
+            extra: Default::default(),
+        }),
+        supported_protocol_versions: vec![wire::PROTOCOL_V1.into()],
+    })
+    .await?;
+    match d.recv().await? {
+        Message::Peer { sender_id, .. } => d.relay = sender_id,
+        other => anyhow::bail!("expected peer, got {other:?}"),
+    }
+    // upload: sync until the relay has our heads
+    d.sync_out(true, false).await?;
+    while !d.own_acked() {
+        let msg = d.recv().await?;
+        d.on_message(msg).await?;
+    }
+    Ok(d)
+}
+
+/// Device ids are fixed per index so the follower knows its target's id.
+fn doc_uuid(index: usize) -> uuid::Uuid {
+    static IDS: std::sync::OnceLock<Mutex<HashMap<usize, uuid::Uuid>>> = std::sync::OnceLock::new();
+    let ids = IDS.get_or_init(Default::default);
+    *ids.lock()
+        .expect("ids lock")
+        .entry(index)
+        .or_insert_with(uuid::Uuid::new_v4)
+}
+
+async fn run_device(
+    mut d: Device,
+    secs: u64,
+    start: tokio::time::Instant,
+) -> anyhow::Result<DeviceResult> {
+    // follow the next device's permit
+    d.sync_out(false, true).await?;
+    let mut rng = StdRng::seed_from_u64(d.index as u64);
+    let end = start + Duration::from_secs(secs);
+    let mut next = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(0..5000));
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            msg = d.recv() => {
+                let msg = msg?;
+                d.on_message(msg).await?;
+            }
+            _ = tokio::time::sleep_until(next.min(end)) => {
+                if tokio::time::Instant::now() >= end {
+                    break;
+                }
+                seq += 1;
+                if d.edit(&mut rng, seq) {
+                    d.c.title_edits.fetch_add(1, Ordering::Relaxed);
+                }
+                d.c.edits.fetch_add(1, Ordering::Relaxed);
+                d.sync_out(true, false).await?;
+                next = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(1000..=5000));
+            }
+        }
+    }
+    // drain: wait for the acknowledgement of the last edit, answer pushes
+    let drain_end = tokio::time::Instant::now() + Duration::from_secs(DRAIN_SECS);
+    let ack_deadline = tokio::time::Instant::now() + Duration::from_secs(ACK_TIMEOUT_SECS);
+    loop {
+        let now = tokio::time::Instant::now();
+        let acked = d.own_acked();
+        if (acked && now >= drain_end) || now >= ack_deadline {
+            break;
+        }
+        let until = if acked { drain_end } else { ack_deadline };
+        match tokio::time::timeout_at(until, d.recv()).await {
+            Ok(msg) => {
+                let msg = msg?;
+                d.on_message(msg).await?;
+            }
+            Err(_) => continue,
+        }
+    }
+    let acked = d.own_acked();
+    if acked {
+        d.c.edits_acked.fetch_add(seq, Ordering::Relaxed);
+    }
+    let _ = d
+        .send(&Message::Leave {
+            sender_id: d.me.clone(),
+        })
+        .await;
+    let _ = d.ws.close(None).await;
+    Ok(DeviceResult {
+        id: d.own_id.into(),
+        last_title: title_of(&d.own),
+        follow_title: title_of(&d.follow),
+        latencies: d.latencies,
+        acked,
+    })
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+struct Relay {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_relay(data: &std::path::Path) -> Relay {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_permitsync"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-requests-per-second",
+            "0",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the relay");
+    let stdout = child.stdout.take().expect("relay stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    // keep draining stdout so the relay never blocks on a full pipe
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    Relay { child, addr }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let n = env_u64("LOAD_DEVICES", 1000).max(2) as usize;
+    let secs = env_u64("LOAD_SECS", 180);
+    let fds = open_files_limit();
+    eprintln!("load: {n} devices, {secs} s, open files limit {fds:?}");
+    if let Some(limit) = fds {
+        assert!(
+            limit as usize > n + 64,
+            "open files limit {limit} too low for {n} devices: raise it with `ulimit -n`"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = start_relay(&dir.path().join("data"));
+    let pid = relay.child.id();
+    eprintln!("load: relay pid {pid} at {}", relay.addr);
+
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let hwm = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak, hwm) = (stop_sampling.clone(), peak_rss.clone(), hwm.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some((rss, high)) = memory_kib(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                    hwm.fetch_max(high, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let c = Arc::new(Counters::default());
+    let url = format!("ws://{}/v1/sync", relay.addr);
+    for i in 0..n {
+        doc_uuid(i);
+    }
+    let started = Instant::now();
+    let (results, setup_secs, run_secs) = rt.block_on(async {
+        // connect and upload, at most 64 handshakes at a time
+        let gate = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut setups = Vec::with_capacity(n);
+        for i in 0..n {
+            let (gate, url, c) = (gate.clone(), url.clone(), c.clone());
+            setups.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("gate");
+                tokio::time::timeout(Duration::from_secs(60), connect(i, &url, n, c)).await
+            }));
+        }
+        let mut devices = Vec::with_capacity(n);
+        for (i, s) in setups.into_iter().enumerate() {
+            match s.await.expect("setup task") {
+                Ok(Ok(d)) => devices.push(d),
+                Ok(Err(e)) => {
+                    eprintln!("device {i}: setup failed: {e:#}");
+                    c.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    eprintln!("device {i}: setup timed out");
+                    c.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let setup_secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "load: {} devices uploaded in {setup_secs:.1} s",
+            devices.len()
+        );
+        let start = tokio::time::Instant::now();
+        let tasks: Vec<_> = devices
+            .into_iter()
+            .map(|d| {
+                let i = d.index;
+                (i, tokio::spawn(run_device(d, secs, start)))
+            })
+            .collect();
+        let mut results = Vec::with_capacity(n);
+        for (i, t) in tasks {
+            match t.await.expect("device task") {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    eprintln!("device {i}: failed: {e:#}");
+                    c.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        (results, setup_secs, start.elapsed().as_secs_f64())
+    });
+
+    // nothing lost: every device's last title is on the relay
+    let (checked, lost, fetch_errors) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let gate = Arc::new(tokio::sync::Semaphore::new(32));
+        let mut checks = Vec::new();
+        for r in &results {
+            let (client, gate) = (client.clone(), gate.clone());
+            let url = format!("http://{}/v1/entities/{}", relay.addr, r.id);
+            let want = r.last_title.clone();
+            checks.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("gate");
+                let resp = client.get(url).send().await?.error_for_status()?;
+                let view: serde_json::Value = resp.json().await?;
+                let got = view["fields"]["title"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                anyhow::Ok(got == want)
+            }));
+        }
+        let (mut checked, mut lost, mut errors) = (0usize, 0usize, 0usize);
+        for t in checks {
+            match t.await.expect("check task") {
+                Ok(true) => checked += 1,
+                Ok(false) => {
+                    checked += 1;
+                    lost += 1;
+                }
+                Err(e) => {
+                    eprintln!("fetch failed: {e:#}");
+                    errors += 1;
+                }
+            }
+        }
+        (checked, lost, errors)
+    });
+    stop_sampling.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    if let Some((rss, high)) = memory_kib(pid) {
+        peak_rss.fetch_max(rss, Ordering::Relaxed);
+        hwm.fetch_max(high, Ordering::Relaxed);
+    }
+    drop(relay);
+
+    // followers that ended with their target's last title
+    let last: HashMap<uuid::Uuid, &str> = results
+        .iter()
+        .map(|r| (r.id, r.last_title.as_str()))
+        .collect();
+    let mut follow_ok = 0usize;
+    let mut follow_total = 0usize;
+    let by_index: HashMap<uuid::Uuid, usize> = (0..n).map(|i| (doc_uuid(i), i)).collect();
+    for r in &results {
+        let i = by_index[&r.id];
+        if let Some(want) = last.get(&doc_uuid((i + 1) % n)) {
+            follow_total += 1;
+            if *want == r.follow_title {
+                follow_ok += 1;
+            }
+        }
+    }
+
+    let mut lat: Vec<u64> = results
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    let acked_devices = results.iter().filter(|r| r.acked).count();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let edits = get(&c.edits);
+    println!();
+    println!("| Load ({n} devices, {secs} s) | Value |");
+    println!("|---|---|");
+    println!(
+        "| devices connected and uploaded | {} of {n} |",
+        results.len()
+    );
+    println!("| connect + upload time | {setup_secs:.1} s |");
+    println!("| edit phase + drain | {run_secs:.1} s |");
+    println!(
+        "| edits made (title / checklist) | {edits} ({} / {}) |",
+        get(&c.title_edits),
+        edits - get(&c.title_edits)
+    );
+    println!(
+        "| edit rate | {:.0} /s |",
+        edits as f64 / secs.max(1) as f64
+    );
+    println!(
+        "| edits acknowledged by the relay | {} ({acked_devices} devices fully acknowledged) |",
+        get(&c.edits_acked)
+    );
+    println!(
+        "| title edits seen by followers (latency samples) | {} |",
+        lat.len()
+    );
+    println!("| edit-to-visibility p50 | {} ms |", percentile(&lat, 0.50));
+    println!("| edit-to-visibility p99 | {} ms |", percentile(&lat, 0.99));
+    println!(
+        "| edit-to-visibility max | {} ms |",
+        lat.last().copied().unwrap_or(0)
+    );
+    println!("| final titles on the relay (GET) | {} checked, {lost} lost, {fetch_errors} fetch errors |", checked);
+    println!("| followers ending with their target's last title | {follow_ok} of {follow_total} |");
+    println!(
+        "| relay peak RSS (sampled VmRSS / VmHWM) | {:.0} MiB / {:.0} MiB |",
+        mib(get(&peak_rss)),
+        mib(get(&hwm))
+    );
+    println!(
+        "| frames out / in (client side) | {} / {} |",
+        get(&c.frames_out),
+        get(&c.frames_in)
+    );
+    println!(
+        "| bytes out / in (CBOR frames) | {:.1} MiB / {:.1} MiB |",
+        get(&c.bytes_out) as f64 / 1048576.0,
+        get(&c.bytes_in) as f64 / 1048576.0
+    );
+    println!("| errors (device failures) | {} |", get(&c.errors));
+}
