@@ -288,12 +288,23 @@ async fn bad_requests_get_clear_errors() {
     let r = n.get("/v1/nothing-here", ACME).await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");
 
-    // the same id twice
+    // the same id again from the device that created it: a retry, 200 with
+    // the entity as it is (nothing new is written)
     let r = n
         .post(
             "/v1/entities",
             ACME,
             json!({"type": "permit", "id": id, "title": "again"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_ne!(r.json()["fields"]["title"], "again");
+    // the same id as another type: taken
+    let r = n
+        .post(
+            "/v1/entities",
+            ACME,
+            json!({"type": "closeout", "id": id, "permit_id": id}),
         )
         .await;
     assert_error(&r, StatusCode::CONFLICT, "already_exists");
@@ -705,6 +716,8 @@ async fn writes_reach_live_connections_and_removal_closes_them() {
         None,
         Arc::new(PeerStats::default()),
     );
+    // a permitsync peer: it hears of every change of its tenant
+    n.state.hub.set_wants_all(conn, true);
     let id = n.permit(ACME, "Announced").await;
     let r = n
         .patch(

@@ -137,8 +137,23 @@ pub async fn drive<T: Transport>(
             ));
             state.devices.seen(&access, state.clock.now_ms());
             ended.handshake_done = true;
+            if let Some((conn, _)) = &registered {
+                // a permitsync peer learns of new documents of its tenant live
+                state
+                    .hub
+                    .set_wants_all(*conn, session.remote_extensions().feed);
+            }
         }
         let conn = registered.as_ref().map(|(c, _)| *c);
+        if let Some(c) = conn {
+            // the documents this connection exchanges messages about
+            let docs = out
+                .send
+                .iter()
+                .filter_map(|m| m.document_id())
+                .map(|d| crate::model::EntityId::from(uuid::Uuid::from(*d)));
+            state.hub.follow(c, docs.chain(out.changed.iter().copied()));
+        }
         let close = account(&state, &stats, &out, conn);
         let had_changes = out.changes_applied > 0;
         if let Err(reason) = send_all(&state, &stats, &mut transport, out.send).await {

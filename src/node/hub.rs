@@ -70,6 +70,9 @@ pub struct PeerHandle {
     pub url: Option<String>,
     /// Live counters.
     pub stats: Arc<PeerStats>,
+    /// The peer wants every change of its tenant (it speaks the feed extension),
+    /// not only those of the documents it follows.
+    pub wants_all: bool,
     events: mpsc::UnboundedSender<HubEvent>,
 }
 
@@ -114,6 +117,9 @@ pub struct PeerStatus {
 #[derive(Default)]
 pub struct Hub {
     peers: Mutex<HashMap<u64, PeerHandle>>,
+    /// Which connections follow which document (they exchanged sync messages
+    /// about it), so a change wakes only the connections it concerns.
+    followers: Mutex<HashMap<EntityId, std::collections::HashSet<u64>>>,
     next: AtomicU64,
 }
 
@@ -140,6 +146,7 @@ impl Hub {
             direction,
             url,
             stats,
+            wants_all: false,
             events: tx,
         };
         if let Ok(mut peers) = self.peers.lock() {
@@ -153,13 +160,43 @@ impl Hub {
         if let Ok(mut peers) = self.peers.lock() {
             peers.remove(&connection);
         }
+        if let Ok(mut followers) = self.followers.lock() {
+            followers.retain(|_, conns| {
+                conns.remove(&connection);
+                !conns.is_empty()
+            });
+        }
     }
 
-    /// Tell every connection but `origin` that document `id` changed.
+    /// Mark that `connection` wants every change of its tenant.
+    pub fn set_wants_all(&self, connection: u64, wants_all: bool) {
+        if let Ok(mut peers) = self.peers.lock() {
+            if let Some(p) = peers.get_mut(&connection) {
+                p.wants_all = wants_all;
+            }
+        }
+    }
+
+    /// Note that `connection` follows documents `ids`.
+    pub fn follow(&self, connection: u64, ids: impl IntoIterator<Item = EntityId>) {
+        if let Ok(mut followers) = self.followers.lock() {
+            for id in ids {
+                followers.entry(id).or_default().insert(connection);
+            }
+        }
+    }
+
+    /// Tell the connections that follow document `id` (and those that want
+    /// every change), but not `origin`, that it changed.
     pub fn doc_changed(&self, id: EntityId, origin: Option<u64>) {
+        let following: std::collections::HashSet<u64> = self
+            .followers
+            .lock()
+            .map(|f| f.get(&id).cloned().unwrap_or_default())
+            .unwrap_or_default();
         if let Ok(peers) = self.peers.lock() {
             for (conn, p) in peers.iter() {
-                if Some(*conn) != origin {
+                if Some(*conn) != origin && (p.wants_all || following.contains(conn)) {
                     let _ = p.events.send(HubEvent::DocChanged(id));
                 }
             }
