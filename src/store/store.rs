@@ -612,27 +612,11 @@ impl Store {
                 return Err(e.into());
             }
         };
-        if new_changes.is_empty() {
-            if !created {
-                g.doc = Some(doc);
-            }
-            // nothing new, but what we hold may still await its flush
-            self.ensure_durable(g.last_seq)?;
-            return Ok(Applied {
-                new_changes,
-                created: false,
-            });
-        }
-        if doc.entity_type().is_none() {
-            g.loaded = false;
-            return Err(Error::UntypedDocument(id));
-        }
-        g.doc = Some(doc);
-        self.persist(id, g, &before)?;
-        Ok(Applied {
-            new_changes,
-            created,
-        })
+        let unlimited = ReceiveLimits {
+            max_changes: usize::MAX,
+            max_document_bytes: usize::MAX,
+        };
+        self.store_foreign(id, g, doc, created, &before, new_changes, &unlimited)
     }
 
     /// Receive an automerge sync message about document `id` (created if new)
@@ -674,6 +658,23 @@ impl Store {
                 return Err(e.into());
             }
         };
+        self.store_foreign(id, g, doc, created, &before, new_changes, limits)
+    }
+
+    /// The shared end of taking foreign changes into document `id`: nothing
+    /// new (make sure what we hold is durable), refused (no valid type, over a
+    /// limit: forget the in-memory copy, nothing is stored), or persisted.
+    #[allow(clippy::too_many_arguments)]
+    fn store_foreign(
+        &self,
+        id: EntityId,
+        mut g: MutexGuard<'_, Slot>,
+        doc: EntityDoc,
+        created: bool,
+        before: &[ChangeHash],
+        new_changes: Vec<ChangeHash>,
+        limits: &ReceiveLimits,
+    ) -> Result<Applied> {
         if new_changes.is_empty() {
             if !created {
                 g.doc = Some(doc);
@@ -697,7 +698,7 @@ impl Store {
                 limits.max_changes
             )));
         }
-        let grown = g.stored_bytes + doc.save_after(&before).len();
+        let grown = g.stored_bytes.saturating_add(doc.save_after(before).len());
         if grown > limits.max_document_bytes {
             g.loaded = false;
             return Err(Error::LimitExceeded(format!(
@@ -706,7 +707,7 @@ impl Store {
             )));
         }
         g.doc = Some(doc);
-        self.persist(id, g, &before)?;
+        self.persist(id, g, before)?;
         Ok(Applied {
             new_changes,
             created,
