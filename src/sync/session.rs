@@ -484,6 +484,12 @@ impl Session {
                 ))
             }
         };
+        if !blooms_are_sound(&msg) {
+            // automerge 0.12 divides by zero on a filter with entries and no bits
+            return self.fail(format!(
+                "invalid automerge sync message for document {doc}: a bloom filter has entries but no bits"
+            ));
+        }
         match self.handle_sync(id, msg, is_request) {
             Ok(out) => out,
             Err(e) => self.storage_failure(e),
@@ -739,6 +745,25 @@ impl Session {
         tracing::error!(error = %e, "storage failed during sync; closing the connection");
         self.fail(format!("the node could not store or read data: {e}"))
     }
+}
+
+/// Whether every bloom filter of a sync message has bits for its entries
+/// (encoded as `num_entries, bits_per_entry, probes` in LEB128, then the bits).
+fn blooms_are_sound(msg: &sync::Message) -> bool {
+    msg.have.iter().all(|have| {
+        let bytes = have.bloom.to_bytes();
+        if bytes.is_empty() {
+            return true; // no entries
+        }
+        let mut rest: &[u8] = &bytes;
+        for _ in 0..3 {
+            let Some(end) = rest.iter().position(|b| b & 0x80 == 0) else {
+                return false;
+            };
+            rest = &rest[end + 1..];
+        }
+        !rest.is_empty()
+    })
 }
 
 fn entity(doc: DocumentId) -> EntityId {
