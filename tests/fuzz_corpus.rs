@@ -100,16 +100,29 @@ fn write_seeds() {
     }
 }
 
-/// Known library bugs the fuzzer found, one test each, ignored until fixed
-/// (then drop the `#[ignore]` and the matching skip in `fuzz/src/lib.rs`).
-/// automerge 0.12 divides by zero (`sync/bloom.rs:74`) when a peer's sync
-/// message has a bloom filter with entries but zero bits per entry: a 50-byte
-/// `sync` frame panics the node's session (`Session::on_frame` ->
-/// `generate_sync_message`).
-#[test]
-fn known_bug_bloom_filter_without_bits() {
+fn reproducer(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/artifacts/session/crash-bloom-divide-by-zero-min");
-    let data = std::fs::read(path).expect("read the reproducer");
-    entry::session_frames(&data, false);
+        .join("fuzz/artifacts/session")
+        .join(name);
+    std::fs::read(path).expect("read the reproducer")
+}
+
+/// Found by the `session` target: a 50-byte `sync` frame whose bloom filter
+/// has entries but zero bits per entry made automerge 0.12 divide by zero
+/// (`sync/bloom.rs:74`) in `generate_sync_message`. The session now refuses it.
+#[test]
+fn bloom_filter_without_bits_is_refused() {
+    entry::session_frames(&reproducer("crash-bloom-divide-by-zero-min"), false);
+    entry::session_frames(
+        &reproducer("crash-19a44f6c4723a2f8e3f6ee180302cfa35dfbdfb5"),
+        false,
+    );
+}
+
+/// Found by the `session` target: a `sync` frame whose bloom filter asks for
+/// 2^32 - 1 probes made automerge 0.12 allocate 16 GiB in `get_probes`. The
+/// session now refuses filters with more than 64 probes or bits per entry.
+#[test]
+fn bloom_filter_with_billions_of_probes() {
+    entry::session_frames(&reproducer("crash-bloom-huge-probes"), false);
 }

@@ -747,22 +747,37 @@ impl Session {
     }
 }
 
-/// Whether every bloom filter of a sync message has bits for its entries
-/// (encoded as `num_entries, bits_per_entry, probes` in LEB128, then the bits).
+/// Whether every bloom filter of a sync message is one automerge can use
+/// safely: encoded as `num_entries, bits_per_entry, probes` (LEB128) then the
+/// bits, it must have bits for its entries (automerge 0.12 divides by zero
+/// otherwise) and sane parameters (it allocates one slot per probe).
 fn blooms_are_sound(msg: &sync::Message) -> bool {
+    const MAX_PROBES: u64 = 64;
+    const MAX_BITS_PER_ENTRY: u64 = 64;
     msg.have.iter().all(|have| {
         let bytes = have.bloom.to_bytes();
         if bytes.is_empty() {
             return true; // no entries
         }
         let mut rest: &[u8] = &bytes;
-        for _ in 0..3 {
+        let mut fields = [0u64; 3];
+        for field in &mut fields {
             let Some(end) = rest.iter().position(|b| b & 0x80 == 0) else {
                 return false;
             };
+            if end >= 9 {
+                return false; // more than a u64
+            }
+            *field = rest[..=end]
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 7) | u64::from(b & 0x7f));
             rest = &rest[end + 1..];
         }
+        let [_, bits_per_entry, probes] = fields;
         !rest.is_empty()
+            && (1..=MAX_BITS_PER_ENTRY).contains(&bits_per_entry)
+            && (1..=MAX_PROBES).contains(&probes)
     })
 }
 
