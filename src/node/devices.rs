@@ -41,6 +41,9 @@ pub struct DeviceInfo {
     /// Whether it has a live sync connection (computed, not stored).
     #[serde(default)]
     pub connected: bool,
+    /// Documents still being synced over its live connections (computed, not stored).
+    #[serde(default)]
+    pub pending: u64,
 }
 
 struct Entry {
@@ -72,6 +75,7 @@ impl Devices {
             match serde_json::from_slice::<DeviceInfo>(&v) {
                 Ok(mut info) => {
                     info.connected = false;
+                    info.pending = 0;
                     let persisted_seen_ms = info.last_seen_ms;
                     devices.insert(
                         (info.tenant.clone(), info.device.clone()),
@@ -106,6 +110,7 @@ impl Devices {
     fn persist(&self, info: &DeviceInfo) {
         let stored = DeviceInfo {
             connected: false,
+            pending: 0,
             ..info.clone()
         };
         let result = serde_json::to_vec(&stored)
@@ -129,6 +134,7 @@ impl Devices {
                     last_seen_ms: now_ms,
                     last_sync_ms: 0,
                     connected: false,
+                    pending: 0,
                 },
                 // a new entry is always persisted
                 persisted_seen_ms: i64::MIN,
@@ -172,16 +178,19 @@ impl Devices {
             .collect()
     }
 
-    /// The devices of `tenant`, with `connected` set from the hub's live connections.
+    /// The devices of `tenant`, with `connected` and `pending` (summed over the
+    /// device's connections) set from the hub's live connections.
     pub fn list_live(&self, tenant: &str, hub: &Hub) -> Vec<DeviceInfo> {
-        let live: Vec<String> = hub
-            .status(Some(tenant))
-            .into_iter()
-            .map(|p| p.device)
-            .collect();
+        let live = hub.status(Some(tenant));
         let mut out = self.list(tenant);
         for d in &mut out {
-            d.connected = live.contains(&d.device);
+            let conns = live.iter().filter(|p| p.device == d.device);
+            d.connected = false;
+            d.pending = 0;
+            for p in conns {
+                d.connected = true;
+                d.pending += p.pending;
+            }
         }
         out
     }
@@ -254,6 +263,29 @@ mod tests {
         assert!(!reloaded.remove("acme", "tablet-1"));
         assert!(Devices::load(&store)?.list("acme").is_empty());
         assert_eq!(Devices::load(&store)?.list("globex").len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn live_devices_show_their_connections_pending_documents() -> Result<()> {
+        use super::super::hub::{Direction, PeerStats};
+        use std::sync::atomic::Ordering;
+        let store = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())?;
+        let devices = Devices::load(&store)?;
+        let hub = Hub::new();
+        let tablet = access("acme", "tablet-1");
+        devices.synced(&tablet, 1_000);
+        devices.seen(&access("acme", "tablet-2"), 1_000);
+        for pending in [3, 4] {
+            let stats = Arc::new(PeerStats::default());
+            stats.docs_pending.store(pending, Ordering::Relaxed);
+            let _ = hub.register("p".into(), tablet.clone(), Direction::Inbound, None, stats);
+        }
+        let live = devices.list_live("acme", &hub);
+        assert_eq!((live[0].connected, live[0].pending), (true, 7));
+        assert_eq!((live[1].connected, live[1].pending), (false, 0));
+        // computed, never stored
+        assert_eq!(Devices::load(&store)?.list("acme")[0].pending, 0);
         Ok(())
     }
 
