@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::access::Access;
+use super::events::{EventBus, NodeEvent};
 use crate::model::EntityId;
 
 /// Something a connection's task must act on.
@@ -113,6 +114,14 @@ pub struct PeerStatus {
     pub last_sync_ms: u64,
 }
 
+fn peer_event(access: &Access, connected: bool) -> NodeEvent {
+    NodeEvent::Peer {
+        tenant: access.tenant.clone(),
+        device: access.device.clone(),
+        connected,
+    }
+}
+
 /// The registry of live connections.
 #[derive(Default)]
 pub struct Hub {
@@ -121,12 +130,19 @@ pub struct Hub {
     /// about it), so a change wakes only the connections it concerns.
     followers: Mutex<HashMap<EntityId, std::collections::HashSet<u64>>>,
     next: AtomicU64,
+    /// What live clients (`GET /v1/events`) hear about.
+    events: EventBus,
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The node's live events: document changes and device connections.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// Register a connection; returns its number and the receiver of its events.
@@ -140,6 +156,7 @@ impl Hub {
     ) -> (u64, mpsc::UnboundedReceiver<HubEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let event = peer_event(&access, true);
         let handle = PeerHandle {
             peer_id,
             access,
@@ -152,13 +169,16 @@ impl Hub {
         if let Ok(mut peers) = self.peers.lock() {
             peers.insert(id, handle);
         }
+        self.events.publish(event);
         (id, rx)
     }
 
     /// Forget a connection.
     pub fn unregister(&self, connection: u64) {
         if let Ok(mut peers) = self.peers.lock() {
-            peers.remove(&connection);
+            if let Some(p) = peers.remove(&connection) {
+                self.events.publish(peer_event(&p.access, false));
+            }
         }
         if let Ok(mut followers) = self.followers.lock() {
             followers.retain(|_, conns| {
@@ -189,6 +209,7 @@ impl Hub {
     /// Tell the connections that follow document `id` (and those that want
     /// every change), but not `origin`, that it changed.
     pub fn doc_changed(&self, id: EntityId, origin: Option<u64>) {
+        self.events.publish(NodeEvent::DocChanged(id));
         let following: std::collections::HashSet<u64> = self
             .followers
             .lock()
@@ -220,6 +241,7 @@ impl Hub {
 
     /// Tell every connection the node is shutting down.
     pub fn shutdown_all(&self, reason: &str) {
+        self.events.close();
         if let Ok(peers) = self.peers.lock() {
             for p in peers.values() {
                 let _ = p.events.send(HubEvent::Shutdown(reason.to_string()));

@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::auth::Auth;
+use super::dashboard::dashboard_router;
 use super::devices::Devices;
 use super::dialer;
+use super::events::events_router;
 use super::hub::Hub;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
@@ -63,11 +65,14 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
     }))
 }
 
-/// The node's HTTP application: the REST API and the sync WebSocket.
+/// The node's HTTP application: the REST API, the sync WebSocket, live
+/// events (`/v1/events`) and the dashboard (`/`).
 pub fn app(state: Arc<NodeState>) -> Router {
     Router::new()
         .route("/v1/sync", get(sync_endpoint))
         .with_state(state.clone())
+        .merge(events_router(state.clone()))
+        .merge(dashboard_router())
         .merge(rest_router(state))
 }
 

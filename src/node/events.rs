@@ -1,0 +1,318 @@
+//! Live events for browsers: `GET /v1/events`, a Server-Sent Events stream
+//! that tells a tenant's clients (the dashboard) that something they show has
+//! changed, so they refresh it instead of polling.
+//!
+//! The [`Hub`](super::Hub) publishes a [`NodeEvent`] on the node's
+//! [`EventBus`] (a tokio broadcast channel) whenever a document changes (a REST
+//! write, or changes a peer sent over sync, inbound or dialed) and whenever a
+//! sync connection opens or closes. Each stream filters those by its caller's
+//! tenant and sends:
+//!
+//! | event | data |
+//! |---|---|
+//! | `ready` | `{"tenant", "device"}`, once, first: the stream is live (refetch what may have been missed) |
+//! | `change` | the entity's summary (as in `GET /v1/entities`): `id`, `type`, `status`, `title`, `permit_id`, `deleted`, `conflicts`, `rejected`, `feed_seq`, ... |
+//! | `device` | `{"device", "connected"}`: a sync connection of one of the tenant's devices opened or closed |
+//! | `resync` | `{"missed": n}`: the stream fell behind and dropped events; refetch everything |
+//!
+//! Auth is that of the other `/v1` routes; browsers pass `?token=` because
+//! `EventSource` cannot set headers. A token may hold at most
+//! [`Quotas::max_connections_per_token`](super::Quotas) streams (429
+//! `too_many_streams` beyond). Streams end when the node shuts down, so they
+//! never hold up a graceful shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use super::access::Access;
+use super::api_error::ApiError;
+use super::auth::access_from_parts;
+use super::rest::check_rate;
+use super::state::NodeState;
+use crate::model::EntityId;
+use crate::store::Summary;
+
+/// How many events the bus buffers for a slow stream before it lags (and is
+/// told to `resync`).
+pub const BUS_CAPACITY: usize = 1024;
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a browser waits before it reconnects a dropped stream.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Something that happened on a node that live clients may want to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A document changed (any tenant's: streams filter by owner).
+    DocChanged(EntityId),
+    /// A sync connection of a device opened (`connected`) or closed.
+    Peer {
+        /// The device's tenant.
+        tenant: String,
+        /// The device.
+        device: String,
+        /// Whether the connection opened.
+        connected: bool,
+    },
+    /// The node is shutting down: streams end.
+    Shutdown,
+}
+
+/// The node's broadcast of [`NodeEvent`]s. Publishing costs next to nothing
+/// when no stream listens.
+pub struct EventBus {
+    tx: broadcast::Sender<NodeEvent>,
+    closed: AtomicBool,
+    /// Open streams per (tenant, device).
+    streams: Mutex<HashMap<(String, String), usize>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(BUS_CAPACITY);
+        EventBus {
+            tx,
+            closed: AtomicBool::new(false),
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl EventBus {
+    /// Tell every live stream.
+    pub fn publish(&self, event: NodeEvent) {
+        // an error only means that nobody listens
+        let _ = self.tx.send(event);
+    }
+
+    /// A receiver of the events published from now on; `None` once closed.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<NodeEvent>> {
+        let rx = self.tx.subscribe();
+        (!self.closed.load(Ordering::SeqCst)).then_some(rx)
+    }
+
+    /// End every stream, now and later (the node is shutting down).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.publish(NodeEvent::Shutdown);
+    }
+
+    /// Number of open event streams.
+    pub fn streams(&self) -> usize {
+        self.counts().values().sum()
+    }
+
+    fn counts(&self) -> MutexGuard<'_, HashMap<(String, String), usize>> {
+        // every update is a single insert or remove: consistent even after a panic
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One open stream, counted against its token until dropped.
+struct StreamSlot {
+    state: Arc<NodeState>,
+    key: (String, String),
+}
+
+impl StreamSlot {
+    /// Take a slot for `access`, unless it already holds `max` streams.
+    fn take(state: &Arc<NodeState>, access: &Access, max: usize) -> Option<StreamSlot> {
+        let key = (access.tenant.clone(), access.device.clone());
+        let mut counts = state.hub.events().counts();
+        let n = counts.entry(key.clone()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            state: state.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut counts = self.state.hub.events().counts();
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The route `GET /v1/events` over `state`.
+pub fn events_router(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route("/v1/events", get(events))
+        .with_state(state)
+}
+
+/// Authenticate a request like the REST API does (token, rate limit, device
+/// registry).
+fn authenticate(state: &NodeState, parts: &Parts) -> Result<Access, ApiError> {
+    let token = access_from_parts(&parts.headers, parts.uri.query());
+    let access = state.auth.check(token.as_deref()).map_err(|e| {
+        state.metrics.error("auth");
+        ApiError::from(e)
+    })?;
+    check_rate(state, &access)?;
+    if !state.auth.is_open() {
+        state.devices.seen(&access, state.clock.now_ms());
+    }
+    Ok(access)
+}
+
+async fn events(
+    State(state): State<Arc<NodeState>>,
+    parts: Parts,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let access = authenticate(&state, &parts)?;
+    let max = state.quotas.max_connections_per_token;
+    let slot = StreamSlot::take(&state, &access, max).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!("this token already has {max} open event streams; close one"),
+        )
+    })?;
+    let rx = state.hub.events().subscribe().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )
+    })?;
+    tracing::debug!(tenant = %access.tenant, device = %access.device, "event stream opened");
+    let feed = Feed {
+        state,
+        access,
+        rx,
+        started: false,
+        _slot: slot,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok(event), feed))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// One client's stream: the bus, filtered by the client's tenant.
+struct Feed {
+    state: Arc<NodeState>,
+    access: Access,
+    rx: broadcast::Receiver<NodeEvent>,
+    started: bool,
+    _slot: StreamSlot,
+}
+
+impl Feed {
+    /// The next event for this client; `None` ends the stream.
+    async fn next(&mut self) -> Option<Event> {
+        if !self.started {
+            self.started = true;
+            let data = json!({"tenant": self.access.tenant, "device": self.access.device});
+            return Some(
+                Event::default()
+                    .event("ready")
+                    .retry(RETRY)
+                    .data(data.to_string()),
+            );
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(NodeEvent::DocChanged(id)) => {
+                    if let Some(summary) = self.visible_summary(id).await {
+                        return Some(json_event("change", &summary));
+                    }
+                }
+                Ok(NodeEvent::Peer {
+                    tenant,
+                    device,
+                    connected,
+                }) if tenant == self.access.tenant => {
+                    let data = json!({"device": device, "connected": connected});
+                    return Some(json_event("device", &data));
+                }
+                Ok(NodeEvent::Peer { .. }) => {}
+                Ok(NodeEvent::Shutdown) | Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(tenant = %self.access.tenant, missed,
+                        "event stream lagged; telling the client to resync");
+                    return Some(json_event("resync", &json!({ "missed": missed })));
+                }
+            }
+        }
+    }
+
+    /// The summary of `id` if this client's tenant may see it.
+    async fn visible_summary(&self, id: EntityId) -> Option<Summary> {
+        let state = self.state.clone();
+        let tenant = self.access.tenant.clone();
+        let found = tokio::task::spawn_blocking(move || -> crate::error::Result<_> {
+            if !state.store.visible_to(id, &tenant)? {
+                return Ok(None);
+            }
+            state.store.summary(id)
+        })
+        .await;
+        match found {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(e)) => {
+                tracing::warn!(%id, error = %e, "event stream: cannot read a summary");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "event stream: summary task failed");
+                None
+            }
+        }
+    }
+}
+
+/// An SSE event named `name` whose data is `value` as JSON.
+fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
+    let data = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    Event::default().event(name).data(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_bus_has_no_new_subscribers_and_ends_old_ones() {
+        let bus = EventBus::default();
+        let mut rx = bus.subscribe().expect("open bus");
+        bus.publish(NodeEvent::DocChanged(EntityId::new_random()));
+        bus.close();
+        assert!(bus.subscribe().is_none());
+        assert!(matches!(rx.try_recv(), Ok(NodeEvent::DocChanged(_))));
+        assert_eq!(rx.try_recv(), Ok(NodeEvent::Shutdown));
+    }
+
+    #[test]
+    fn publishing_without_subscribers_is_fine() {
+        let bus = EventBus::default();
+        bus.publish(NodeEvent::Shutdown);
+        assert_eq!(bus.streams(), 0);
+    }
+}

@@ -1,0 +1,350 @@
+//! Live events (`GET /v1/events`, Server-Sent Events) against a real
+//! `permitsync serve` process on loopback: a token is required; a REST write
+//! and a device's sync connection reach the tenant's stream, and never
+//! another tenant's.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
+const TOKEN: &str = "t-supervisor";
+const TOKEN_TABLET: &str = "t-tablet";
+const TOKEN_OTHER: &str = "t-globex";
+
+/// How long a node may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an expected event may take to arrive on a stream.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A tokens file: the default tenant (which owns documents made by the CLI)
+/// for the supervisor and a tablet, and another tenant.
+fn write_tokens(dir: &Path) -> PathBuf {
+    let tokens = json!({"tokens": [
+        {"token": TOKEN, "tenant": "default", "device": "supervisor", "mode": "read-write"},
+        {"token": TOKEN_TABLET, "tenant": "default", "device": "tablet-7", "mode": "read-write"},
+        {"token": TOKEN_OTHER, "tenant": "globex", "device": "globex-1", "mode": "read-write"},
+    ]});
+    let path = dir.join("tokens.json");
+    fs::write(&path, tokens.to_string()).expect("write tokens.json");
+    path
+}
+
+/// Run the CLI on the store in `data`; its stdout (it must succeed).
+fn cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("PERMITSYNC_DATA")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run permitsync");
+    assert!(
+        out.status.success(),
+        "permitsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The last `max` bytes of a log file, for failure messages.
+fn tail(path: &Path, max: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+/// A running `permitsync serve`; killed (and reaped) on drop.
+struct Node {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Serve the store in `data` on `127.0.0.1:0` with `tokens`.
+    fn start(data: &Path, tokens: &Path) -> Node {
+        let log = data.with_extension("stderr.log");
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
+            .arg(tokens)
+            .env_remove("PERMITSYNC_DATA")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                File::create(&log).expect("create the node log"),
+            ))
+            .spawn()
+            .expect("spawn permitsync serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // keep draining stdout so the node never blocks on a full pipe
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut node = Node {
+            child,
+            url: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while node.url.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("listening on ") {
+                        node.url = url.trim_end_matches('/').to_string();
+                    }
+                }
+                Err(e) => panic!(
+                    "no `listening on` line within {START_TIMEOUT:?} ({e}):\n{}",
+                    node.logs()
+                ),
+            }
+        }
+        node
+    }
+
+    fn logs(&self) -> String {
+        format!("--- node stderr ---\n{}", tail(&self.log, 8000))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small blocking JSON client.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    fn new(base: &str) -> Http {
+        Http {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+            client: reqwest::Client::new(),
+            base: base.to_string(),
+        }
+    }
+
+    /// `method path` with `token` (none when empty) and an optional JSON
+    /// body: status and JSON.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self
+                .client
+                .request(method, format!("{}{path}", self.base))
+                .timeout(Duration::from_secs(10));
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.expect("the node answers");
+            let status = res.status().as_u16();
+            let text = res.text().await.expect("a body");
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    fn get(&self, path: &str, token: &str) -> Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, token, None);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
+        let (status, v) = self.call(method.clone(), path, token, Some(body));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    /// Open `GET /v1/events?token=...` (as a browser's EventSource does).
+    fn events(&self, token: &str) -> Events<'_> {
+        let url = format!("{}/v1/events?token={token}", self.base);
+        let res = self
+            .rt
+            .block_on(self.client.get(&url).send())
+            .expect("the node answers");
+        assert_eq!(res.status().as_u16(), 200, "GET /v1/events");
+        let ty = res.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(ty, "text/event-stream", "content type of /v1/events");
+        Events {
+            http: self,
+            res,
+            buf: String::new(),
+        }
+    }
+}
+
+/// One SSE event: its name and JSON data.
+#[derive(Debug)]
+struct SseEvent {
+    name: String,
+    data: Value,
+}
+
+/// An open event stream, read event by event.
+struct Events<'a> {
+    http: &'a Http,
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Events<'_> {
+    /// The next event (comments and keep-alives skipped); panics after `EVENT_TIMEOUT`.
+    fn next(&mut self) -> SseEvent {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment (keep-alive) or a bare `retry:`
+                }
+                let data = serde_json::from_str(&data).expect("event data is JSON");
+                return SseEvent { name, data };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = self
+                .http
+                .rt
+                .block_on(async { tokio::time::timeout(left, self.res.chunk()).await })
+                .unwrap_or_else(|_| panic!("no event within {EVENT_TIMEOUT:?}; got {:?}", self.buf))
+                .expect("read the stream")
+                .expect("the stream stays open");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Skip events until one named `name` matches `want`.
+    fn until(&mut self, name: &str, want: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let e = self.next();
+            if e.name == name && want(&e.data) {
+                return e.data;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let dir = tmp.path();
+    let tokens = write_tokens(dir);
+    let node = Node::start(&dir.join("node"), &tokens);
+    let http = Http::new(&node.url);
+
+    // no token, or a wrong one: 401 with a JSON error
+    let (status, body) = http.call(reqwest::Method::GET, "/v1/events", "", None);
+    assert_eq!(status, 401, "{body}\n{}", node.logs());
+    assert_eq!(body["error"], "unauthorized", "{body}");
+    let (status, _) = http.call(reqwest::Method::GET, "/v1/events", "nope", None);
+    assert_eq!(status, 401);
+
+    let mut mine = http.events(TOKEN);
+    let ready = mine.next();
+    assert_eq!(ready.name, "ready");
+    assert_eq!(
+        ready.data,
+        json!({"tenant": "default", "device": "supervisor"})
+    );
+    let mut theirs = http.events(TOKEN_OTHER);
+    assert_eq!(theirs.next().name, "ready");
+
+    // a REST write reaches the tenant's stream, with the entity's summary
+    let view = http.send(
+        reqwest::Method::POST,
+        "/v1/entities",
+        TOKEN,
+        json!({"type": "permit", "title": "Hot work on tank T-3"}),
+    );
+    let id = view["id"].as_str().expect("an id").to_string();
+    let change = mine.until("change", |d| d["id"] == id.as_str());
+    assert_eq!(change["type"], "permit");
+    assert_eq!(change["title"], "Hot work on tank T-3");
+    assert_eq!(change["status"], "draft");
+    http.send(
+        reqwest::Method::PATCH,
+        &format!("/v1/entities/{id}"),
+        TOKEN,
+        json!({"title": "Hot work on tank T-3, east side"}),
+    );
+    let change = mine.until("change", |d| d["id"] == id.as_str());
+    assert_eq!(change["title"], "Hot work on tank T-3, east side");
+
+    // the other tenant hears of its own write first: never of ours
+    let other = http.send(
+        reqwest::Method::POST,
+        "/v1/entities",
+        TOKEN_OTHER,
+        json!({"type": "permit", "title": "Globex permit"}),
+    );
+    let first = theirs.next();
+    assert_eq!(first.name, "change", "{first:?}");
+    assert_eq!(first.data["id"], other["id"], "{first:?}");
+
+    // a device's sync connection opening and closing reaches the stream
+    let sync_url = format!(
+        "{}/v1/sync?token={TOKEN_TABLET}",
+        node.url.replacen("http://", "ws://", 1)
+    );
+    cli(&dir.join("tablet"), &["sync", &sync_url, "--timeout", "30"]);
+    let on = mine.until("device", |d| d["device"] == "tablet-7");
+    assert_eq!(on["connected"], true, "{on}");
+    let off = mine.until("device", |d| d["device"] == "tablet-7");
+    assert_eq!(off["connected"], false, "{off}");
+    let devices = http.get("/v1/devices", TOKEN);
+    let tablet = devices["devices"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["device"] == "tablet-7"))
+        .unwrap_or_else(|| panic!("tablet-7 in {devices}"));
+    assert!(tablet["last_sync_ms"].as_i64() > Some(0), "{tablet}");
+    assert_eq!(tablet["pending"], 0, "{tablet}");
+}
