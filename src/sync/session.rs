@@ -535,9 +535,19 @@ impl Session {
         }
         self.load_state(id)?;
         let state = self.states.entry(id).or_default();
-        match self
+        let carried_changes = !msg.changes.is_empty();
+        let received = self
             .store
-            .receive_sync_limited(id, state, msg, &self.receive_limits)
+            .receive_sync_limited(id, state, msg, &self.receive_limits);
+        if carried_changes {
+            // A peer that sent changes waits to hear our heads. Automerge stays
+            // silent when it believes the peer already knows them, which is
+            // wrong after crossed messages: the peer sent the changes because
+            // its last word from us was older. Always answer, so the peer's
+            // round ends (the answer carries no changes it has).
+            state.have_responded = false;
+        }
+        match received
         {
             Ok(applied) => {
                 if !applied.new_changes.is_empty() {
