@@ -1,7 +1,19 @@
-//! Live events (`GET /v1/events`, Server-Sent Events) against a real
-//! `permitsync serve` process on loopback: a token is required; a REST write
-//! and a device's sync connection reach the tenant's stream, and never
-//! another tenant's.
+//! The operator's dashboard and its live events, against a real
+//! `permitsync serve` process on loopback.
+//!
+//! - `GET /v1/events` (Server-Sent Events): a token is required; a REST write
+//!   and a device's sync connection reach the tenant's stream, and never
+//!   another tenant's.
+//! - The dashboard in a real browser: two stores edit a permit's title
+//!   offline and meet through bundles (a conflict); a node serves the merged
+//!   store; `node tests/js/dashboard.mjs` drives Debian's Chromium through
+//!   `playwright-core` to resolve the conflict from the page; the node then
+//!   shows the chosen title and no conflict. Screenshots land in
+//!   `target/test-artifacts/`.
+//!
+//! The browser test needs `/usr/bin/chromium` (`scripts/install-browser.sh`)
+//! and Node.js with `tests/js` installed; without them it fails, unless
+//! `PERMITSYNC_SKIP_BROWSER=1` is set.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -22,6 +34,18 @@ const TOKEN_OTHER: &str = "t-globex";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an expected event may take to arrive on a stream.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the browser script may run (each of its own waits is bounded too).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/test-artifacts`, beside cargo's scratch directory for tests.
+fn artifact_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("test-artifacts")
+}
 
 /// A tokens file: the default tenant (which owns documents made by the CLI)
 /// for the supervisor and a tablet, and another tenant.
@@ -52,6 +76,52 @@ fn cli(data: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Carry every document of `from` to `to` in a bundle file.
+fn carry(from: &Path, to: &Path, file: &Path) {
+    let file = file.to_str().expect("a UTF-8 path");
+    cli(from, &["export", file]);
+    cli(to, &["import", file]);
+}
+
+/// A permit whose title two stores changed offline: `data` holds both
+/// changes. Returns the permit id.
+fn permit_with_title_conflict(dir: &Path, data: &Path) -> String {
+    let other = dir.join("other-tablet");
+    let created = cli(
+        data,
+        &[
+            "--json",
+            "permit",
+            "create",
+            "--title",
+            "Replace pump seal",
+            "--location",
+            "Pump house 2",
+            "--work-type",
+            "mechanical",
+        ],
+    );
+    let view: Value = serde_json::from_str(created.trim()).expect("create prints JSON");
+    let id = view["id"].as_str().expect("the view has an id").to_string();
+    carry(data, &other, &dir.join("1.bundle"));
+    cli(
+        data,
+        &["permit", "set", &id, "--title", "Replace pump seal P-201"],
+    );
+    cli(
+        &other,
+        &[
+            "permit",
+            "set",
+            &id,
+            "--title",
+            "Replace mechanical seal on P-201",
+        ],
+    );
+    carry(&other, data, &dir.join("2.bundle"));
+    id
 }
 
 /// The last `max` bytes of a log file, for failure messages.
@@ -347,4 +417,197 @@ fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
         .unwrap_or_else(|| panic!("tablet-7 in {devices}"));
     assert!(tablet["last_sync_ms"].as_i64() > Some(0), "{tablet}");
     assert_eq!(tablet["pending"], 0, "{tablet}");
+}
+
+// ---- the browser test -----------------------------------------------------
+
+/// Whether the browser test can run; panics with what is missing unless
+/// `PERMITSYNC_SKIP_BROWSER=1`, in which case it returns false.
+fn browser_ready(root: &Path) -> bool {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let missing = if !Path::new(&chromium).exists() {
+        Some(format!(
+            "Chromium is not installed at {chromium}: run scripts/install-browser.sh \
+             (Debian packages chromium and chromium-driver)"
+        ))
+    } else if !node_ok {
+        Some("`node` (Node.js >= 20) is not installed: run scripts/ensure-node.sh".into())
+    } else {
+        None
+    };
+    if let Some(what) = missing {
+        if std::env::var("PERMITSYNC_SKIP_BROWSER").as_deref() == Ok("1") {
+            eprintln!("SKIPPED dashboard browser test (PERMITSYNC_SKIP_BROWSER=1): {what}");
+            return false;
+        }
+        panic!("the dashboard browser test cannot run: {what}. Set PERMITSYNC_SKIP_BROWSER=1 to skip it.");
+    }
+    if !root
+        .join("tests/js/node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        let status = Command::new("bash")
+            .arg(root.join("scripts/install-js-deps.sh"))
+            .arg("--force")
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run scripts/install-js-deps.sh");
+        assert!(
+            status.success(),
+            "scripts/install-js-deps.sh failed ({status}); the browser test needs \
+             playwright-core in tests/js/node_modules"
+        );
+    }
+    true
+}
+
+/// A child process killed (and reaped) on drop.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `node tests/js/dashboard.mjs ARGS...` (bounded): exit code, stdout, stderr.
+fn run_browser_script(root: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = dir.join("dashboard.stdout.log");
+    let err = dir.join("dashboard.stderr.log");
+    let child = Command::new("node")
+        .arg(root.join("tests/js/dashboard.mjs"))
+        .args(args)
+        .current_dir(root.join("tests/js"))
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("create the script's stdout log"))
+        .stderr(File::create(&err).expect("create the script's stderr log"))
+        .spawn()
+        .expect("spawn node tests/js/dashboard.mjs");
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let code = loop {
+        if let Some(status) = child.0.try_wait().expect("poll the script") {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tests/js/dashboard.mjs did not finish within {SCRIPT_TIMEOUT:?}:\n{}",
+            tail(&err, 8000)
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    (
+        code,
+        fs::read_to_string(&out).unwrap_or_default(),
+        fs::read_to_string(&err).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_supervisor_resolves_a_conflict_in_the_browser() {
+    let root = repo_root();
+    if !browser_ready(&root) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let dir = tmp.path();
+    let data = dir.join("site-office");
+    let id = permit_with_title_conflict(dir, &data);
+    let tokens = write_tokens(dir);
+    let node = Node::start(&data, &tokens);
+    let http = Http::new(&node.url);
+
+    // what a supervisor would find on the permit: readings (one out of
+    // range), an isolation point, a closeout, and other permits
+    let permit = format!("/v1/entities/{id}");
+    let post = |path: &str, body: Value| http.send(reqwest::Method::POST, path, TOKEN, body);
+    http.send(
+        reqwest::Method::PATCH,
+        &permit,
+        TOKEN,
+        json!({"description": "Mechanical seal leaks at the drive end. Replace it and check alignment.",
+               "ppe_add": ["safety glasses", "gloves", "hearing protection"]}),
+    );
+    let readings = format!("{permit}/gas-readings");
+    post(
+        &readings,
+        json!({"gas": "O2", "value": 20.9, "unit": "%", "min": 19.5, "max": 23.5}),
+    );
+    post(
+        &readings,
+        json!({"gas": "H2S", "value": 12.5, "unit": "ppm", "min": 0, "max": 10}),
+    );
+    post(
+        "/v1/entities",
+        json!({"type": "isolation_point", "permit_id": id, "description": "Suction valve V-12",
+               "lock_ids": ["L-104"]}),
+    );
+    post(
+        "/v1/entities",
+        json!({"type": "closeout", "permit_id": id, "checklist": ["tools removed", "guards refitted"]}),
+    );
+    for title in [
+        "Hot work: weld bracket on tank T-3",
+        "Confined space entry: vessel V-7",
+    ] {
+        post(
+            "/v1/entities",
+            json!({"type": "permit", "title": title, "location": "Tank farm"}),
+        );
+    }
+    let before = http.get(&permit, TOKEN);
+    let conflict = &before["conflicts"][0];
+    assert_eq!(conflict["field"], "title", "{before}");
+
+    let artifacts = artifact_dir();
+    fs::create_dir_all(&artifacts).expect("create target/test-artifacts");
+    let artifacts_arg = artifacts.to_str().expect("a UTF-8 path");
+    let (code, stdout, stderr) =
+        run_browser_script(&root, dir, &[&node.url, TOKEN, &id, artifacts_arg]);
+    assert_eq!(
+        code,
+        Some(0),
+        "tests/js/dashboard.mjs failed (screenshots in {})\n--- stdout ---\n{stdout}\n\
+         --- stderr ---\n{stderr}\n{}",
+        artifacts.display(),
+        node.logs()
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let result: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("the script's last line is not JSON ({e}): {stdout}"));
+    assert_eq!(result["ok"], true, "{result}");
+    let chosen = result["chosen"].as_str().expect("the chosen title");
+    let values = conflict["values"].as_array().expect("conflict values");
+    assert!(values.iter().any(|v| v == chosen), "{chosen} in {conflict}");
+    assert_ne!(
+        conflict["winner"], chosen,
+        "the script keeps the version not shown"
+    );
+
+    // on the node: the conflict is gone and the chosen title won
+    let after = http.get(&permit, TOKEN);
+    assert_eq!(after["conflicts"], json!([]), "{after}");
+    assert_eq!(after["fields"]["title"], chosen, "{after}");
+    assert_eq!(after["fields"]["location"], result["location"], "{after}");
+    let open = http.get("/v1/conflicts?type=permit", TOKEN);
+    assert!(
+        open["entities"]
+            .as_array()
+            .is_some_and(|es| es.iter().all(|e| e["id"] != id.as_str())),
+        "{open}"
+    );
+    assert!(artifacts.join("dashboard.png").is_file());
+    eprintln!("screenshots: {}", artifacts.display());
 }

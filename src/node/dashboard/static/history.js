@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { badge, empty, h } from "./dom.js";
-import { dateTime, fieldLabel, short, valueText } from "./format.js";
+import { dateTime, fieldLabel, short, typeLabel, valueText } from "./format.js";
 
 /** How many entries show before "Show all". */
 const FIRST = 20;
@@ -37,14 +37,15 @@ export async function historyList(id) {
 
 function entry(e) {
   const who = e.device || `actor ${short(e.actor)}`;
-  const ops = (e.ops || []).map(opText).filter(Boolean);
+  const ops = describeOps(e.ops || []);
   return h(
     "li",
     { class: e.resolution ? "resolution" : "" },
     h("div", { class: "history-head" },
       h("time", { datetime: new Date((e.time || 0) * 1000).toISOString() }, dateTime((e.time || 0) * 1000)),
       h("span", { class: "who" }, who),
-      e.resolution ? badge("Conflict resolved", "status-verified") : null),
+      e.resolution ? badge("Conflict resolved", "status-verified") : null,
+      e.via && e.via !== "resolve" ? badge(`via ${e.via}`, "muted") : null),
     e.resolution
       ? h("p", {}, `${fieldLabel(e.resolution.field)}: ${resolutionText(e.resolution)}`)
       : null,
@@ -59,13 +60,76 @@ function resolutionText(r) {
     use_server: "kept the version shown",
     merge: "wrote a merged value",
   }[r.resolution] || r.resolution;
-  return r.value === undefined || r.value === null ? how : `${how}: "${valueText(r.value)}"`;
+  const replaced = (r.replaced || []).map((v) => `"${valueText(v)}"`);
+  return replaced.length ? `${how} (the versions were ${replaced.join(", ")})` : how;
+}
+
+const ACTIONS = { set: "set to", delete: "removed", edit_text: "text edited" };
+
+/** Set-like maps (item -> true) and checklists (item -> bool). */
+const SETS = new Set(["ppe_requirements", "lock_ids"]);
+const CHECKLISTS = new Set(["safety_checklist", "checklist"]);
+/** Append-only maps of records (id -> {...}), described one line per record. */
+const RECORDS = new Set(["gas_readings", "photos"]);
+
+/** Fields every creation writes, summed up as "Created as ...". */
+const CREATION_FIELDS = new Set(["type", "created_at", "created_by", "deleted"]);
+
+/** A change's writes as lines a person reads. */
+function describeOps(ops) {
+  const lines = [];
+  const records = new Map();
+  const creation = ops.find((op) => op?.field === "type" && op.action === "set");
+  if (creation) lines.push(`Created as ${typeLabel(creation.value).toLowerCase()}`);
+  for (const op of ops) {
+    if (!op || !op.field) continue;
+    // the bookkeeping of a creation is said by its first line
+    if (creation && CREATION_FIELDS.has(op.field)) continue;
+    const [top, item, ...sub] = op.field.split(".");
+    if (RECORDS.has(top) && item) {
+      const key = `${top}.${item}`;
+      if (!records.has(key)) {
+        records.set(key, { top, fields: {}, rejected: null });
+        lines.push(key);
+      }
+      const rec = records.get(key);
+      if (sub.length) rec.fields[sub.join(".")] = op.value;
+      rec.rejected = rec.rejected || op.rejected;
+    } else if (SETS.has(top) && item) {
+      lines.push(`${fieldLabel(top)}: ${item} ${op.action === "delete" || op.value === false ? "removed" : "added"}${refusal(op)}`);
+    } else if (CHECKLISTS.has(top) && item) {
+      lines.push(`${fieldLabel(top)}: ${item} ${op.value === true ? "checked" : "unchecked"}${refusal(op)}`);
+    } else {
+      lines.push(opText(op));
+    }
+  }
+  return lines.map((l) => (records.has(l) ? recordText(records.get(l)) : l));
+}
+
+function recordText({ top, fields: f, rejected }) {
+  const refused = rejected ? ` (not applied: ${rejected.replace(/_/g, " ")})` : "";
+  if (top === "gas_readings") {
+    return `Gas reading: ${f.gas ?? "?"} ${valueText(f.value)} ${f.unit ?? ""} (allowed ${valueText(f.min)}–${valueText(f.max)})${refused}`;
+  }
+  return `Photo added${f.caption ? `: ${f.caption}` : ""}${refused}`;
+}
+
+function refusal(op) {
+  return op.rejected ? ` (not applied: ${op.rejected.replace(/_/g, " ")})` : "";
 }
 
 function opText(op) {
-  if (!op || !op.field) return null;
   const field = fieldLabel(op.field);
-  const action = op.action || "set";
-  if (op.value === undefined || op.value === null) return `${field}: ${action}`;
-  return `${field}: ${action} ${valueText(op.value)}`;
+  const action = ACTIONS[op.action] || op.action || "set to";
+  const value = op.value === undefined || op.value === null || op.action === "delete"
+    ? "" : ` ${op.action === "edit_text" ? editText(op.value) : valueText(op.value)}`;
+  return `${field} ${action}${value}${refusal(op)}`;
+}
+
+/** `{inserted, deleted}` (or any value) as "(+12 / -3 characters)". */
+function editText(v) {
+  if (v && typeof v === "object" && ("inserted" in v || "deleted" in v)) {
+    return `(+${v.inserted || 0} / -${v.deleted || 0} characters)`;
+  }
+  return valueText(v);
 }
