@@ -29,6 +29,15 @@ pub enum Error {
     /// An argument that is not acceptable (an empty item name, a bad number).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// A conflict resolution named a field that has no open conflict.
+    #[error("field {field} of {id} has no open conflict")]
+    NoConflict {
+        /// The entity.
+        id: EntityId,
+        /// The field.
+        field: String,
+    },
     /// Changes whose document has no valid `type` (`permit`, `isolation_point`, `closeout`).
     #[error("document {0} has no valid entity type (permit, isolation_point or closeout)")]
     UntypedDocument(EntityId),

@@ -40,10 +40,12 @@
 //! ```
 
 pub mod bundle;
+pub mod classic;
 mod document;
 mod error;
 pub mod model;
 pub mod node;
+pub mod resolve;
 pub mod store;
 pub mod sync;
 pub mod view;

@@ -121,6 +121,9 @@ impl From<Error> for ApiError {
             e @ (Error::InvalidInput(_) | Error::WrongType { .. } | Error::Bundle(_)) => {
                 ApiError::invalid_input(e.to_string())
             }
+            e @ Error::NoConflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "no_conflict", e.to_string())
+            }
             e @ Error::UntypedDocument(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "untyped_document",

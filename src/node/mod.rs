@@ -5,6 +5,7 @@
 mod access;
 mod api_error;
 mod auth;
+mod classic_api;
 mod connection;
 mod dashboard;
 mod devices;
@@ -12,6 +13,7 @@ mod dialer;
 mod events;
 mod hub;
 mod metrics;
+mod operator_api;
 mod quotas;
 mod rest;
 mod server;

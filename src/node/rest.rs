@@ -53,8 +53,8 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page size of `GET /v1/entities`.
 pub const MAX_LIMIT: usize = 1000;
 
-type Shared = Arc<NodeState>;
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type Shared = Arc<NodeState>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 /// The REST API of a node over `state`.
 pub fn rest_router(state: Arc<NodeState>) -> Router {
@@ -68,6 +68,8 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
         .route("/v1/devices", get(list_devices))
         .route("/v1/devices/{id}", delete(delete_device))
         .route("/v1/status", get(status))
+        .merge(super::classic_api::classic_routes())
+        .merge(super::operator_api::operator_routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
@@ -80,7 +82,7 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
 // ---- extractors and helpers ---------------------------------------------
 
 /// An authenticated request: its token's access.
-struct Authed(Access);
+pub(super) struct Authed(pub(super) Access);
 
 impl FromRequestParts<Shared> for Authed {
     type Rejection = ApiError;
@@ -101,7 +103,7 @@ impl FromRequestParts<Shared> for Authed {
 }
 
 /// An authenticated request whose token may write.
-struct Writer(Access);
+pub(super) struct Writer(pub(super) Access);
 
 /// Requests per token per second: over the limit, 429 `rate_limited`.
 pub(crate) fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
@@ -136,7 +138,7 @@ impl FromRequestParts<Shared> for Writer {
 }
 
 /// Run blocking store work (reads and durable writes) off the async threads.
-async fn blocking<T, F>(state: &Shared, f: F) -> ApiResult<T>
+pub(super) async fn blocking<T, F>(state: &Shared, f: F) -> ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&NodeState) -> ApiResult<T> + Send + 'static,
@@ -150,7 +152,7 @@ where
 /// At most this much of a user-supplied string is quoted back in an error.
 const MAX_QUOTED: usize = 64;
 
-fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
+pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
     let Path(raw) = raw?;
     raw.parse().map_err(|_| {
         let quoted: String = raw.chars().take(MAX_QUOTED).collect();
@@ -158,7 +160,7 @@ fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
     })
 }
 
-fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
+pub(super) fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
@@ -170,7 +172,7 @@ fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
 
 /// The summary of entity `id` if `tenant` may see it; 404 otherwise (an
 /// unknown id and another tenant's entity answer the same).
-fn visible_summary(state: &NodeState, id: EntityId, tenant: &str) -> ApiResult<Summary> {
+pub(super) fn visible_summary(state: &NodeState, id: EntityId, tenant: &str) -> ApiResult<Summary> {
     match state.store.summary(id)? {
         Some(s) if state.store.visible_to(id, tenant)? => Ok(s),
         _ => Err(ApiError::unknown_entity(id)),
@@ -178,12 +180,12 @@ fn visible_summary(state: &NodeState, id: EntityId, tenant: &str) -> ApiResult<S
 }
 
 /// After a durable write: tell live sync connections and count it.
-fn changed(state: &NodeState, id: EntityId) {
+pub(super) fn changed(state: &NodeState, id: EntityId) {
     state.hub.doc_changed(id, None);
     state.metrics.add_changes_applied(1);
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     body.map(|Json(b)| b).map_err(ApiError::from)
 }
 
@@ -389,7 +391,7 @@ impl CreateBody {
 
 /// The store handle that writes on behalf of the caller: with tokens, the
 /// token's device is the author (`created_by`, `taken_by`).
-fn author(s: &NodeState, access: &Access) -> Store {
+pub(super) fn author(s: &NodeState, access: &Access) -> Store {
     if s.auth.is_open() {
         s.store.clone()
     } else {

@@ -105,3 +105,28 @@ pub(crate) fn sync_state(peer: &str, id: EntityId) -> Vec<u8> {
 pub(crate) fn cursor(peer: &str, name: &str) -> Vec<u8> {
     [b"cur/".as_slice(), peer.as_bytes(), b"\0", name.as_bytes()].concat()
 }
+
+/// A classic client's applied change: `cls/<device>\0<entity>\0<offline id>`
+/// -> JSON of the answer it got (its idempotency record).
+pub(crate) fn classic_applied(device: &str, entity: &str, offline_id: &str) -> Vec<u8> {
+    [
+        b"cls/".as_slice(),
+        device.as_bytes(),
+        b"\0",
+        entity.as_bytes(),
+        b"\0",
+        offline_id.as_bytes(),
+    ]
+    .concat()
+}
+
+/// Prefix of an entity's reported versions.
+pub(crate) fn version_prefix(id: EntityId) -> Vec<u8> {
+    [b"ver/".as_slice(), id.as_bytes()].concat()
+}
+
+/// A version the classic API reported: `ver/<id16><version u64 BE>` -> the
+/// document's heads then (32 bytes each).
+pub(crate) fn version(id: EntityId, version: u64) -> Vec<u8> {
+    [version_prefix(id).as_slice(), &version.to_be_bytes()].concat()
+}

@@ -11,7 +11,7 @@ mod backend;
 mod clock;
 mod faulty_backend;
 mod group_commit;
-mod keys;
+pub(crate) mod keys;
 mod sled_backend;
 #[allow(clippy::module_inception)]
 mod store;

@@ -246,7 +246,8 @@ impl Store {
         self.inner.commit.flushes()
     }
 
-    fn ctx(&self) -> WriteCtx {
+    /// The write context of this handle: its device, the clock's time, no note.
+    pub(crate) fn ctx(&self) -> WriteCtx {
         WriteCtx {
             now_ms: self.inner.opts.clock.now_ms(),
             device: self
@@ -254,6 +255,7 @@ impl Store {
                 .as_deref()
                 .map(str::to_string)
                 .unwrap_or_else(|| self.inner.device.clone()),
+            note: None,
         }
     }
 
@@ -377,11 +379,14 @@ impl Store {
 
     /// Persist the document in `slot` after it moved on from `before`, then wait
     /// until the write is durable.
+    /// `extra` holds metadata keys written in the same atomic batch (e.g. the
+    /// classic API's idempotency record of the write).
     fn persist(
         &self,
         id: EntityId,
         mut slot: MutexGuard<'_, Slot>,
         before: &[ChangeHash],
+        extra: Vec<BatchOp>,
     ) -> Result<()> {
         let inner = &self.inner;
         let compact_after = inner.opts.compact_after_chunks.max(1);
@@ -391,7 +396,7 @@ impl Store {
         let ty = doc.entity_type().ok_or(Error::UntypedDocument(id))?;
         let view = doc.view(&CrossRefs::default());
         let changes = doc.history().change_count();
-        let mut batch: Vec<BatchOp> = Vec::new();
+        let mut batch: Vec<BatchOp> = extra;
         let compact = before.is_empty() || slot.chunks + 1 >= compact_after;
         let written;
         if compact {
@@ -487,7 +492,15 @@ impl Store {
             .map_err(storage)
     }
 
-    fn create(&self, new: write::NewEntityRef<'_>, id: Option<EntityId>) -> Result<EntityId> {
+    /// Create an entity written with `ctx`, with `extra` metadata keys in the
+    /// same atomic batch.
+    pub(crate) fn create_with(
+        &self,
+        new: write::NewEntityRef<'_>,
+        id: Option<EntityId>,
+        ctx: &WriteCtx,
+        extra: Vec<BatchOp>,
+    ) -> Result<EntityId> {
         let id = id.unwrap_or_else(EntityId::new_random);
         if let Some(permit) = new.permit_id() {
             match self.summary(permit)? {
@@ -512,29 +525,39 @@ impl Store {
             // never acknowledged, so the new entity replaces it
             tracing::warn!(%id, "replacing the remains of an unacknowledged create");
         }
-        g.doc = Some(write::create_doc(
-            id,
-            self.inner.actor.clone(),
-            &new,
-            &self.ctx(),
-        )?);
-        self.persist(id, g, &[])?;
+        g.doc = Some(write::create_doc(id, self.inner.actor.clone(), &new, ctx)?);
+        self.persist(id, g, &[], extra)?;
         Ok(id)
     }
 
     /// Create a permit (status `draft`). Returns its id once durable.
     pub fn create_permit(&self, p: NewPermit) -> Result<EntityId> {
-        self.create(write::NewEntityRef::Permit(&p), p.id)
+        self.create_with(
+            write::NewEntityRef::Permit(&p),
+            p.id,
+            &self.ctx(),
+            Vec::new(),
+        )
     }
 
     /// Create an isolation point of an existing permit (status `assigned`).
     pub fn create_isolation_point(&self, p: NewIsolationPoint) -> Result<EntityId> {
-        self.create(write::NewEntityRef::IsolationPoint(&p), p.id)
+        self.create_with(
+            write::NewEntityRef::IsolationPoint(&p),
+            p.id,
+            &self.ctx(),
+            Vec::new(),
+        )
     }
 
     /// Create the closeout of an existing permit.
     pub fn create_closeout(&self, c: NewCloseout) -> Result<EntityId> {
-        self.create(write::NewEntityRef::Closeout(&c), c.id)
+        self.create_with(
+            write::NewEntityRef::Closeout(&c),
+            c.id,
+            &self.ctx(),
+            Vec::new(),
+        )
     }
 
     /// Apply a validated edit. Returns the new change's hash once it is durable,
@@ -555,7 +578,7 @@ impl Store {
         let before = doc.heads();
         match write::apply_edits(doc, edits, &ctx) {
             Ok(Some(hash)) => {
-                self.persist(id, g, &before)?;
+                self.persist(id, g, &before, Vec::new())?;
                 Ok(Some(hash))
             }
             Ok(None) => {
@@ -572,6 +595,77 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// One durable write of document `id`: `f` changes the document (with the
+    /// write context of this handle, carrying `note`) and returns its result
+    /// plus metadata keys to write in the same atomic batch. When `f` fails,
+    /// nothing is stored and the in-memory document is dropped if `f` had
+    /// already changed it. When `f` changes nothing, its keys are still
+    /// written, durably.
+    pub(crate) fn transact<T>(
+        &self,
+        id: EntityId,
+        note: Option<write::ChangeNote>,
+        f: impl FnOnce(&mut EntityDoc, &WriteCtx) -> Result<(T, Vec<BatchOp>)>,
+    ) -> Result<T> {
+        let slot = self.slot(id)?;
+        let mut g = self.lock_loaded(id, &slot)?;
+        let mut ctx = self.ctx();
+        ctx.note = note;
+        let Some(doc) = g.doc.as_mut() else {
+            return Err(Error::UnknownEntity(id));
+        };
+        let before = doc.heads();
+        match f(doc, &ctx) {
+            Ok((value, extra)) => {
+                if doc.heads() != before {
+                    self.persist(id, g, &before, extra)?;
+                } else {
+                    self.ensure_durable(g.last_seq)?;
+                    drop(g);
+                    if !extra.is_empty() {
+                        self.put_records(extra)?;
+                    }
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                if doc.heads() != before {
+                    g.doc = None;
+                    g.loaded = false;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Write metadata keys (not documents) in one atomic batch and wait until
+    /// they are durable.
+    pub(crate) fn put_records(&self, ops: Vec<BatchOp>) -> Result<()> {
+        self.inner.backend.apply(ops).map_err(storage)?;
+        self.inner
+            .commit
+            .wait_durable(|| {}, || self.inner.backend.flush(), || {})
+            .map_err(storage)
+    }
+
+    /// A metadata record.
+    pub(crate) fn get_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.backend.get(key).map_err(storage)
+    }
+
+    /// Metadata records under `prefix`, in key order, after key `after`.
+    pub(crate) fn scan_records(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner
+            .backend
+            .scan_prefix(prefix, after, limit)
+            .map_err(storage)
     }
 
     /// Apply foreign changes to document `id` (created if new). Merging never
@@ -707,7 +801,7 @@ impl Store {
             )));
         }
         g.doc = Some(doc);
-        self.persist(id, g, before)?;
+        self.persist(id, g, before, Vec::new())?;
         Ok(Applied {
             new_changes,
             created,

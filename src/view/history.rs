@@ -117,6 +117,16 @@ impl History {
         self.change_idx.contains_key(hash)
     }
 
+    /// The index of a change the history holds.
+    pub(crate) fn change_index(&self, hash: &ChangeHash) -> Option<ChangeIdx> {
+        self.change_idx.get(hash).copied()
+    }
+
+    /// The actor of an actor index.
+    pub(crate) fn actor(&self, idx: u32) -> Option<&ActorId> {
+        self.actors.get(idx as usize)
+    }
+
     /// Number of changes processed.
     pub fn change_count(&self) -> usize {
         self.changes.len()

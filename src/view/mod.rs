@@ -6,21 +6,25 @@
 //! past. Invalid ops become no-ops, listed in `rejected`; among the valid
 //! concurrent values the field's policy picks the result. See `docs/policies.md`.
 
+mod audit;
 mod bitset;
 mod guard;
 mod history;
 mod op;
 mod rejection;
 mod render;
+mod since;
 mod snapshot;
 mod text_snapshot;
 mod validate;
 mod violations;
 
+pub use audit::{audit_trail, ChangeRecord, OpRecord};
 pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
 pub use history::History;
 pub use rejection::{RejectReason, Rejection};
 pub use render::{Conflict, View};
+pub use since::LaterWrite;
 pub use violations::{permit_violations, CrossRefs, Violation};
 
 pub(crate) use history::{Ingest, LocalTarget};

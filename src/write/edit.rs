@@ -11,7 +11,7 @@ use crate::model::{EntryField, EntrySchema, FieldPolicy, Schema};
 use crate::view::{LocalTarget, OpValue, RejectReason, Rejection};
 
 /// A new gas reading. `id` and `taken_at` default to a fresh UUID and now.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewGasReading {
     /// Reading id (the key in `gas_readings`); a fresh UUID when `None`.
     pub id: Option<Uuid>,
@@ -30,7 +30,7 @@ pub struct NewGasReading {
 }
 
 /// New photo metadata (the blob itself is stored by content hash elsewhere).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewPhoto {
     /// Photo id (the key in `photos`); a fresh UUID when `None`.
     pub id: Option<Uuid>,
@@ -47,7 +47,7 @@ pub struct NewPhoto {
 }
 
 /// An edit to an existing entity.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Edit {
     /// Set a last-writer-wins string field (`title`, `location`, `work_type`).
     SetField {
@@ -162,7 +162,9 @@ pub(crate) fn apply_edits(
             Write::Root(..) => None,
         })
         .collect();
-    let opts = CommitOptions::default().with_time(ctx.now_ms / 1000);
+    let opts = CommitOptions::default()
+        .with_time(ctx.now_ms / 1000)
+        .with_message(ctx.message());
     let result = doc
         .doc_mut()
         .transact_with::<_, _, AutomergeError, _>(

@@ -8,9 +8,11 @@
 
 mod edit;
 mod new_entity;
+mod note;
 
 pub use edit::{Edit, NewGasReading, NewPhoto};
 pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
+pub use note::{ChangeNote, ResolutionNote};
 
 pub(crate) use edit::apply_edits;
 pub(crate) use new_entity::{create_doc, NewEntityRef};
@@ -38,4 +40,16 @@ pub struct WriteCtx {
     pub now_ms: i64,
     /// The writing device's id (stored in `created_by`, `taken_by`).
     pub device: String,
+    /// What the change records about its origin; `None` records the device only.
+    pub note: Option<ChangeNote>,
+}
+
+impl WriteCtx {
+    /// The message of the change this write makes (its [`ChangeNote`]).
+    pub fn message(&self) -> String {
+        match &self.note {
+            Some(note) => note.to_message(),
+            None => ChangeNote::device(&self.device).to_message(),
+        }
+    }
 }

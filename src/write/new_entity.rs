@@ -106,7 +106,9 @@ pub(crate) fn create_doc(
     }
     let mut doc = EntityDoc::new(id, actor);
     let ty = new.entity_type();
-    let opts = CommitOptions::default().with_time(ctx.now_ms / 1000);
+    let opts = CommitOptions::default()
+        .with_time(ctx.now_ms / 1000)
+        .with_message(ctx.message());
     let mut lists: Vec<(&str, Vec<&str>, bool)> = Vec::new();
     match new {
         NewEntityRef::Permit(p) => {

@@ -1,0 +1,121 @@
+//! The operator's routes: settling conflicts and reading an entity's audit
+//! trail.
+//!
+//! | route | |
+//! |---|---|
+//! | `POST /v1/entities/{id}/resolve` | `{field, resolution: keep_mine \| use_server \| merge, value?}`: writes the chosen value (200 + view); 409 `no_conflict` when the field has none |
+//! | `GET /v1/entities/{id}/history` | every change: who (device), when, through what, what it wrote, and the view's verdict |
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::rest::{
+    author, blocking, body, changed, parse_id, visible_summary, ApiResult, Authed, Shared, Writer,
+};
+use crate::resolve::{resolve, Resolution};
+use crate::view::{audit_trail, OpRecord, View};
+use crate::write::{ChangeNote, ResolutionNote};
+
+/// The operator's routes (merged into the REST router).
+pub(super) fn operator_routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/entities/{id}/resolve", post(resolve_conflict))
+        .route("/v1/entities/{id}/history", get(history))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    field: String,
+    resolution: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+async fn resolve_conflict(
+    State(state): State<Shared>,
+    Writer(access): Writer,
+    id: Result<Path<String>, PathRejection>,
+    req: Result<Json<ResolveBody>, JsonRejection>,
+) -> ApiResult<Json<View>> {
+    let id = parse_id(id)?;
+    let req = body(req)?;
+    let resolution: Resolution = req.resolution.parse()?;
+    blocking(&state, move |s| {
+        visible_summary(s, id, &access.tenant)?;
+        let store = author(s, &access);
+        let view = resolve(&store, id, &req.field, resolution, req.value.as_deref())?;
+        tracing::info!(%id, field = %req.field, resolution = resolution.as_str(), device = %store.author_device(), "conflict resolved");
+        changed(s, id);
+        Ok(Json(view))
+    })
+    .await
+}
+
+/// One change of the audit trail.
+#[derive(Serialize)]
+struct HistoryEntry {
+    change: String,
+    actor: String,
+    seq: u64,
+    /// Unix seconds, by the author's clock.
+    time: i64,
+    /// The device, from the change's note (`null` for other clients' changes).
+    device: Option<String>,
+    /// `classic`, `resolve`, or `null` for ordinary writes.
+    via: Option<String>,
+    offline_id: Option<String>,
+    resolution: Option<ResolutionNote>,
+    /// A message that is not a permitsync note (another client's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    ops: Vec<OpRecord>,
+}
+
+#[derive(Serialize)]
+struct HistoryBody {
+    id: String,
+    entries: Vec<HistoryEntry>,
+}
+
+async fn history(
+    State(state): State<Shared>,
+    Authed(access): Authed,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<HistoryBody>> {
+    let id = parse_id(id)?;
+    blocking(&state, move |s| {
+        visible_summary(s, id, &access.tenant)?;
+        let records = s
+            .store
+            .with_doc(id, |d| audit_trail(d.doc(), d.history()))?;
+        let entries = records
+            .into_iter()
+            .map(|r| {
+                let note = r.message.as_deref().and_then(ChangeNote::parse);
+                let message = if note.is_some() { None } else { r.message };
+                let note = note.unwrap_or_default();
+                HistoryEntry {
+                    change: r.change,
+                    actor: r.actor,
+                    seq: r.seq,
+                    time: r.time,
+                    device: Some(note.device).filter(|d| !d.is_empty()),
+                    via: note.via,
+                    offline_id: note.offline_id,
+                    resolution: note.resolve,
+                    message,
+                    ops: r.ops,
+                }
+            })
+            .collect();
+        Ok(Json(HistoryBody {
+            id: id.to_string(),
+            entries,
+        }))
+    })
+    .await
+}
