@@ -163,6 +163,17 @@ pub fn import(store: &Store, bytes: &[u8]) -> Result<ImportReport> {
                     e.id, existing.entity_type
                 )));
             }
+            // merging must not fail half way through the bundle: try it on a
+            // copy first (a change that reuses an actor's sequence number with
+            // other content, for one, is refused by Automerge)
+            store
+                .with_doc(e.id, |d| d.doc().clone().apply_changes(changes.clone()))?
+                .map_err(|err| {
+                    Error::Bundle(format!(
+                        "document {} does not merge with this store's copy: {err}",
+                        e.id
+                    ))
+                })?;
         }
         parsed.push((e.id, changes));
     }

@@ -442,3 +442,50 @@ fn foreign_changes_with_missing_dependencies_or_no_type_are_refused() {
     assert!(matches!(err, Error::UntypedDocument(_)));
     assert!(!store.contains(stray).expect("contains"));
 }
+
+/// Found by the bundle fuzz target: a bundle whose second document cannot
+/// merge (its changes reuse an actor's sequence numbers with other content)
+/// used to leave the first document imported.
+#[test]
+fn a_bundle_that_cannot_merge_imports_nothing() {
+    let actor = ActorId::from([7u8; 16].as_slice());
+    let with_actor = |dir: &std::path::Path| {
+        Store::open_with(
+            dir,
+            StoreOptions {
+                actor: Some(actor.clone()),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("store")
+    };
+    let (da, db) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let (a, b) = (with_actor(da.path()), with_actor(db.path()));
+    let shared = EntityId::new_random();
+    let new = |title: &str, id| NewPermit {
+        id: Some(id),
+        title: title.into(),
+        ..Default::default()
+    };
+    a.create_permit(new("in a", shared)).expect("a's permit");
+    let fresh = b
+        .create_permit(new("only in b", EntityId::new_random()))
+        .expect("b");
+    b.create_permit(new("same id and actor, other content", shared))
+        .expect("b's permit");
+    let bytes = bundle::export(&b, None, 0).expect("export");
+    let before = (a.feed_head(), a.summaries().expect("summaries").len());
+    let err = bundle::import(&a, &bytes).expect_err("the bundle cannot merge");
+    assert!(err.to_string().contains("does not merge"), "{err}");
+    assert_eq!(
+        before,
+        (a.feed_head(), a.summaries().expect("summaries").len())
+    );
+    assert!(
+        !a.contains(fresh).expect("contains"),
+        "nothing of the bundle was imported"
+    );
+}
