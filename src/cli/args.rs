@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Largest stored size of one document, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub max_document_bytes: usize,
+    /// Largest photo (blob) accepted, by upload or from a peer, in bytes
+    /// (keep it below --max-frame-bytes: a blob travels in one frame).
+    #[arg(long, default_value_t = permitsync::store::DEFAULT_MAX_BLOB_BYTES, value_name = "BYTES")]
+    pub max_blob_bytes: usize,
     /// Live sync connections per token.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_connections_per_token: usize,

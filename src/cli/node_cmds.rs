@@ -31,6 +31,7 @@ pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()>
             receive: permitsync::store::ReceiveLimits {
                 max_changes: args.max_changes_per_message,
                 max_document_bytes: args.max_document_bytes,
+                max_blob_bytes: args.max_blob_bytes,
             },
             max_connections_per_token: args.max_connections_per_token,
             requests_per_second: args.max_requests_per_second,

@@ -5,6 +5,7 @@
 mod access;
 mod api_error;
 mod auth;
+mod blob_api;
 mod classic_api;
 mod connection;
 mod dashboard;

@@ -70,6 +70,7 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
         .route("/v1/status", get(status))
         .merge(super::classic_api::classic_routes())
         .merge(super::operator_api::operator_routes())
+        .merge(super::blob_api::blob_routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(

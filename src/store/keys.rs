@@ -130,3 +130,27 @@ pub(crate) fn version_prefix(id: EntityId) -> Vec<u8> {
 pub(crate) fn version(id: EntityId, version: u64) -> Vec<u8> {
     [version_prefix(id).as_slice(), &version.to_be_bytes()].concat()
 }
+
+/// A blob: `blob/<sha256 32>` -> its bytes.
+pub(crate) fn blob(sha: &[u8; 32]) -> Vec<u8> {
+    [b"blob/".as_slice(), sha].concat()
+}
+
+/// A blob's media type: `bmt/<sha256 32>` -> utf-8.
+pub(crate) fn blob_mime(sha: &[u8; 32]) -> Vec<u8> {
+    [b"bmt/".as_slice(), sha].concat()
+}
+
+/// A tenant may read a blob: `btn/<tenant>\0<sha256 32>` -> empty.
+pub(crate) fn blob_grant(tenant: &str, sha: &[u8; 32]) -> Vec<u8> {
+    [b"btn/".as_slice(), tenant.as_bytes(), b"\0", sha].concat()
+}
+
+/// Prefix of the blobs this node still wants from peers.
+pub(crate) const BLOB_WANTED: &[u8] = b"bwt/";
+
+/// A blob a document refers to that this node does not have yet:
+/// `bwt/<sha256 32>` -> the document's id16.
+pub(crate) fn blob_wanted(sha: &[u8; 32]) -> Vec<u8> {
+    [BLOB_WANTED, sha].concat()
+}

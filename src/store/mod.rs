@@ -8,6 +8,7 @@
 //! The layout is in `docs/storage.md`.
 
 mod backend;
+mod blobs;
 mod clock;
 mod faulty_backend;
 mod group_commit;
@@ -18,9 +19,12 @@ mod store;
 mod summary;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
+pub use blobs::{parse_sha256, BlobPut, Sha256Hash};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;
-pub use store::{Applied, ReceiveLimits, Store, StoreOptions, DEFAULT_TENANT};
+pub use store::{
+    Applied, ReceiveLimits, Store, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_TENANT,
+};
 pub use summary::Summary;

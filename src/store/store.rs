@@ -95,13 +95,20 @@ pub struct ReceiveLimits {
     pub max_changes: usize,
     /// Largest stored size of one document, in bytes.
     pub max_document_bytes: usize,
+    /// Largest photo (blob) accepted, in bytes (REST upload or from a peer).
+    pub max_blob_bytes: usize,
 }
+
+/// Default largest blob: room for a tablet photo, and well inside the
+/// default frame limit (8 MiB), so a blob always fits one frame.
+pub const DEFAULT_MAX_BLOB_BYTES: usize = 6 * 1024 * 1024;
 
 impl Default for ReceiveLimits {
     fn default() -> Self {
         ReceiveLimits {
             max_changes: 100_000,
             max_document_bytes: 64 * 1024 * 1024,
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
         }
     }
 }
@@ -709,6 +716,7 @@ impl Store {
         let unlimited = ReceiveLimits {
             max_changes: usize::MAX,
             max_document_bytes: usize::MAX,
+            max_blob_bytes: usize::MAX,
         };
         self.store_foreign(id, g, doc, created, &before, new_changes, &unlimited)
     }

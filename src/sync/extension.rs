@@ -5,11 +5,15 @@
 //!   next_cursor, has_more}`: the documents of the peer's tenant changed since a
 //!   cursor, so a reconnecting device syncs only what changed;
 //! - `permitsync-rejected {documentId, rejected}`: the operations of the
-//!   receiving peer's that the view rejected (`rejected` is the JSON list).
+//!   receiving peer's that the view rejected (`rejected` is the JSON list);
+//! - `permitsync-blob-request {documentId, sha256}` / `permitsync-blob
+//!   {documentId, sha256, mime, data}` (or `missing: true`): a photo a
+//!   document refers to, fetched from the peer that sent the document.
 
 use std::collections::BTreeMap;
 
 use crate::model::EntityId;
+use crate::store::{parse_sha256, Sha256Hash};
 use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
 
 /// Message type: ask for the feed.
@@ -18,6 +22,10 @@ pub const FEED_REQUEST: &str = "permitsync-feed-request";
 pub const FEED: &str = "permitsync-feed";
 /// Message type: rejected operations.
 pub const REJECTED: &str = "permitsync-rejected";
+/// Message type: ask for a blob.
+pub const BLOB_REQUEST: &str = "permitsync-blob-request";
+/// Message type: a blob, or the news that the sender lacks it.
+pub const BLOB: &str = "permitsync-blob";
 /// The `peerMetadata` key of the extension flags.
 pub const METADATA_KEY: &str = "permitsync";
 
@@ -28,13 +36,16 @@ pub struct Extensions {
     pub feed: bool,
     /// Rejection notices.
     pub rejections: bool,
+    /// Blob (photo) fetching.
+    pub blobs: bool,
 }
 
 impl Extensions {
-    /// Both extensions.
+    /// Every extension.
     pub const ALL: Extensions = Extensions {
         feed: true,
         rejections: true,
+        blobs: true,
     };
 
     /// What a peer announced in its metadata.
@@ -51,6 +62,7 @@ impl Extensions {
         Extensions {
             feed: on("feed"),
             rejections: on("rejections"),
+            blobs: on("blobs"),
         }
     }
 }
@@ -60,6 +72,7 @@ pub fn metadata(storage_id: &str) -> PeerMetadata {
     let mut flags = BTreeMap::new();
     flags.insert("feed".to_string(), Value::Int(1));
     flags.insert("rejections".to_string(), Value::Int(1));
+    flags.insert("blobs".to_string(), Value::Int(1));
     let mut extra = BTreeMap::new();
     extra.insert(METADATA_KEY.to_string(), Value::Map(flags));
     PeerMetadata {
@@ -138,6 +151,77 @@ pub fn rejected(from: &PeerId, to: &PeerId, doc: EntityId, json: String) -> Mess
     );
     body.insert("rejected".into(), Value::Text(json));
     message(REJECTED, from, to, body)
+}
+
+fn doc_and_hash(doc: EntityId, sha: &Sha256Hash) -> BTreeMap<String, Value> {
+    let mut body = BTreeMap::new();
+    body.insert(
+        "documentId".into(),
+        Value::Text(DocumentId::from(doc.uuid()).to_string()),
+    );
+    body.insert("sha256".into(), Value::Text(hex::encode(sha)));
+    body
+}
+
+/// `permitsync-blob-request`: the blob `sha` that document `doc` refers to.
+pub fn blob_request(from: &PeerId, to: &PeerId, doc: EntityId, sha: &Sha256Hash) -> Message {
+    message(BLOB_REQUEST, from, to, doc_and_hash(doc, sha))
+}
+
+/// `permitsync-blob`: the blob's bytes and media type, or `None` when the
+/// sender lacks it (it sends the blob later, once it has it).
+pub fn blob(
+    from: &PeerId,
+    to: &PeerId,
+    doc: EntityId,
+    sha: &Sha256Hash,
+    content: Option<(Vec<u8>, String)>,
+) -> Message {
+    let mut body = doc_and_hash(doc, sha);
+    match content {
+        Some((data, mime)) => {
+            body.insert("mime".into(), Value::Text(mime));
+            body.insert("data".into(), Value::Bytes(data));
+        }
+        None => {
+            body.insert("missing".into(), Value::Bool(true));
+        }
+    }
+    message(BLOB, from, to, body)
+}
+
+/// Parse the document and hash of a blob message.
+pub fn parse_blob_request(body: &BTreeMap<String, Value>) -> Option<(EntityId, Sha256Hash)> {
+    let doc: DocumentId = body.get("documentId")?.as_text()?.parse().ok()?;
+    let sha = parse_sha256(body.get("sha256")?.as_text()?).ok()?;
+    Some((EntityId::from(uuid::Uuid::from(doc)), sha))
+}
+
+/// A parsed `permitsync-blob`.
+pub struct BlobReply {
+    /// The document that refers to the blob.
+    pub doc: EntityId,
+    /// The blob's hash.
+    pub sha: Sha256Hash,
+    /// Bytes and media type; `None` when the peer lacks the blob.
+    pub content: Option<(Vec<u8>, String)>,
+}
+
+/// Parse a `permitsync-blob`.
+pub fn parse_blob(body: &BTreeMap<String, Value>) -> Option<BlobReply> {
+    let (doc, sha) = parse_blob_request(body)?;
+    let content = match body.get("data") {
+        Some(Value::Bytes(data)) => Some((
+            data.clone(),
+            body.get("mime")
+                .and_then(Value::as_text)
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        )),
+        Some(_) => return None,
+        None => None,
+    };
+    Some(BlobReply { doc, sha, content })
 }
 
 fn uint(body: &BTreeMap<String, Value>, key: &str) -> Option<u64> {

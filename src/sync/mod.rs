@@ -8,6 +8,7 @@
 //! the node moves them over WebSockets (`crate::node`), tests over channels.
 
 pub mod backoff;
+mod blob_fetch;
 pub mod extension;
 mod session;
 

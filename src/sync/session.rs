@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::sync::{self, ChunkList};
 
+use super::blob_fetch::{is_peer_fault, BlobFetch};
 use super::extension::{self, Extensions, FeedEntry, FeedPage};
 use crate::error::Error;
 use crate::model::EntityId;
@@ -108,6 +109,8 @@ pub struct Session {
     /// Documents the peer asked for that this node did not have: sent to the
     /// peer if they arrive later (JavaScript clients rely on this).
     wanted: HashSet<EntityId>,
+    /// Photo blobs asked of and for the peer.
+    blobs: BlobFetch,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -131,6 +134,7 @@ impl Session {
             round: Round::default(),
             sent_docs: HashSet::new(),
             wanted: HashSet::new(),
+            blobs: BlobFetch::default(),
         }
     }
 
@@ -300,7 +304,7 @@ impl Session {
         self.phase = Phase::Ready;
         // a server has no round of its own: it answers what the client asks
         self.round.feed_done = true;
-        Output {
+        let mut out = Output {
             send: vec![Message::Peer {
                 sender_id: self.cfg.local_peer.clone(),
                 target_id: sender,
@@ -308,7 +312,24 @@ impl Session {
                 selected_protocol_version: PROTOCOL_V1.to_string(),
             }],
             ..Default::default()
+        };
+        if let Err(e) = self.request_wanted_blobs(&mut out) {
+            return self.storage_failure(e);
         }
+        out
+    }
+
+    /// Ask a peer that fetches blobs for those this node still wants.
+    fn request_wanted_blobs(&mut self, out: &mut Output) -> Result<(), Error> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        if !remote.ext.blobs || self.cfg.access.read_only {
+            return Ok(());
+        }
+        let ends = (&self.cfg.local_peer, &remote.peer);
+        self.blobs
+            .request_wanted(&self.store, &self.cfg.access, ends, &mut out.send)
     }
 
     fn on_peer(&mut self, sender: PeerId, meta: Option<PeerMetadata>, version: String) -> Output {
@@ -320,7 +341,9 @@ impl Session {
         self.set_remote(sender, meta.as_ref());
         self.phase = Phase::Ready;
         let mut out = Output::default();
-        let result = self.begin_round(&mut out);
+        let result = self
+            .begin_round(&mut out)
+            .and_then(|()| self.request_wanted_blobs(&mut out));
         if let Err(e) = result {
             return self.storage_failure(e);
         }
@@ -547,8 +570,7 @@ impl Session {
             // round ends (the answer carries no changes it has).
             state.have_responded = false;
         }
-        match received
-        {
+        match received {
             Ok(applied) => {
                 if !applied.new_changes.is_empty() {
                     out.changed.push(id);
@@ -563,6 +585,11 @@ impl Session {
                         let json = serde_json::to_string(&rejections).unwrap_or_default();
                         out.send
                             .push(extension::rejected(&self.cfg.local_peer, &target, id, json));
+                    }
+                    if ext.blobs && !access.read_only {
+                        let ends = (&self.cfg.local_peer, &target);
+                        self.blobs
+                            .request_missing(&self.store, id, ends, &mut out.send)?;
                     }
                 }
             }
@@ -611,9 +638,46 @@ impl Session {
                 tracing::warn!(?body, "the peer's view rejected operations of ours");
                 Ok(Output::default())
             }
+            extension::BLOB_REQUEST => self.on_blob_request(body),
+            extension::BLOB => self.on_blob(body),
             other => Ok(self.fail(format!("unknown extension message {other}"))),
         };
         result.unwrap_or_else(|e| self.storage_failure(e))
+    }
+
+    fn on_blob_request(
+        &mut self,
+        body: &std::collections::BTreeMap<String, wire::Value>,
+    ) -> Result<Output, Error> {
+        let Some(request) = extension::parse_blob_request(body) else {
+            return Ok(self.fail("malformed permitsync-blob-request".into()));
+        };
+        let mut out = Output::default();
+        if let Some(remote) = &self.remote {
+            let ends = (&self.cfg.local_peer, &remote.peer);
+            self.blobs
+                .on_request(&self.store, &self.cfg.access, request, ends, &mut out.send)?;
+        }
+        Ok(out)
+    }
+
+    fn on_blob(
+        &mut self,
+        body: &std::collections::BTreeMap<String, wire::Value>,
+    ) -> Result<Output, Error> {
+        let Some(reply) = extension::parse_blob(body) else {
+            return Ok(self.fail("malformed permitsync-blob".into()));
+        };
+        let max = self.receive_limits.max_blob_bytes;
+        match self.blobs.on_blob(&self.store, reply, max) {
+            Ok(Some(doc)) => Ok(Output {
+                changed: vec![doc],
+                ..Output::default()
+            }),
+            Ok(None) => Ok(Output::default()),
+            Err(e) if is_peer_fault(&e) => Ok(self.fail(format!("refused a blob: {e}"))),
+            Err(e) => Err(e),
+        }
     }
 
     fn on_feed_request(
@@ -742,6 +806,11 @@ impl Session {
             let may_see = self.store.visible_to(id, &self.cfg.access.tenant)?;
             if may_see && (follows || ext.feed) {
                 self.sync_doc(id, false, &mut out)?;
+            }
+            if let Some(remote) = &self.remote {
+                let ends = (&self.cfg.local_peer, &remote.peer);
+                self.blobs
+                    .on_doc_changed(&self.store, id, ends, &mut out.send)?;
             }
             Ok(())
         })();

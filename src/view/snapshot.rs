@@ -53,3 +53,22 @@ pub(crate) fn gas_readings(h: &History, at: Option<&BitSet>) -> Vec<GasReading> 
     }
     out
 }
+
+/// The `sha256` of every photo of a permit (lower-case hex, as written).
+pub fn photo_hashes(h: &History) -> Vec<String> {
+    let mut out = Vec::new();
+    for entries in h.items("photos", None).into_values() {
+        for entry in entries {
+            if let Some(sha) = h
+                .entry_fields(entry, None)
+                .get("sha256")
+                .and_then(|o| o.value.as_str())
+            {
+                out.push(sha.to_ascii_lowercase());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,179 @@
+//! Photo blobs over HTTP: content-addressed, deduplicated, size-limited.
+//!
+//! | route | |
+//! |---|---|
+//! | `PUT /v1/blobs/{sha256}` | store the body as the blob (201; 200 when already here). 400 `hash_mismatch` when the body hashes otherwise, 413 `blob_too_large` over `--max-blob-bytes` |
+//! | `GET /v1/blobs/{sha256}` | the bytes with their media type; 404 when the node lacks the blob or the tenant may not read it |
+//! | `POST /v1/entities/{id}/photos` | append photo metadata `{id?, sha256, mime, size, caption, taken_at?}` to a permit (201 + view; 200 when already recorded) |
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::api_error::ApiError;
+use super::rest::{
+    author, blocking, body, changed, parse_id, visible_summary, ApiResult, Authed, Shared, Writer,
+};
+use crate::error::Error;
+use crate::store::{parse_sha256, BlobPut, Sha256Hash};
+use crate::view::View;
+use crate::write::{Edit, NewPhoto};
+
+/// The blob routes (merged into the REST router).
+pub(super) fn blob_routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/blobs/{sha256}", put(put_blob).get(get_blob))
+        // the body limit is the node's --max-blob-bytes, checked in put_blob
+        .layer(DefaultBodyLimit::disable())
+        .route("/v1/entities/{id}/photos", post(add_photo))
+}
+
+fn parse(raw: Result<Path<String>, PathRejection>) -> ApiResult<Sha256Hash> {
+    let Path(raw) = raw?;
+    Ok(parse_sha256(&raw.to_ascii_lowercase())?)
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "blob_too_large",
+        format!("a blob may take at most {max} bytes (--max-blob-bytes)"),
+    )
+}
+
+async fn put_blob(
+    State(state): State<Shared>,
+    Writer(access): Writer,
+    sha: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let sha = parse(sha)?;
+    let max = state.quotas.receive.max_blob_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let bytes: Bytes = to_bytes(body, max).await.map_err(|_| too_large(max))?;
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|m| m.len() <= 128 && !m.is_empty())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    blocking(&state, move |s| {
+        let wanted_by = s.store.wanted_by(&sha)?;
+        let put = s
+            .store
+            .put_blob(&sha, &bytes, &mime, &access.tenant, max)
+            .map_err(|e| match e {
+                Error::InvalidInput(d) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", d)
+                }
+                Error::LimitExceeded(_) => too_large(max),
+                other => other.into(),
+            })?;
+        if let Some(doc) = wanted_by {
+            // connections waiting for this photo can have it now
+            changed(s, doc);
+        }
+        let status = match put {
+            BlobPut::Created => StatusCode::CREATED,
+            BlobPut::Existing => StatusCode::OK,
+        };
+        let body = json!({"sha256": hex::encode(sha), "size": bytes.len(), "mime": mime,
+                          "created": put == BlobPut::Created});
+        Ok((status, Json(body)).into_response())
+    })
+    .await
+}
+
+async fn get_blob(
+    State(state): State<Shared>,
+    Authed(access): Authed,
+    sha: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let sha = parse(sha)?;
+    blocking(&state, move |s| {
+        let Some((bytes, mime)) = s.store.blob_for(&sha, &access.tenant)? else {
+            return Err(ApiError::not_found(format!(
+                "no blob {} here (not uploaded or not synced yet)",
+                hex::encode(sha)
+            )));
+        };
+        let mime = HeaderValue::from_str(&mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        Ok((
+            [
+                (header::CONTENT_TYPE, mime),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=31536000, immutable"),
+                ),
+            ],
+            bytes,
+        )
+            .into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhotoBody {
+    #[serde(default)]
+    id: Option<Uuid>,
+    sha256: String,
+    #[serde(default)]
+    mime: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    caption: String,
+    #[serde(default)]
+    taken_at: Option<i64>,
+}
+
+/// Append a photo's metadata to a permit (the bytes go to `PUT
+/// /v1/blobs/{sha256}`, before or after).
+async fn add_photo(
+    State(state): State<Shared>,
+    Writer(access): Writer,
+    id: Result<Path<String>, PathRejection>,
+    photo: Result<Json<PhotoBody>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<View>)> {
+    let id = parse_id(id)?;
+    let p = body(photo)?;
+    blocking(&state, move |s| {
+        visible_summary(s, id, &access.tenant)?;
+        let edit = Edit::AddPhoto(NewPhoto {
+            id: p.id,
+            sha256: p.sha256,
+            mime: p.mime,
+            size: p.size,
+            caption: p.caption,
+            taken_at: p.taken_at,
+        });
+        let wrote = author(s, &access).edit(id, edit)?.is_some();
+        if wrote {
+            changed(s, id);
+        }
+        let status = if wrote {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, Json(s.store.view(id)?)))
+    })
+    .await
+}

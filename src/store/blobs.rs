@@ -1,0 +1,168 @@
+//! Content-addressed blobs (photo bytes), next to the documents that refer to
+//! them. A blob is stored once whatever its number of references
+//! (deduplicated by its SHA-256), readable by the tenants that uploaded or
+//! received it, and wanted from peers while a document refers to it and the
+//! node lacks it.
+
+use sha2::{Digest, Sha256};
+
+use super::keys;
+use super::store::{Store, DEFAULT_TENANT};
+use crate::error::{Error, Result};
+use crate::model::EntityId;
+
+/// A SHA-256 digest.
+pub type Sha256Hash = [u8; 32];
+
+/// Parse 64 hex digits.
+pub fn parse_sha256(hex_digits: &str) -> Result<Sha256Hash> {
+    let bytes = hex::decode(hex_digits).ok().filter(|b| b.len() == 32);
+    bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        let quoted: String = hex_digits.chars().take(70).collect();
+        Error::InvalidInput(format!("{quoted:?} is not a SHA-256 (64 hex digits)"))
+    })
+}
+
+/// What [`Store::put_blob`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobPut {
+    /// The blob is new here.
+    Created,
+    /// The node already had it (only the tenant's grant was added).
+    Existing,
+}
+
+impl Store {
+    /// Store `bytes` as the blob `sha` for `tenant`, durably. Refused when
+    /// the bytes do not hash to `sha` or exceed `max_bytes`.
+    pub fn put_blob(
+        &self,
+        sha: &Sha256Hash,
+        bytes: &[u8],
+        mime: &str,
+        tenant: &str,
+        max_bytes: usize,
+    ) -> Result<BlobPut> {
+        if bytes.len() > max_bytes {
+            return Err(Error::LimitExceeded(format!(
+                "a blob of {} bytes; the limit is {max_bytes}",
+                bytes.len()
+            )));
+        }
+        let actual: Sha256Hash = Sha256::digest(bytes).into();
+        if &actual != sha {
+            return Err(Error::InvalidInput(format!(
+                "the bytes hash to {}, not {}",
+                hex::encode(actual),
+                hex::encode(sha)
+            )));
+        }
+        let existed = self.has_blob(sha)?;
+        let mut batch = vec![
+            (keys::blob_grant(tenant, sha), Some(Vec::new())),
+            (keys::blob_wanted(sha), None),
+        ];
+        if !existed {
+            batch.push((keys::blob(sha), Some(bytes.to_vec())));
+            batch.push((keys::blob_mime(sha), Some(mime.as_bytes().to_vec())));
+        }
+        self.put_records(batch)?;
+        Ok(if existed {
+            BlobPut::Existing
+        } else {
+            BlobPut::Created
+        })
+    }
+
+    /// Whether the node has the blob.
+    pub fn has_blob(&self, sha: &Sha256Hash) -> Result<bool> {
+        Ok(self.get_record(&keys::blob_mime(sha))?.is_some())
+    }
+
+    /// The blob and its media type, if `tenant` may read it.
+    pub fn blob_for(&self, sha: &Sha256Hash, tenant: &str) -> Result<Option<(Vec<u8>, String)>> {
+        if !self.blob_visible_to(sha, tenant)? {
+            return Ok(None);
+        }
+        self.blob(sha)
+    }
+
+    /// The blob and its media type.
+    pub(crate) fn blob(&self, sha: &Sha256Hash) -> Result<Option<(Vec<u8>, String)>> {
+        let Some(bytes) = self.get_record(&keys::blob(sha))? else {
+            return Ok(None);
+        };
+        let mime = self
+            .get_record(&keys::blob_mime(sha))?
+            .and_then(|m| String::from_utf8(m).ok())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        Ok(Some((bytes, mime)))
+    }
+
+    /// Whether `tenant` may read the blob: it uploaded it, or received it for
+    /// one of its documents. Blobs of documents nobody claimed belong to the
+    /// default tenant.
+    pub fn blob_visible_to(&self, sha: &Sha256Hash, tenant: &str) -> Result<bool> {
+        Ok(self.get_record(&keys::blob_grant(tenant, sha))?.is_some())
+    }
+
+    /// The photo blobs document `id` refers to.
+    pub fn photo_blobs(&self, id: EntityId) -> Result<Vec<Sha256Hash>> {
+        let hashes = self.with_doc(id, |d| crate::view::photo_hashes(d.history()))?;
+        Ok(hashes.iter().filter_map(|h| parse_sha256(h).ok()).collect())
+    }
+
+    /// The photo blobs of `id` this node lacks; each is noted as wanted (kept
+    /// across restarts until it arrives).
+    pub fn missing_blobs(&self, id: EntityId) -> Result<Vec<Sha256Hash>> {
+        let mut missing = Vec::new();
+        let mut batch = Vec::new();
+        for sha in self.photo_blobs(id)? {
+            if !self.has_blob(&sha)? {
+                if self.get_record(&keys::blob_wanted(&sha))?.is_none() {
+                    batch.push((keys::blob_wanted(&sha), Some(id.as_bytes().to_vec())));
+                }
+                missing.push(sha);
+            }
+        }
+        if !batch.is_empty() {
+            self.put_records(batch)?;
+        }
+        Ok(missing)
+    }
+
+    /// The document that made this node want blob `sha`, if it still does.
+    pub fn wanted_by(&self, sha: &Sha256Hash) -> Result<Option<EntityId>> {
+        Ok(self
+            .get_record(&keys::blob_wanted(sha))?
+            .and_then(|v| keys::id_value(&v)))
+    }
+
+    /// Up to `limit` blobs this node wants, with the document referring to each.
+    pub fn wanted_blobs(&self, limit: usize) -> Result<Vec<(Sha256Hash, EntityId)>> {
+        Ok(self
+            .scan_records(keys::BLOB_WANTED, None, limit)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let sha: Sha256Hash = k.get(keys::BLOB_WANTED.len()..)?.try_into().ok()?;
+                Some((sha, keys::id_value(&v)?))
+            })
+            .collect())
+    }
+
+    /// Store a blob received from a peer for document `id`: readable by the
+    /// document's tenant.
+    pub fn receive_blob(
+        &self,
+        id: EntityId,
+        sha: &Sha256Hash,
+        bytes: &[u8],
+        mime: &str,
+        max_bytes: usize,
+    ) -> Result<BlobPut> {
+        let tenant = self
+            .owner(id)?
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        self.put_blob(sha, bytes, mime, &tenant, max_bytes)
+    }
+}

@@ -1,0 +1,192 @@
+//! Photo blobs against real node processes: upload checks, deduplication,
+//! tenant isolation, and a photo taken on one device reaching another
+//! through the relay.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{eventually, NodeProcess};
+
+fn photo_bytes(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn put(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    sha: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut r = http
+        .put(format!("{base}/v1/blobs/{sha}"))
+        .header("content-type", "image/jpeg")
+        .body(bytes);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let res = r.send().await.expect("PUT");
+    let status = res.status();
+    (status, res.json().await.expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_are_checked_deduplicated_and_kept_per_tenant() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens = dir.path().join("tokens.json");
+    std::fs::write(
+        &tokens,
+        json!({"tokens": [
+            {"token": "acme", "tenant": "acme", "device": "tab-1", "mode": "read-write"},
+            {"token": "globex", "tenant": "globex", "device": "tab-9", "mode": "read-write"},
+        ]})
+        .to_string(),
+    )
+    .expect("tokens");
+    let node = NodeProcess::start(
+        &dir.path().join("node"),
+        &[
+            "--tokens",
+            tokens.to_str().expect("path"),
+            "--max-blob-bytes",
+            "4096",
+        ],
+    );
+    let http = reqwest::Client::new();
+    let base = node.base.as_str();
+    let bytes = photo_bytes(1, 3000);
+    let hash = sha(&bytes);
+
+    // wrong hash, too large, malformed hash, no token: refused, nothing stored
+    let (s, v) = put(&http, base, Some("acme"), &sha(b"other"), bytes.clone()).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("hash_mismatch")),
+        "{v}"
+    );
+    let big = photo_bytes(2, 5000);
+    let (s, v) = put(&http, base, Some("acme"), &sha(&big), big).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("blob_too_large")),
+        "{v}"
+    );
+    let (s, v) = put(&http, base, Some("acme"), "not-a-hash", bytes.clone()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = put(&http, base, None, &hash, bytes.clone()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let get = |token: &'static str, hash: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/blobs/{hash}");
+        async move { http.get(url).bearer_auth(token).send().await.expect("GET") }
+    };
+    assert_eq!(
+        get("acme", hash.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // stored once; a second upload is deduplicated
+    let (s, v) = put(&http, base, Some("acme"), &hash, bytes.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["created"], true);
+    let (s, v) = put(
+        &http,
+        base,
+        Some("acme"),
+        &hash.to_uppercase(),
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["created"], false);
+    let res = get("acme", hash.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes);
+    // another tenant can't read it by guessing the hash
+    assert_eq!(
+        get("globex", hash.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_taken_on_one_device_reaches_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relay = NodeProcess::start(&dir.path().join("relay"), &[]);
+    let a = NodeProcess::start(
+        &dir.path().join("a"),
+        &["--device", "tablet-a", "--connect", &relay.sync_url()],
+    );
+    let b = NodeProcess::start(
+        &dir.path().join("b"),
+        &["--device", "tablet-b", "--connect", &relay.sync_url()],
+    );
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/entities", a.base))
+        .json(&json!({"type": "permit", "title": "Flange weld"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let permit: Value = res.json().await.expect("view");
+    let id = permit["id"].as_str().expect("id").to_string();
+
+    // the photo on tablet A: its bytes, then its metadata on the permit
+    let bytes = photo_bytes(7, 200_000);
+    let hash = sha(&bytes);
+    let (s, v) = put(&http, &a.base, None, &hash, bytes.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let res = http
+        .post(format!("{}/v1/entities/{id}/photos", a.base))
+        .json(
+            &json!({"sha256": hash, "mime": "image/jpeg", "size": bytes.len(),
+                      "caption": "before welding"}),
+        )
+        .send()
+        .await
+        .expect("photo");
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // tablet B gets the permit through the relay, then the photo's bytes
+    for node in [&relay, &b] {
+        let url = format!("{}/v1/blobs/{hash}", node.base);
+        let got = eventually(Duration::from_secs(60), "the photo's bytes", || {
+            let (http, url) = (&http, url.clone());
+            async move {
+                let res = http.get(url).send().await.ok()?;
+                if res.status() != StatusCode::OK {
+                    return None;
+                }
+                Some(res.bytes().await.ok()?.to_vec())
+            }
+        })
+        .await;
+        assert_eq!(got, bytes, "{}", node.base);
+    }
+    let view: Value = http
+        .get(format!("{}/v1/entities/{id}", b.base))
+        .send()
+        .await
+        .expect("view")
+        .json()
+        .await
+        .expect("JSON");
+    let photos = view["fields"]["photos"].as_object().expect("photos");
+    assert_eq!(photos.len(), 1);
+    assert_eq!(
+        photos.values().next().expect("photo")["sha256"],
+        hash.as_str()
+    );
+}
