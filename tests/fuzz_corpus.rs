@@ -112,11 +112,10 @@ fn reproducer(name: &str) -> Vec<u8> {
 /// (`sync/bloom.rs:74`) in `generate_sync_message`. The session now refuses it.
 #[test]
 fn bloom_filter_without_bits_is_refused() {
-    entry::session_frames(&reproducer("crash-bloom-divide-by-zero-min"), false);
-    entry::session_frames(
-        &reproducer("crash-19a44f6c4723a2f8e3f6ee180302cfa35dfbdfb5"),
-        false,
-    );
+    entry::session(&reproducer("crash-bloom-divide-by-zero-min"));
+    entry::session(&reproducer(
+        "crash-19a44f6c4723a2f8e3f6ee180302cfa35dfbdfb5",
+    ));
 }
 
 /// Found by the `session` target: a `sync` frame whose bloom filter asks for
@@ -124,5 +123,5 @@ fn bloom_filter_without_bits_is_refused() {
 /// session now refuses filters with more than 64 probes or bits per entry.
 #[test]
 fn bloom_filter_with_billions_of_probes() {
-    entry::session_frames(&reproducer("crash-bloom-huge-probes"), false);
+    entry::session(&reproducer("crash-bloom-huge-probes"));
 }

@@ -647,49 +647,6 @@ pub fn doc_ops(data: &[u8]) {
 
 // ---- session --------------------------------------------------------------
 
-/// Whether `data` is an automerge sync message whose bloom filter asks for
-/// more than 64 probes per hash. automerge 0.12 (`sync/bloom.rs`,
-/// `get_probes`) allocates and computes `num_probes` entries for every hash it
-/// checks once `generate_sync_message` reads the filter: 2^32 - 1 probes, a
-/// 50-byte frame, allocate 16 GiB. A known bug (reproducer:
-/// `fuzz/artifacts/session/crash-bloom-huge-probes`); the session target skips
-/// such frames so fuzzing gets past it. Remove once the session refuses them.
-fn known_bloom_bug(data: &[u8]) -> bool {
-    let Ok(msg) = automerge::sync::Message::decode(data) else {
-        return false;
-    };
-    msg.have.iter().any(|have| {
-        let bytes = have.bloom.to_bytes();
-        let mut rest = bytes.as_slice();
-        let mut field = || {
-            let mut value: u64 = 0;
-            for shift in (0..64).step_by(7) {
-                let (&byte, tail) = rest.split_first()?;
-                rest = tail;
-                value |= u64::from(byte & 0x7f) << shift;
-                if byte & 0x80 == 0 {
-                    return Some(value);
-                }
-            }
-            None
-        };
-        match (field(), field(), field()) {
-            (Some(entries), Some(bits_per_entry), Some(probes)) => {
-                entries != 0 && bits_per_entry != 0 && probes > 64
-            }
-            _ => false,
-        }
-    })
-}
-
-/// The sync data a frame carries, if it is a `sync` or `request` frame.
-fn sync_data(frame: &[u8]) -> Option<Vec<u8>> {
-    match wire::decode(frame, &Limits::default()).ok()? {
-        Message::Sync { data, .. } | Message::Request { data, .. } => Some(data),
-        _ => None,
-    }
-}
-
 fn encode_checked(msg: &Message) -> Vec<u8> {
     let frame = wire::encode(msg);
     let again = wire::decode(&frame, &Limits::default()).expect("a sent frame decodes");
@@ -713,14 +670,8 @@ fn session_config(peer: &str, role: Role) -> SessionConfig {
 /// say what the bytes are: 0 a raw frame, 1 the data of a `sync` message, 2
 /// the data of a `request`, 3 a local change of the document (`on_doc_changed`).
 /// The tag's next bits pick the document id. Every frame the session sends
-/// must decode. Frames that would hit the known automerge bloom filter bug
-/// are skipped (see [`known_bloom_bug`]).
+/// must decode.
 pub fn session(data: &[u8]) {
-    session_frames(data, true);
-}
-
-/// [`session`], optionally without skipping the frames of known bugs.
-pub fn session_frames(data: &[u8], skip_known_bugs: bool) {
     let mut b = Bytes { data };
     let mode = b.u8();
     let role = if mode & 1 != 0 {
@@ -765,14 +716,6 @@ pub fn session_frames(data: &[u8], skip_known_bugs: bool) {
                 data,
             )
         };
-        let data = match tag % 4 {
-            0 => sync_data(chunk),
-            1 | 2 => Some(chunk.to_vec()),
-            _ => None,
-        };
-        if skip_known_bugs && data.is_some_and(|d| known_bloom_bug(&d)) {
-            continue;
-        }
         let out = match tag % 4 {
             0 => s.on_frame(chunk),
             1 => {
