@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -39,8 +38,7 @@ use tokio::sync::broadcast;
 
 use super::access::Access;
 use super::api_error::ApiError;
-use super::auth::access_from_parts;
-use super::rest::check_rate;
+use super::rest::Authed;
 use super::state::NodeState;
 use crate::model::EntityId;
 use crate::store::Summary;
@@ -165,26 +163,10 @@ pub fn events_router(state: Arc<NodeState>) -> Router {
         .with_state(state)
 }
 
-/// Authenticate a request like the REST API does (token, rate limit, device
-/// registry).
-fn authenticate(state: &NodeState, parts: &Parts) -> Result<Access, ApiError> {
-    let token = access_from_parts(&parts.headers, parts.uri.query());
-    let access = state.auth.check(token.as_deref()).map_err(|e| {
-        state.metrics.error("auth");
-        ApiError::from(e)
-    })?;
-    check_rate(state, &access)?;
-    if !state.auth.is_open() {
-        state.devices.seen(&access, state.clock.now_ms());
-    }
-    Ok(access)
-}
-
 async fn events(
     State(state): State<Arc<NodeState>>,
-    parts: Parts,
+    Authed(access): Authed,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let access = authenticate(&state, &parts)?;
     let max = state.quotas.max_connections_per_token;
     let slot = StreamSlot::take(&state, &access, max).ok_or_else(|| {
         ApiError::new(
