@@ -29,19 +29,20 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+mod loadkit;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::Automerge;
 use futures_util::{SinkExt, StreamExt};
+use loadkit::{
+    edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile, title_of, Ws,
+};
 use permitsync::wire::{self, DocumentId, Limits, Message, PeerId, PeerMetadata};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Seconds the devices keep answering pushes after the last edits.
 const DRAIN_SECS: u64 = 5;
@@ -68,64 +69,6 @@ struct DeviceResult {
     follow_title: String,
     latencies: Vec<u64>,
     acked: bool,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn stamp(seq: u64) -> String {
-    format!("t={};n={seq}", now_ms())
-}
-
-/// `(unix_ms, seq)` of a stamped title.
-fn parse_stamp(title: &str) -> Option<(u64, u64)> {
-    let (t, n) = title.strip_prefix("t=")?.split_once(";n=")?;
-    Some((t.parse().ok()?, n.parse().ok()?))
-}
-
-fn title_of(doc: &Automerge) -> String {
-    match doc.get(ROOT, "title") {
-        Ok(Some((v, _))) => v.as_str().unwrap_or_default().to_string(),
-        _ => String::new(),
-    }
-}
-
-/// A new permit document with the permit schema (strings as plain scalars).
-fn new_permit(device: usize) -> Automerge {
-    let mut doc = Automerge::new().with_actor(ActorId::random());
-    let mut tx = doc.transaction();
-    let r = (|| -> Result<(), automerge::AutomergeError> {
-        tx.put(ROOT, "type", "permit")?;
-        tx.put(ROOT, "created_at", ScalarValue::Timestamp(now_ms() as i64))?;
-        tx.put(ROOT, "created_by", format!("load-device-{device}"))?;
-        tx.put(ROOT, "deleted", false)?;
-        tx.put(ROOT, "title", stamp(0))?;
-        tx.put(ROOT, "location", format!("Bay {}", device % 50))?;
-        tx.put(ROOT, "work_type", "hot_work")?;
-        tx.put(ROOT, "description", "load test permit")?;
-        let ppe = tx.put_object(ROOT, "ppe_requirements", ObjType::Map)?;
-        tx.put(&ppe, "helmet", true)?;
-        let checklist = tx.put_object(ROOT, "safety_checklist", ObjType::Map)?;
-        tx.put(&checklist, "isolation", false)?;
-        tx.put(ROOT, "status", "draft")?;
-        tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
-        tx.put_object(ROOT, "photos", ObjType::Map)?;
-        Ok(())
-    })();
-    r.expect("permit fields");
-    tx.commit();
-    doc
 }
 
 struct Device {
@@ -251,18 +194,7 @@ impl Device {
     /// Make one edit of the own permit; returns whether it was a title edit.
     fn edit(&mut self, rng: &mut StdRng, seq: u64) -> bool {
         let title = rng.random_range(0..3) < 2;
-        let mut tx = self.own.transaction();
-        if title {
-            tx.put(ROOT, "title", stamp(seq)).expect("title edit");
-        } else {
-            let list = match tx.get(ROOT, "safety_checklist") {
-                Ok(Some((_, obj))) => obj,
-                _ => panic!("the permit has a safety checklist"),
-            };
-            tx.put(&list, format!("check {seq}"), false)
-                .expect("checklist edit");
-        }
-        tx.commit();
+        edit_permit(&mut self.own, title, seq);
         title
     }
 }
@@ -388,19 +320,6 @@ async fn run_device(
     })
 }
 
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
 fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
@@ -454,14 +373,6 @@ fn start_relay(data: &std::path::Path) -> Relay {
         }
     });
     Relay { child, addr }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn main() {

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# permitsync side by side with automerge-repo's JavaScript sync server and
+# samod, on the same workloads (benches/compare_load.rs) and against the floor
+# (benches/floor.rs). Installs and builds what it needs, then for each run
+# starts every server afresh on 127.0.0.1 (a new temporary data directory),
+# runs the load tool against it, stops it, and rotates the order of the
+# systems from run to run. Prints medians and ratios as a Markdown table.
+#
+#   benches/compare.sh            # 5 runs of each
+#   COMPARE_RUNS=7 COMPARE_SYSTEMS="samod permitsync" benches/compare.sh
+#
+# Workload size: COMPARE_DEVICES (50), COMPARE_DOCS (100 per device),
+# COMPARE_CHANGES (20 per document), COMPARE_EDITS (50 per device),
+# COMPARE_EDIT_MS (100). Raw results (one JSON line per run) go to
+# benches/compare/results/<timestamp>.jsonl; COMPARE_RESULTS overrides.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+runs=${COMPARE_RUNS:-5}
+read -r -a systems <<<"${COMPARE_SYSTEMS:-js samod permitsync floor}"
+mkdir -p benches/compare/results
+results=${COMPARE_RESULTS:-$root/benches/compare/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+
+log() { echo "compare: $*" >&2; }
+
+# --- install and build -------------------------------------------------------
+nodebin=$(scripts/ensure-node.sh)
+if [ -n "$nodebin" ]; then
+    export PATH="$nodebin:$PATH"
+fi
+(
+    cd benches/compare/js-server
+    stamp=node_modules/.permitsync-lock-sha256
+    want=$(sha256sum package-lock.json | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "npm ci in benches/compare/js-server"
+        npm ci --no-audit --no-fund --ignore-scripts >&2
+        echo "$want" >"$stamp"
+    fi
+)
+log "building permitsync (release), samod-server (release), the benches"
+cargo build --release --bin permitsync >&2
+cargo build --release --manifest-path benches/compare/samod-server/Cargo.toml \
+    --target-dir benches/compare/samod-server/target >&2
+bench_exe() {
+    cargo bench --no-run --bench "$1" --message-format=json 2>/dev/null |
+        grep -o "\"executable\":\"[^\"]*/$1-[^\"]*\"" | tail -n 1 | cut -d'"' -f4
+}
+load_bin=$(bench_exe compare_load)
+floor_bin=$(bench_exe floor)
+[ -x "$load_bin" ] && [ -x "$floor_bin" ] || {
+    log "could not build the benches"
+    exit 1
+}
+
+# --- servers -----------------------------------------------------------------
+server_pid=""
+server_dir=""
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+    if [ -n "$server_dir" ]; then
+        rm -rf "$server_dir"
+        server_dir=""
+    fi
+}
+trap stop_server EXIT
+
+# start_server SYSTEM: sets server_pid and server_addr
+start_server() {
+    server_dir=$(mktemp -d -t "compare-$1-XXXXXX")
+    local out="$server_dir/server.log"
+    case "$1" in
+    js)
+        node benches/compare/js-server/server.mjs --listen 127.0.0.1:0 \
+            --data "$server_dir/data" >"$out" 2>&1 &
+        ;;
+    samod)
+        benches/compare/samod-server/target/release/samod-server --listen 127.0.0.1:0 \
+            --data "$server_dir/data" >"$out" 2>&1 &
+        ;;
+    permitsync)
+        RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data" serve \
+            --listen 127.0.0.1:0 --max-requests-per-second 0 >"$out" 2>&1 &
+        ;;
+    *)
+        log "unknown system $1"
+        exit 1
+        ;;
+    esac
+    server_pid=$!
+    for _ in $(seq 1 300); do
+        server_addr=$(sed -n 's|^listening on http://||p' "$out" | head -n 1)
+        [ -n "$server_addr" ] && return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$1 did not start:"
+    cat "$out" >&2
+    exit 1
+}
+
+# --- runs --------------------------------------------------------------------
+log "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "results: $results"
+n=${#systems[@]}
+for run in $(seq 1 "$runs"); do
+    for k in $(seq 0 $((n - 1))); do
+        sys=${systems[$(((k + run - 1) % n))]}
+        log "run $run/$runs: $sys (load $(cut -d' ' -f1 /proc/loadavg))"
+        if [ "$sys" = floor ]; then
+            COMPARE_OUT="$results" "$floor_bin" --bench
+            continue
+        fi
+        start_server "$sys"
+        ext=0
+        [ "$sys" = permitsync ] && ext=1
+        COMPARE_URL="ws://$server_addr/v1/sync" COMPARE_PID="$server_pid" \
+            COMPARE_SYSTEM="$sys" COMPARE_EXT="$ext" COMPARE_OUT="$results" \
+            "$load_bin" --bench >/dev/null || log "run $run: $sys failed (see $results)"
+        stop_server
+    done
+done
+
+echo
+echo "Workload: ${COMPARE_DEVICES:-50} devices x ${COMPARE_DOCS:-100} documents x ${COMPARE_CHANGES:-20} changes;"
+echo "$runs runs of each, alternating; $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p'))."
+echo
+COMPARE_SUMMARIZE="$results" "$load_bin" --bench

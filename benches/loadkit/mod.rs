@@ -1,0 +1,214 @@
+//! Shared pieces of the load benches (`benches/load.rs`,
+//! `benches/compare_load.rs`, `benches/floor.rs`): a raw automerge-repo
+//! WebSocket client over `permitsync::wire`, the permit document the simulated
+//! devices write, stamped titles for edit-to-visibility latency, and reading a
+//! server's memory from `/proc`.
+//!
+//! Each bench uses only some of these, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+use futures_util::{SinkExt, StreamExt};
+use permitsync::wire::{self, Limits, Message, PeerId, PeerMetadata};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A title that carries the time it was written and a sequence number.
+pub fn stamp(seq: u64) -> String {
+    format!("t={};n={seq}", now_ms())
+}
+
+/// `(unix_ms, seq)` of a stamped title.
+pub fn parse_stamp(title: &str) -> Option<(u64, u64)> {
+    let (t, n) = title.strip_prefix("t=")?.split_once(";n=")?;
+    Some((t.parse().ok()?, n.parse().ok()?))
+}
+
+pub fn title_of(doc: &Automerge) -> String {
+    match doc.get(ROOT, "title") {
+        Ok(Some((v, _))) => v.as_str().unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A new permit document with the permit schema (strings as plain scalars).
+pub fn new_permit(device: usize) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::random());
+    let mut tx = doc.transaction();
+    let r = (|| -> Result<(), automerge::AutomergeError> {
+        tx.put(ROOT, "type", "permit")?;
+        tx.put(ROOT, "created_at", ScalarValue::Timestamp(now_ms() as i64))?;
+        tx.put(ROOT, "created_by", format!("load-device-{device}"))?;
+        tx.put(ROOT, "deleted", false)?;
+        tx.put(ROOT, "title", stamp(0))?;
+        tx.put(ROOT, "location", format!("Bay {}", device % 50))?;
+        tx.put(ROOT, "work_type", "hot_work")?;
+        tx.put(ROOT, "description", "load test permit")?;
+        let ppe = tx.put_object(ROOT, "ppe_requirements", ObjType::Map)?;
+        tx.put(&ppe, "helmet", true)?;
+        let checklist = tx.put_object(ROOT, "safety_checklist", ObjType::Map)?;
+        tx.put(&checklist, "isolation", false)?;
+        tx.put(ROOT, "status", "draft")?;
+        tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
+        tx.put_object(ROOT, "photos", ObjType::Map)?;
+        Ok(())
+    })();
+    r.expect("permit fields");
+    tx.commit();
+    doc
+}
+
+/// One edit of a permit: a stamped title (`title = true`) or a new, unticked
+/// checklist item.
+pub fn edit_permit(doc: &mut Automerge, title: bool, seq: u64) {
+    let mut tx = doc.transaction();
+    if title {
+        tx.put(ROOT, "title", stamp(seq)).expect("title edit");
+    } else {
+        let list = match tx.get(ROOT, "safety_checklist") {
+            Ok(Some((_, obj))) => obj,
+            _ => panic!("the permit has a safety checklist"),
+        };
+        tx.put(&list, format!("check {seq}"), false)
+            .expect("checklist edit");
+    }
+    tx.commit();
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Frames and CBOR bytes that went through a set of connections.
+#[derive(Default)]
+pub struct WireCounters {
+    pub frames_out: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub bytes_in: AtomicU64,
+}
+
+impl WireCounters {
+    /// Bytes both ways.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed) + self.bytes_out.load(Ordering::Relaxed)
+    }
+
+    /// Frames both ways.
+    pub fn frames(&self) -> u64 {
+        self.frames_in.load(Ordering::Relaxed) + self.frames_out.load(Ordering::Relaxed)
+    }
+}
+
+/// A protocol v1 client connection: WebSocket, own and server peer ids, and
+/// counters of the CBOR frames sent and received.
+pub struct Conn {
+    pub ws: Ws,
+    pub me: PeerId,
+    pub server: PeerId,
+    pub wire: Arc<WireCounters>,
+}
+
+impl Conn {
+    /// Connect and do the `join`/`peer` handshake, announcing an ephemeral
+    /// peer with no extension.
+    pub async fn open(url: &str, me: PeerId, wire: Arc<WireCounters>) -> anyhow::Result<Conn> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let mut c = Conn {
+            ws,
+            me: me.clone(),
+            server: PeerId::new("unknown"),
+            wire,
+        };
+        c.send(&Message::Join {
+            sender_id: me,
+            peer_metadata: Some(PeerMetadata {
+                storage_id: None,
+                is_ephemeral: true,
+                extra: Default::default(),
+            }),
+            supported_protocol_versions: vec![wire::PROTOCOL_V1.into()],
+        })
+        .await?;
+        match c.recv().await? {
+            Message::Peer { sender_id, .. } => c.server = sender_id,
+            other => anyhow::bail!("expected peer, got {other:?}"),
+        }
+        Ok(c)
+    }
+
+    pub async fn send(&mut self, msg: &Message) -> anyhow::Result<()> {
+        let frame = wire::encode(msg);
+        self.wire.frames_out.fetch_add(1, Ordering::Relaxed);
+        self.wire
+            .bytes_out
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.ws.send(WsMessage::Binary(frame.into())).await?;
+        Ok(())
+    }
+
+    pub async fn recv(&mut self) -> anyhow::Result<Message> {
+        loop {
+            let frame = self
+                .ws
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("connection closed"))??;
+            if let WsMessage::Binary(b) = frame {
+                self.wire.frames_in.fetch_add(1, Ordering::Relaxed);
+                self.wire
+                    .bytes_in
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+                return Ok(wire::decode(&b, &Limits::default())?);
+            }
+        }
+    }
+
+    /// Send `leave` and close.
+    pub async fn close(mut self) {
+        let _ = self
+            .send(&Message::Leave {
+                sender_id: self.me.clone(),
+            })
+            .await;
+        let _ = self.ws.close(None).await;
+    }
+}
