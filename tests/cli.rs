@@ -1,24 +1,12 @@
 //! The `permitsync` binary end to end: real processes on real sled stores in
 //! temporary directories.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
-
-/// Run the binary on the store in `data`.
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("PERMITSYNC_DATA")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run permitsync")
-}
+use support::{run_cli, NodeProcess};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8 output")
@@ -26,7 +14,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// Run a command that must succeed; its stdout.
 fn ok(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
+    let out = run_cli(data, args);
     assert!(
         out.status.success(),
         "permitsync {args:?} failed ({:?}): {}",
@@ -38,7 +26,7 @@ fn ok(data: &Path, args: &[&str]) -> String {
 
 /// Run a command that must fail with exit code 1 and print nothing on stdout; its stderr.
 fn fails(data: &Path, args: &[&str]) -> String {
-    let out = run(data, args);
+    let out = run_cli(data, args);
     let stderr = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -216,7 +204,7 @@ fn legal_workflow_reaches_active() {
     // change to an append-only entry (or, should the library make an identical
     // repeat idempotent, accepted as writing nothing)
     let heads = show(data, &id)["heads"].clone();
-    let repeat = run(data, &gas);
+    let repeat = run_cli(data, &gas);
     if repeat.status.success() {
         assert!(text(&repeat.stdout).contains("unchanged"));
     } else {
@@ -375,7 +363,7 @@ fn list_filters_by_type_and_status() {
     assert!(!table.contains(&iso), "{table}");
 
     // an unknown type is a usage error
-    let out = run(data, &["list", "--type", "ticket"]);
+    let out = run_cli(data, &["list", "--type", "ticket"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -471,9 +459,12 @@ fn usage_errors_exit_2() {
     let data = dir.path();
     let id = create_permit(data, &["--title", "T"]);
     // `permit set` needs at least one field
-    assert_eq!(run(data, &["permit", "set", &id]).status.code(), Some(2));
-    assert_eq!(run(data, &["permit", "create"]).status.code(), Some(2));
-    assert_eq!(run(data, &["nonsense"]).status.code(), Some(2));
+    assert_eq!(
+        run_cli(data, &["permit", "set", &id]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run_cli(data, &["permit", "create"]).status.code(), Some(2));
+    assert_eq!(run_cli(data, &["nonsense"]).status.code(), Some(2));
     // an empty title is refused before anything is written
     let before = show(data, &id);
     let err = fails(
@@ -533,62 +524,24 @@ fn concurrent_titles_show_as_a_conflict_until_rewritten() {
     assert_eq!(show(a, &id)["fields"]["title"], "Agreed");
 }
 
-/// A `permitsync serve` process, killed on drop.
-struct Serving {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path) -> Serving {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Serving { child, addr }
-}
-
 #[test]
 fn serve_status_and_one_shot_sync() {
-    let (node_dir, device_dir) = (tempdir(), tempdir());
+    let (node_dir, device_dir, logs) = (tempdir(), tempdir(), tempdir());
     let id = create_permit(node_dir.path(), &["--title", "Served permit"]);
-    let node = serve(node_dir.path());
+    let node = NodeProcess::options(node_dir.path())
+        .log(&logs.path().join("node.log"))
+        .start();
 
     // the node holds the store: the CLI says so and changes nothing
     let err = fails(node_dir.path(), &["list"]);
     assert!(err.contains("in use by another process"), "{err}");
     assert!(err.contains("permitsync serve"), "{err}");
 
-    let status = ok(
-        device_dir.path(),
-        &["status", "--url", &format!("http://{}", node.addr)],
-    );
+    let status = ok(device_dir.path(), &["status", "--url", &node.base]);
     assert!(status.contains("no peers connected"), "{status}");
 
     // a device syncs once and exits when both sides are in sync
-    let url = format!("ws://{}/v1/sync", node.addr);
+    let url = node.sync_url();
     let out = ok(device_dir.path(), &["sync", &url]);
     assert!(out.starts_with("in sync with"), "{out}");
     assert_eq!(
@@ -604,12 +557,7 @@ fn serve_status_and_one_shot_sync() {
     ok(device_dir.path(), &["sync", &url]);
     let resp = ok(
         device_dir.path(),
-        &[
-            "--json",
-            "status",
-            "--url",
-            &format!("http://{}", node.addr),
-        ],
+        &["--json", "status", "--url", &node.base],
     );
     let status: Value = serde_json::from_str(resp.trim()).expect("status json");
     assert_eq!(status["documents"], 1);

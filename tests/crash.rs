@@ -28,22 +28,20 @@
 //! schedule of kills and writes can be replayed), `RUST_LOG` for the nodes'
 //! logs (default `warn`; the logs' tails are printed on failure).
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+use support::{run_cli, NodeProcess};
 
-const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
 const TENANT: &str = "acme";
-/// How long a node may take to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long all writers may take to notice that the node died.
 const PARK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the device and the relay may take to converge.
@@ -109,132 +107,6 @@ impl Rng {
 }
 
 // ---- processes -------------------------------------------------------------
-
-/// The last `max` bytes of a log file, for failure messages.
-fn tail(path: &Path, max: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("...{}", &text[start..])
-}
-
-/// A running `permitsync serve`; SIGKILLed (and reaped) on drop.
-struct Node {
-    name: String,
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    base: String,
-    log: PathBuf,
-}
-
-impl Node {
-    /// `permitsync --data DATA serve --listen 127.0.0.1:0 ARGS...`, once it
-    /// prints `listening on http://...`. Its stderr is appended to `log`
-    /// (one log across restarts).
-    fn start(name: &str, data: &Path, log: &Path, args: &[&str]) -> Node {
-        Node::start_on(name, data, log, "127.0.0.1:0", args)
-    }
-
-    /// [`Node::start`] on a given address.
-    fn start_on(name: &str, data: &Path, log: &Path, listen: &str, args: &[&str]) -> Node {
-        let stderr = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the node's stderr log");
-        let mut child = Command::new(BIN)
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", listen])
-            .args(args)
-            .env_remove("PERMITSYNC_DATA")
-            .env_remove("PERMITSYNC_TOKEN")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn permitsync serve");
-        // keep draining stdout so that the node never blocks on a full pipe
-        let stdout = child.stdout.take().expect("the node's stdout is piped");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut node = Node {
-            name: name.to_string(),
-            child,
-            base: String::new(),
-            log: log.to_path_buf(),
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.trim().strip_prefix("listening on ") {
-                        node.base = url.trim_end_matches('/').to_string();
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let status = node.child.try_wait().ok().flatten();
-                    panic!(
-                        "{name}: no `listening on` line within {START_TIMEOUT:?} ({e}); the store \
-                         did not reopen after the crash? exit status {status:?}\n{}",
-                        node.logs()
-                    );
-                }
-            }
-        }
-        assert!(
-            node.base.starts_with("http://127.0.0.1:"),
-            "{name}: unexpected listen URL {}",
-            node.base
-        );
-        node
-    }
-
-    /// SIGKILL (`Child::kill` sends SIGKILL on Unix) and reap.
-    fn sigkill(&mut self) {
-        self.child.kill().expect("SIGKILL the node");
-        self.child.wait().expect("reap the node");
-    }
-
-    /// `ws://127.0.0.1:PORT/v1/sync?token=...`
-    fn sync_url(&self, token: &str) -> String {
-        format!(
-            "{}/v1/sync?token={token}",
-            self.base.replacen("http://", "ws://", 1)
-        )
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "--- {} stderr (all runs) ---\n{}",
-            self.name,
-            tail(&self.log, 6000)
-        )
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_tokens(dir: &Path, tokens: &[(&str, &str)]) -> PathBuf {
     let entries: Vec<Value> = tokens
@@ -818,12 +690,12 @@ fn join_writers(writers: Vec<thread::JoinHandle<()>>) {
 }
 
 /// The node serves again after a crash: health and status answer.
-fn assert_serves(http: &Http, node: &Node, token: Option<&str>) {
+fn assert_serves(http: &Http, node: &NodeProcess, token: Option<&str>) {
     for path in ["/healthz", "/v1/status"] {
         let url = format!("{}{path}", node.base);
         match http.get(&url, token) {
             Ok((200, _)) => {}
-            other => panic!("{url} after restart: {other:?}\n{}", node.logs()),
+            other => panic!("{url} after restart: {other:?}\n{}", node.log_tail()),
         }
     }
 }
@@ -846,8 +718,8 @@ fn assert_nothing_lost(v: &Verified, when: &str, seed: u64, logs: &dyn Fn() -> S
 /// restarted node (the writers are let loose on it by the caller).
 #[allow(clippy::too_many_arguments)]
 fn kill_and_restart(
-    node: &mut Node,
-    restart: &dyn Fn() -> Node,
+    node: &mut NodeProcess,
+    restart: &dyn Fn() -> NodeProcess,
     rng: &mut Rng,
     http: &Http,
     token: Option<&str>,
@@ -863,7 +735,7 @@ fn kill_and_restart(
     *node = restart();
     assert_serves(http, node, token);
     let v = verify(http, &node.base, token, &lock_ledger(ledger));
-    assert_nothing_lost(&v, when, seed, &|| node.logs());
+    assert_nothing_lost(&v, when, seed, &|| node.log_tail());
     gate.open(&node.base);
     v.checked
 }
@@ -891,26 +763,25 @@ fn relay_survives_sigkill_under_concurrent_writes() {
     let tokens_arg = tokens_file.to_str().expect("a UTF-8 temp path").to_string();
     let data = dir.join("relay-data");
     let log = dir.join("relay.stderr.log");
-    let mut relay = Node::start("relay", &data, &log, &["--tokens", &tokens_arg]);
+    let relay_options = NodeProcess::options(&data)
+        .name("relay")
+        .log(&log)
+        .args(&["--tokens", &tokens_arg]);
+    let mut relay = relay_options.start();
     // restarts reuse the port, so that the mirror's --connect URL stays valid
     // (the writers would follow a new one)
-    let listen = relay
-        .base
-        .strip_prefix("http://")
-        .expect("an http:// base")
-        .to_string();
-    let restart = || Node::start_on("relay", &data, &log, &listen, &["--tokens", &tokens_arg]);
+    let relay_options = relay_options.listen(relay.addr());
+    let restart = || relay_options.start();
     let reader = Some(device_tokens[0].0.as_str());
 
     // a device that mirrors the relay over a live sync connection while the
     // relay is killed under it
-    let mirror_url = relay.sync_url(MIRROR_TOKEN);
-    let mirror = Node::start(
-        "mirror",
-        &dir.join("mirror-data"),
-        &dir.join("mirror.stderr.log"),
-        &["--connect", &mirror_url],
-    );
+    let mirror_url = relay.sync_url_with_token(MIRROR_TOKEN);
+    let mirror = NodeProcess::options(&dir.join("mirror-data"))
+        .name("mirror")
+        .log(&dir.join("mirror.stderr.log"))
+        .args(&["--connect", &mirror_url])
+        .start();
 
     let http = Http::new();
     let gate = Arc::new(Gate::default());
@@ -942,12 +813,12 @@ fn relay_survives_sigkill_under_concurrent_writes() {
     join_writers(writers);
 
     // at the end: on the live relay, and once more after a last kill
-    let logs = || format!("{}\n{}", relay.logs(), mirror.logs());
+    let logs = || format!("{}\n{}", relay.log_tail(), mirror.log_tail());
     let live = verify(&http, &relay.base, reader, &lock_ledger(&ledger));
     assert_nothing_lost(&live, "relay, at the end", seed, &logs);
     relay.sigkill();
     relay = restart();
-    let logs = || format!("{}\n{}", relay.logs(), mirror.logs());
+    let logs = || format!("{}\n{}", relay.log_tail(), mirror.log_tail());
     assert_serves(&http, &relay, reader);
     let l = lock_ledger(&ledger);
     let last = verify(&http, &relay.base, reader, &l);
@@ -995,12 +866,12 @@ fn relay_survives_sigkill_under_concurrent_writes() {
 fn diverging(
     http: &Http,
     ledger: &Ledger,
-    device: &Node,
-    relay: &Node,
+    device: &NodeProcess,
+    relay: &NodeProcess,
     token: &str,
 ) -> Option<String> {
     for id in &ledger.permits {
-        let get = |node: &Node, token: Option<&str>| {
+        let get = |node: &NodeProcess, token: Option<&str>| {
             let url = format!("{}/v1/entities/{id}", node.base);
             match http.get(&url, token) {
                 Ok((200, v)) => Ok(v),
@@ -1035,20 +906,21 @@ fn device_survives_sigkill_and_converges_with_relay() {
     let tokens_arg = tokens_file.to_str().expect("a UTF-8 temp path").to_string();
     let relay_data = dir.join("relay-data");
     let relay_log = dir.join("relay.stderr.log");
-    let relay = Node::start("relay", &relay_data, &relay_log, &["--tokens", &tokens_arg]);
-    let sync_url = relay.sync_url(TOKEN);
+    let relay = NodeProcess::options(&relay_data)
+        .name("relay")
+        .log(&relay_log)
+        .args(&["--tokens", &tokens_arg])
+        .start();
+    let sync_url = relay.sync_url_with_token(TOKEN);
 
     let device_data = dir.join("device-data");
     let device_log = dir.join("device.stderr.log");
-    let offline = || Node::start("device", &device_data, &device_log, &[]);
-    let online = || {
-        Node::start(
-            "device",
-            &device_data,
-            &device_log,
-            &["--connect", &sync_url],
-        )
-    };
+    let offline_options = NodeProcess::options(&device_data)
+        .name("device")
+        .log(&device_log);
+    let online_options = offline_options.clone().args(&["--connect", &sync_url]);
+    let offline = || offline_options.start();
+    let online = || online_options.start();
     let http = Http::new();
     let gate = Arc::new(Gate::default());
     let ledger = SharedLedger::default();
@@ -1081,24 +953,16 @@ fn device_survives_sigkill_and_converges_with_relay() {
     gate.wait_all_parked();
 
     // 2. a one-shot sync of the crashed store with the relay
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(&device_data)
-        .args(["sync", &sync_url, "--timeout", "60"])
-        .env_remove("PERMITSYNC_DATA")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run permitsync sync");
+    let out = run_cli(&device_data, &["sync", &sync_url, "--timeout", "60"]);
     assert!(
         out.status.success(),
         "permitsync sync failed ({}):\n{}\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
-        relay.logs()
+        relay.log_tail()
     );
-    let logs = |device: &Node| format!("{}\n{}", device.logs(), relay.logs());
+    let logs = |device: &NodeProcess| format!("{}\n{}", device.log_tail(), relay.log_tail());
     {
         let l = lock_ledger(&ledger);
         let on_relay = verify(&http, &relay.base, Some(TOKEN), &l);
@@ -1106,7 +970,7 @@ fn device_survives_sigkill_and_converges_with_relay() {
             &on_relay,
             "relay, after the device's one-shot sync",
             seed,
-            &|| relay.logs(),
+            &|| relay.log_tail(),
         );
         let check = offline();
         assert_serves(&http, &check, None);

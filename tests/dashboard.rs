@@ -15,31 +15,23 @@
 //! and Node.js with `tests/js` installed; without them it fails, unless
 //! `PERMITSYNC_SKIP_BROWSER=1` is set.
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+mod support;
+
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::{install_js_deps, node_js_installed, repo_root, run_cli, run_js, NodeProcess};
 
-const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
 const TOKEN: &str = "t-supervisor";
 const TOKEN_TABLET: &str = "t-tablet";
 const TOKEN_OTHER: &str = "t-globex";
 
-/// How long a node may take to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an expected event may take to arrive on a stream.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the browser script may run (each of its own waits is bounded too).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `target/test-artifacts`, beside cargo's scratch directory for tests.
 fn artifact_dir() -> PathBuf {
@@ -62,14 +54,7 @@ fn write_tokens(dir: &Path) -> PathBuf {
 
 /// Run the CLI on the store in `data`; its stdout (it must succeed).
 fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("PERMITSYNC_DATA")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run permitsync");
+    let out = run_cli(data, args);
     assert!(
         out.status.success(),
         "permitsync {args:?} failed: {}",
@@ -124,85 +109,12 @@ fn permit_with_title_conflict(dir: &Path, data: &Path) -> String {
     id
 }
 
-/// The last `max` bytes of a log file, for failure messages.
-fn tail(path: &Path, max: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_string()
-}
-
-/// A running `permitsync serve`; killed (and reaped) on drop.
-struct Node {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Node {
-    /// Serve the store in `data` on `127.0.0.1:0` with `tokens`.
-    fn start(data: &Path, tokens: &Path) -> Node {
-        let log = data.with_extension("stderr.log");
-        let mut child = Command::new(BIN)
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
-            .arg(tokens)
-            .env_remove("PERMITSYNC_DATA")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                File::create(&log).expect("create the node log"),
-            ))
-            .spawn()
-            .expect("spawn permitsync serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // keep draining stdout so the node never blocks on a full pipe
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut node = Node {
-            child,
-            url: String::new(),
-            log,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while node.url.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.trim().strip_prefix("listening on ") {
-                        node.url = url.trim_end_matches('/').to_string();
-                    }
-                }
-                Err(e) => panic!(
-                    "no `listening on` line within {START_TIMEOUT:?} ({e}):\n{}",
-                    node.logs()
-                ),
-            }
-        }
-        node
-    }
-
-    fn logs(&self) -> String {
-        format!("--- node stderr ---\n{}", tail(&self.log, 8000))
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Serve the store in `data` on `127.0.0.1:0` with `tokens`.
+fn start_node(data: &Path, tokens: &Path) -> NodeProcess {
+    NodeProcess::options(data)
+        .args(&["--tokens", tokens.to_str().expect("a UTF-8 path")])
+        .log_level("info")
+        .start()
 }
 
 /// A small blocking JSON client.
@@ -348,12 +260,12 @@ fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
     let tmp = tempfile::tempdir().expect("a temp dir");
     let dir = tmp.path();
     let tokens = write_tokens(dir);
-    let node = Node::start(&dir.join("node"), &tokens);
-    let http = Http::new(&node.url);
+    let node = start_node(&dir.join("node"), &tokens);
+    let http = Http::new(&node.base);
 
     // no token, or a wrong one: 401 with a JSON error
     let (status, body) = http.call(reqwest::Method::GET, "/v1/events", "", None);
-    assert_eq!(status, 401, "{body}\n{}", node.logs());
+    assert_eq!(status, 401, "{body}\n{}", node.log_tail());
     assert_eq!(body["error"], "unauthorized", "{body}");
     let (status, _) = http.call(reqwest::Method::GET, "/v1/events", "nope", None);
     assert_eq!(status, 401);
@@ -401,10 +313,7 @@ fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
     assert_eq!(first.data["id"], other["id"], "{first:?}");
 
     // a device's sync connection opening and closing reaches the stream
-    let sync_url = format!(
-        "{}/v1/sync?token={TOKEN_TABLET}",
-        node.url.replacen("http://", "ws://", 1)
-    );
+    let sync_url = node.sync_url_with_token(TOKEN_TABLET);
     cli(&dir.join("tablet"), &["sync", &sync_url, "--timeout", "30"]);
     let on = mine.until("device", |d| d["device"] == "tablet-7");
     assert_eq!(on["connected"], true, "{on}");
@@ -425,18 +334,12 @@ fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
 /// `PERMITSYNC_SKIP_BROWSER=1`, in which case it returns false.
 fn browser_ready(root: &Path) -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     let missing = if !Path::new(&chromium).exists() {
         Some(format!(
             "Chromium is not installed at {chromium}: run scripts/install-browser.sh \
              (Debian packages chromium and chromium-driver)"
         ))
-    } else if !node_ok {
+    } else if !node_js_installed() {
         Some("`node` (Node.js >= 20) is not installed: run scripts/ensure-node.sh".into())
     } else {
         None
@@ -452,63 +355,12 @@ fn browser_ready(root: &Path) -> bool {
         .join("tests/js/node_modules/playwright-core/package.json")
         .is_file()
     {
-        let status = Command::new("bash")
-            .arg(root.join("scripts/install-js-deps.sh"))
-            .arg("--force")
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .status()
-            .expect("run scripts/install-js-deps.sh");
-        assert!(
-            status.success(),
-            "scripts/install-js-deps.sh failed ({status}); the browser test needs \
-             playwright-core in tests/js/node_modules"
+        install_js_deps(
+            &["--force"],
+            "the browser test needs playwright-core in tests/js/node_modules",
         );
     }
     true
-}
-
-/// A child process killed (and reaped) on drop.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Run `node tests/js/dashboard.mjs ARGS...` (bounded): exit code, stdout, stderr.
-fn run_browser_script(root: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = dir.join("dashboard.stdout.log");
-    let err = dir.join("dashboard.stderr.log");
-    let child = Command::new("node")
-        .arg(root.join("tests/js/dashboard.mjs"))
-        .args(args)
-        .current_dir(root.join("tests/js"))
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).expect("create the script's stdout log"))
-        .stderr(File::create(&err).expect("create the script's stderr log"))
-        .spawn()
-        .expect("spawn node tests/js/dashboard.mjs");
-    let mut child = KillOnDrop(child);
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let code = loop {
-        if let Some(status) = child.0.try_wait().expect("poll the script") {
-            break status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tests/js/dashboard.mjs did not finish within {SCRIPT_TIMEOUT:?}:\n{}",
-            tail(&err, 8000)
-        );
-        thread::sleep(Duration::from_millis(100));
-    };
-    (
-        code,
-        fs::read_to_string(&out).unwrap_or_default(),
-        fs::read_to_string(&err).unwrap_or_default(),
-    )
 }
 
 #[test]
@@ -522,8 +374,8 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let data = dir.join("site-office");
     let id = permit_with_title_conflict(dir, &data);
     let tokens = write_tokens(dir);
-    let node = Node::start(&data, &tokens);
-    let http = Http::new(&node.url);
+    let node = start_node(&data, &tokens);
+    let http = Http::new(&node.base);
 
     // what a supervisor would find on the permit: readings (one out of
     // range), an isolation point, a closeout, and other permits
@@ -570,15 +422,19 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let artifacts = artifact_dir();
     fs::create_dir_all(&artifacts).expect("create target/test-artifacts");
     let artifacts_arg = artifacts.to_str().expect("a UTF-8 path");
-    let (code, stdout, stderr) =
-        run_browser_script(&root, dir, &[&node.url, TOKEN, &id, artifacts_arg]);
+    let (code, stdout, stderr) = run_js(
+        &root.join("tests/js/dashboard.mjs"),
+        dir,
+        &[&node.base, TOKEN, &id, artifacts_arg],
+        SCRIPT_TIMEOUT,
+    );
     assert_eq!(
         code,
         Some(0),
         "tests/js/dashboard.mjs failed (screenshots in {})\n--- stdout ---\n{stdout}\n\
          --- stderr ---\n{stderr}\n{}",
         artifacts.display(),
-        node.logs()
+        node.log_tail()
     );
     let line = stdout
         .lines()

@@ -1,11 +1,12 @@
-//! Shared by integration tests: a real `permitsync serve` process.
+//! Shared by integration tests: a real `permitsync serve` process, the CLI
+//! run once, a Node.js script run to completion, and polling.
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,40 +17,181 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
 /// How long a node may take to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How much of a log a failure message shows.
+const LOG_TAIL: usize = 8000;
+
+/// How to start a `permitsync serve`: [`NodeProcess::options`], then
+/// [`NodeOptions::start`] (as often as wanted: the same store each time).
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    name: String,
+    data: PathBuf,
+    log: PathBuf,
+    listen: String,
+    args: Vec<String>,
+    log_level: String,
+}
+
+impl NodeOptions {
+    /// The node's name in failure messages (default: the store's file name).
+    pub fn name(mut self, name: &str) -> NodeOptions {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Append the node's stderr to `log` (default `DATA.log`); a log shared
+    /// across restarts holds every run.
+    pub fn log(mut self, log: &Path) -> NodeOptions {
+        self.log = log.to_path_buf();
+        self
+    }
+
+    /// Listen on `addr` (default `127.0.0.1:0`, a new port on each start).
+    pub fn listen(mut self, addr: &str) -> NodeOptions {
+        self.listen = addr.to_string();
+        self
+    }
+
+    /// More arguments after `serve --listen ADDR`.
+    pub fn args(mut self, args: &[&str]) -> NodeOptions {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// The node's `RUST_LOG` when the test's own is unset (default `warn`).
+    pub fn log_level(mut self, level: &str) -> NodeOptions {
+        self.log_level = level.to_string();
+        self
+    }
+
+    /// Start the node and wait for its `listening on` line.
+    pub fn start(&self) -> NodeProcess {
+        let (child, base) = self.spawn();
+        NodeProcess {
+            child,
+            base,
+            options: self.clone(),
+        }
+    }
+
+    fn spawn(&self) -> (Child, String) {
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the node's log");
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(&self.data)
+            .args(["serve", "--listen", &self.listen])
+            .args(&self.args)
+            .env_remove("PERMITSYNC_DATA")
+            .env_remove("PERMITSYNC_TOKEN")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| self.log_level.clone()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn permitsync serve");
+        // keep draining stdout so that the node never blocks on a full pipe
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.trim().strip_prefix("listening on ") {
+                        break url.trim_end_matches('/').to_string();
+                    }
+                }
+                Err(e) => {
+                    let status = child.try_wait().ok().flatten();
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{}: no `listening on` line within {START_TIMEOUT:?} ({e}); \
+                         exit status {status:?}\n{}",
+                        self.name,
+                        self.log_tail()
+                    );
+                }
+            }
+        };
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "{}: unexpected listen URL {base}",
+            self.name
+        );
+        (child, base)
+    }
+
+    fn log_tail(&self) -> String {
+        format!(
+            "--- {} stderr ---\n{}",
+            self.name,
+            tail(&self.log, LOG_TAIL)
+        )
+    }
+}
+
 /// A running `permitsync serve` on loopback, killed when dropped.
 pub struct NodeProcess {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    data: PathBuf,
-    log: PathBuf,
-    args: Vec<String>,
+    options: NodeOptions,
 }
 
 impl NodeProcess {
     /// `permitsync serve --data DATA --listen 127.0.0.1:0 ARGS...`, once it
     /// prints its address. Its stderr goes to `DATA.log`.
     pub fn start(data: &Path, args: &[&str]) -> NodeProcess {
-        let log = data.with_extension("log");
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, base) = spawn(data, &log, &args);
-        NodeProcess {
-            child,
-            base,
+        NodeProcess::options(data).args(args).start()
+    }
+
+    /// The defaults for a node on the store in `data`, to change before
+    /// [`NodeOptions::start`].
+    pub fn options(data: &Path) -> NodeOptions {
+        NodeOptions {
+            name: data
+                .file_name()
+                .map_or_else(|| "node".into(), |n| n.to_string_lossy().into_owned()),
             data: data.to_path_buf(),
-            log,
-            args,
+            log: data.with_extension("log"),
+            listen: "127.0.0.1:0".into(),
+            args: Vec::new(),
+            log_level: "warn".into(),
         }
     }
 
-    /// Stop with SIGKILL (no shutdown work at all) and start again on the
-    /// same store and arguments (a new port).
-    pub fn restart(&mut self) {
+    /// Stop with SIGKILL (no shutdown work at all) and reap.
+    pub fn sigkill(&mut self) {
         self.child.kill().expect("SIGKILL the node");
         self.child.wait().expect("reap the node");
-        let (child, base) = spawn(&self.data, &self.log, &self.args);
+    }
+
+    /// [`NodeProcess::sigkill`] and start again with the same options (on
+    /// the default `127.0.0.1:0`, a new port).
+    pub fn restart(&mut self) {
+        self.sigkill();
+        let (child, base) = self.options.spawn();
         self.child = child;
         self.base = base;
+    }
+
+    /// `127.0.0.1:PORT`, to start another node on the same address.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").expect("an http:// base")
     }
 
     /// `ws://127.0.0.1:PORT/v1/sync`
@@ -57,9 +199,19 @@ impl NodeProcess {
         format!("{}/v1/sync", self.base.replacen("http://", "ws://", 1))
     }
 
-    /// The node's log so far.
+    /// `ws://127.0.0.1:PORT/v1/sync?token=TOKEN`
+    pub fn sync_url_with_token(&self, token: &str) -> String {
+        format!("{}?token={token}", self.sync_url())
+    }
+
+    /// The node's log so far (every run, with a shared log).
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        fs::read_to_string(&self.options.log).unwrap_or_default()
+    }
+
+    /// The end of the node's log under a header, for failure messages.
+    pub fn log_tail(&self) -> String {
+        self.options.log_tail()
     }
 }
 
@@ -70,55 +222,118 @@ impl Drop for NodeProcess {
     }
 }
 
-fn spawn(data: &Path, log: &Path, args: &[String]) -> (Child, String) {
-    let stderr = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("open the node's log");
-    let mut child = Command::new(BIN)
+/// `permitsync --data DATA ARGS...` run to completion, without the caller's
+/// `PERMITSYNC_DATA` and `RUST_LOG`.
+pub fn run_cli(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
         .arg("--data")
         .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("PERMITSYNC_DATA")
-        .env_remove("PERMITSYNC_TOKEN")
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()),
-        )
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run permitsync")
+}
+
+/// The crate's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether `node` (Node.js) runs.
+pub fn node_js_installed() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `scripts/install-js-deps.sh ARGS...` (it fills `tests/js/node_modules`);
+/// `needs` says what for, should it fail.
+pub fn install_js_deps(args: &[&str], needs: &str) {
+    let root = repo_root();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/install-js-deps.sh"))
+        .args(args)
+        .current_dir(&root)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("spawn permitsync serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel::<String>();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    return (child, url.trim_end_matches('/').to_string());
-                }
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "no `listening on` line within {START_TIMEOUT:?} ({e}):\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-        }
+        .status()
+        .expect("run scripts/install-js-deps.sh");
+    assert!(
+        status.success(),
+        "scripts/install-js-deps.sh failed ({status}); {needs}"
+    );
+}
+
+/// The last `max` bytes of a log file, for failure messages.
+pub fn tail(path: &Path, max: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    if text.len() <= max {
+        return text;
     }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &text[start..])
+}
+
+/// A child process killed (and reaped) on drop.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `node SCRIPT ARGS...` in the script's folder, killed after `timeout`
+/// (each of its own waits should be bounded too): exit code, stdout and
+/// stderr. Both go to `DIR/STEM.stdout.log` and `DIR/STEM.stderr.log`.
+pub fn run_js(
+    script: &Path,
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> (Option<i32>, String, String) {
+    let stem = script
+        .file_stem()
+        .expect("a script file")
+        .to_string_lossy()
+        .into_owned();
+    let out = dir.join(format!("{stem}.stdout.log"));
+    let err = dir.join(format!("{stem}.stderr.log"));
+    let child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(script.parent().expect("the script's folder"))
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("create the script's stdout log"))
+        .stderr(File::create(&err).expect("create the script's stderr log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn node {}: {e}", script.display()));
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        if let Some(status) = child.0.try_wait().expect("poll the script") {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not finish within {timeout:?}; stderr:\n{}",
+            script.display(),
+            tail(&err, LOG_TAIL)
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    (
+        code,
+        fs::read_to_string(&out).unwrap_or_default(),
+        fs::read_to_string(&err).unwrap_or_default(),
+    )
 }
 
 /// Poll `check` every 50 ms until it returns `Some`, or panic with `what`
