@@ -82,38 +82,43 @@ pub fn resolve(
             "{field} is not a last-writer-wins field of a {ty}; only those hold conflicts"
         )));
     }
-    let Some(conflict) = view.conflicts.iter().find(|c| c.field == field) else {
-        return Err(Error::NoConflict {
-            id,
-            field: field.to_string(),
+    let device = store.author_device().to_string();
+    // judged under the document's lock, against the values there now: a value
+    // that arrived by sync a moment ago is among those replaced
+    store.transact(id, None, |doc, ctx| {
+        let now = doc.view(&Default::default());
+        let Some(conflict) = now.conflicts.iter().find(|c| c.field == field) else {
+            return Err(Error::NoConflict {
+                id,
+                field: field.to_string(),
+            });
+        };
+        let chosen = match (resolution, value) {
+            (Resolution::UseServer, _) => plain(&conflict.winner),
+            (_, Some(v)) if !v.trim().is_empty() => v.to_string(),
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "{} needs a non-empty value",
+                    resolution.as_str()
+                )))
+            }
+        };
+        let mut ctx = ctx.clone();
+        ctx.note = Some(ChangeNote {
+            device: device.clone(),
+            via: Some("resolve".into()),
+            offline_id: None,
+            resolve: Some(ResolutionNote {
+                field: field.to_string(),
+                resolution: resolution.as_str().into(),
+                replaced: conflict.values.iter().map(plain).collect(),
+            }),
         });
-    };
-    let chosen = match (resolution, value) {
-        (Resolution::UseServer, _) => plain(&conflict.winner),
-        (_, Some(v)) if !v.trim().is_empty() => v.to_string(),
-        _ => {
-            return Err(Error::InvalidInput(format!(
-                "{} needs a non-empty value",
-                resolution.as_str()
-            )))
-        }
-    };
-    let note = ChangeNote {
-        device: store.author_device().to_string(),
-        via: Some("resolve".into()),
-        offline_id: None,
-        resolve: Some(ResolutionNote {
+        let edit = Edit::SetField {
             field: field.to_string(),
-            resolution: resolution.as_str().into(),
-            replaced: conflict.values.iter().map(plain).collect(),
-        }),
-    };
-    let edit = Edit::SetField {
-        field: field.to_string(),
-        value: chosen,
-    };
-    store.transact(id, Some(note), |doc, ctx| {
-        write::apply_edits(doc, std::slice::from_ref(&edit), ctx)?;
+            value: chosen,
+        };
+        write::apply_edits(doc, std::slice::from_ref(&edit), &ctx)?;
         Ok(((), Vec::new()))
     })?;
     store.view(id)

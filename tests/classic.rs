@@ -513,6 +513,7 @@ async fn tokens_bind_the_classic_device() {
             {"token": "t-classic", "tenant": "acme", "device": CLASSIC_DEVICE, "mode": "read-write"},
             {"token": "t-other", "tenant": "acme", "device": "tab-2", "mode": "read-write"},
             {"token": "t-ro", "tenant": "acme", "device": "screen", "mode": "read-only"},
+            {"token": "t-globex", "tenant": "globex", "device": CLASSIC_DEVICE, "mode": "read-write"},
         ]})
         .to_string(),
     )
@@ -544,8 +545,126 @@ async fn tokens_bind_the_classic_device() {
     let (s, v) = api.json(reqwest::Method::POST, SYNC, Some(body)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["summary"]["applied"], 1, "{v}");
+    let acme_id = v["applied"][0]["server_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     // the read-only token may pull
     api.token = Some("t-ro".into());
     let page = api.get("/api/v1/sync/changes").await;
+    assert_eq!(page["changes"].as_array().expect("changes").len(), 1);
+
+    // another tenant with a device of the same name and the same offline id:
+    // its own create, not acme's answer
+    api.token = Some("t-globex".into());
+    let r = api.batch(vec![change]).await;
+    assert_eq!(r["summary"]["applied"], 1, "{r}");
+    let globex_id = r["applied"][0]["server_id"].as_str().expect("id");
+    assert_ne!(globex_id, acme_id);
+    // and acme's permit is unknown to it: an update is rejected, a pull shows
+    // only its own
+    let r = api
+        .batch(vec![
+            json!({"entity": "permit", "op": "update", "offline_id": "t-2",
+                           "server_id": acme_id, "client_version": 1,
+                           "data": {"title": "taken over"}}),
+        ])
+        .await;
+    assert_eq!(r["rejected"][0]["reason"], "validation_error", "{r}");
+    let page = api.get("/api/v1/sync/changes").await;
+    assert_eq!(page["changes"].as_array().expect("changes").len(), 1);
+    assert_eq!(page["changes"][0]["id"], globex_id);
+    api.token = Some("t-classic".into());
+    let view = api.get(&format!("/v1/entities/{acme_id}")).await;
+    assert_eq!(view["fields"]["title"], "Scaffold");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_racing_each_other_apply_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = NodeProcess::start(&dir.path().join("relay"), &[]);
+    let api = Api::new(&node);
+    let (_, created) = api
+        .one(
+            json!({"entity": "permit", "op": "create", "offline_id": "r-1",
+                    "data": {"title": "Race", "description": "base"}}),
+        )
+        .await;
+    let id = created["server_id"].as_str().expect("id").to_string();
+    let v1 = created["new_version"].as_u64().expect("version");
+    // someone else edits the text, so the client's stale edit merges
+    api.patch(
+        &format!("/v1/entities/{id}"),
+        json!({"description": "base, edited"}),
+    )
+    .await;
+    let change = json!({"entity": "permit", "op": "update", "offline_id": "r-2",
+                        "server_id": id, "client_version": v1,
+                        "data": {"description": "X base"}});
+    // the same batch four times at once (a client retrying on a flaky network)
+    let replies =
+        futures_util::future::join_all((0..4).map(|_| api.batch(vec![change.clone()]))).await;
+    let applied = replies
+        .iter()
+        .filter(|r| r["applied"][0]["status"] == "applied")
+        .count();
+    let already = replies
+        .iter()
+        .filter(|r| r["applied"][0]["status"] == "already_applied")
+        .count();
+    assert_eq!((applied, already), (1, 3), "{replies:?}");
+    let view = api.get(&format!("/v1/entities/{id}")).await;
+    assert_eq!(view["fields"]["description"], "X base, edited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_sending_whole_records_conflicts_only_on_what_it_changed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = NodeProcess::start(&dir.path().join("relay"), &[]);
+    let api = Api::new(&node);
+    let (_, created) = api
+        .one(
+            json!({"entity": "permit", "op": "create", "offline_id": "w-1",
+                    "data": {"title": "Whole", "location": "Bay 1", "work_type": "electrical"}}),
+        )
+        .await;
+    let id = created["server_id"].as_str().expect("id").to_string();
+    let v1 = created["new_version"].as_u64().expect("version");
+    api.patch(&format!("/v1/entities/{id}"), json!({"location": "Bay 2"}))
+        .await;
+    // the whole record as the client had it, with only the title changed
+    let (section, r) = api
+        .one(
+            json!({"entity": "permit", "op": "update", "offline_id": "w-2", "server_id": id,
+                    "client_version": v1,
+                    "data": {"title": "Whole, revised", "location": "Bay 1",
+                             "work_type": "electrical", "version": v1,
+                             "updated_at": 1_763_000_000_000u64}}),
+        )
+        .await;
+    assert_eq!(section, "applied", "{r}");
+    let view = api.get(&format!("/v1/entities/{id}")).await;
+    assert_eq!(view["fields"]["title"], "Whole, revised");
+    assert_eq!(
+        view["fields"]["location"], "Bay 2",
+        "the stale location did not win"
+    );
+    // a batch over the limit: 413, nothing applied
+    let many: Vec<Value> = (0..1001)
+        .map(|i| {
+            json!({"entity": "permit", "op": "create", "offline_id": format!("m-{i}"),
+                        "data": {"title": "many"}})
+        })
+        .collect();
+    let (s, v) = api
+        .json(
+            reqwest::Method::POST,
+            SYNC,
+            Some(json!({"device_id": CLASSIC_DEVICE, "changes": many})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error"], "too_many_changes");
+    let page = api.get("/api/v1/sync/changes?limit=1000").await;
     assert_eq!(page["changes"].as_array().expect("changes").len(), 1);
 }

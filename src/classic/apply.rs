@@ -4,13 +4,14 @@
 //! `already_applied`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutomergeError, ChangeHash, ObjType, ReadDoc, Value as AmValue, ROOT};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::fields::{parse_inputs, snapshot_at, snapshot_now, string};
+use super::fields::{parse_inputs, snapshot_at, snapshot_now, string, META_KEYS};
 use super::payload::{
     AppliedItem, ClassicChange, ConflictItem, Outcome, RejectedItem, SyncRequest, SyncResponse,
 };
@@ -31,7 +32,19 @@ const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0e_4c1d_9a57_4a0b_b3e2_7c1f_a2d4_
 /// client's device. Storage failures end the batch with an error (changes
 /// before it stay applied and recorded; the client retries and gets
 /// `already_applied` for them); everything else is answered per change.
+///
+/// A device's batches are applied one at a time (a retry sent while the
+/// first attempt is still running waits for it, then finds its record), so a
+/// change is never applied twice and `already_applied` is only answered for
+/// a durable change.
 pub fn sync_offline_data(store: &Store, tenant: &str, req: &SyncRequest) -> Result<SyncResponse> {
+    if req.device_id.contains('\0') {
+        return Err(Error::InvalidInput("device_id must not contain NUL".into()));
+    }
+    let lock = device_lock(tenant, &req.device_id);
+    let _serialized = lock.lock().map_err(|_| {
+        Error::Storage("a classic batch lock was poisoned by a panicking thread".into())
+    })?;
     let client = Client {
         store,
         tenant,
@@ -43,6 +56,20 @@ pub fn sync_offline_data(store: &Store, tenant: &str, req: &SyncRequest) -> Resu
     }
     response.summary.server_time = store.ctx().now_ms;
     Ok(response)
+}
+
+/// The lock of one (tenant, device)'s batches. Entries stay for the life of
+/// the process: one small mutex per device that ever synced.
+fn device_lock(tenant: &str, device: &str) -> Arc<Mutex<()>> {
+    type Locks = HashMap<(String, String), Arc<Mutex<()>>>;
+    static LOCKS: LazyLock<Mutex<Locks>> = LazyLock::new(Default::default);
+    let mut locks = LOCKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks
+        .entry((tenant.to_string(), device.to_string()))
+        .or_default()
+        .clone()
 }
 
 struct Client<'a> {
@@ -84,7 +111,7 @@ fn refusal_of(e: Error) -> std::result::Result<Refusal, Error> {
         e @ (Error::UnknownEntity(_) | Error::WrongType { .. } | Error::UntypedDocument(_)) => {
             invalid(e.to_string())
         }
-        e @ Error::LimitExceeded(_) => invalid(e.to_string()),
+        e @ (Error::LimitExceeded(_) | Error::Automerge(_)) => invalid(e.to_string()),
         other => return Err(other),
     })
 }
@@ -104,7 +131,8 @@ impl Client<'_> {
                 }))
             }
         };
-        let record_key = keys::classic_applied(self.device, &change.entity, &change.offline_id);
+        let record_key =
+            keys::classic_applied(self.tenant, self.device, &change.entity, &change.offline_id);
         if let Some(bytes) = self.store.get_record(&record_key)? {
             if let Ok(mut seen) = serde_json::from_slice::<AppliedItem>(&bytes) {
                 seen.status = "already_applied".into();
@@ -114,6 +142,10 @@ impl Client<'_> {
         }
         let result = if change.offline_id.trim().is_empty() {
             Err(Error::InvalidInput("offline_id must not be empty".into()))
+        } else if change.offline_id.contains('\0') || change.entity.contains('\0') {
+            Err(Error::InvalidInput(
+                "offline_id and entity must not contain NUL".into(),
+            ))
         } else {
             self.dispatch(&change, record_key)
         };
@@ -232,7 +264,11 @@ impl Client<'_> {
             }));
         };
         if with_status && ty == EntityType::Permit {
-            let keys: Vec<&String> = change.data.keys().collect();
+            let keys: Vec<&String> = change
+                .data
+                .keys()
+                .filter(|k| !META_KEYS.contains(&k.as_str()))
+                .collect();
             if keys != ["status"] {
                 return Err(Error::InvalidInput(
                     "update_status takes data {\"status\": ...} only".into(),
@@ -254,7 +290,7 @@ impl Client<'_> {
                 heads_at_version(store, id, client_version)?
             };
             let view = doc.view(&Default::default());
-            let now = snapshot_now(ty, &view);
+            let now = snapshot_now(ty, doc, &view);
             let then = snapshot_at(ty, doc, &base);
             let others = written_by_others(doc, &base, self.device);
             match plan(&inputs, &then, &now, &others) {
@@ -316,7 +352,10 @@ impl Client<'_> {
             "status",
             "id",
         ];
-        if let Some(k) = d.keys().find(|k| !allowed.contains(&k.as_str())) {
+        if let Some(k) = d
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()) && !META_KEYS.contains(&k.as_str()))
+        {
             return Err(Error::InvalidInput(format!(
                 "a permit is created with {}; not {k}",
                 allowed[..6].join(", ")
@@ -446,7 +485,12 @@ impl Client<'_> {
                 id: Some(entry_id),
                 sha256: text("sha256")?,
                 mime: text("mime")?,
-                size: d.get("size").and_then(Value::as_u64).unwrap_or(0),
+                size: match d.get("size") {
+                    None | Some(Value::Null) => 0,
+                    Some(v) => v.as_u64().ok_or_else(|| {
+                        Error::InvalidInput("size must be a whole number of bytes".into())
+                    })?,
+                },
                 caption: text("caption")?,
                 taken_at,
             })
@@ -468,7 +512,7 @@ impl Client<'_> {
                     .into(),
             ));
         };
-        let key = keys::classic_applied(self.device, "permit", offline_id);
+        let key = keys::classic_applied(self.tenant, self.device, "permit", offline_id);
         let record = self
             .store
             .get_record(&key)?

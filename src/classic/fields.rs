@@ -12,7 +12,7 @@ use crate::model::{EntityType, FieldPolicy, Schema};
 use crate::view::{true_wins_map, View};
 
 /// Keys classic clients send along that are not fields (ignored).
-const META_KEYS: [&str; 5] = ["id", "version", "updated_at", "server_id", "client_version"];
+pub const META_KEYS: [&str; 5] = ["id", "version", "updated_at", "server_id", "client_version"];
 
 /// The typed inputs of an update's `data`. `status` is accepted when
 /// `with_status` (the `update_status` op, and isolation points whose status
@@ -105,8 +105,11 @@ pub fn checks(key: &str, value: &Value) -> Result<BTreeMap<String, bool>, String
 }
 
 /// The entity's fields now, from its view.
-pub fn snapshot_now(ty: EntityType, view: &View) -> Snapshot {
-    let mut s = Snapshot::default();
+pub fn snapshot_now(ty: EntityType, doc: &EntityDoc, view: &View) -> Snapshot {
+    let mut s = Snapshot {
+        text_objects: text_objects(ty, doc, None),
+        ..Snapshot::default()
+    };
     for (name, policy) in Schema::of(ty).fields() {
         let Some(value) = view.fields.get(name) else {
             continue;
@@ -138,15 +141,18 @@ pub fn snapshot_now(ty: EntityType, view: &View) -> Snapshot {
     s
 }
 
-/// The fields the plan merges (texts, sets, true-wins maps and flags) as of
-/// `heads`.
+/// The fields the plan compares with the client's (last-writer-wins strings,
+/// texts, sets, true-wins maps and flags) as of `heads`.
 pub fn snapshot_at(ty: EntityType, doc: &EntityDoc, heads: &[ChangeHash]) -> Snapshot {
     let h = doc.history();
     let past = h.closure(heads);
-    let mut s = Snapshot::default();
+    let mut s = Snapshot {
+        text_objects: text_objects(ty, doc, Some(heads)),
+        ..Snapshot::default()
+    };
     for (name, policy) in Schema::of(ty).fields() {
         match policy {
-            FieldPolicy::Text => {
+            FieldPolicy::Text | FieldPolicy::LastWriterWins => {
                 s.strings.insert(name.into(), text_at(doc, name, heads));
             }
             FieldPolicy::SetMerge => {
@@ -172,7 +178,32 @@ pub fn snapshot_at(ty: EntityType, doc: &EntityDoc, heads: &[ChangeHash]) -> Sna
     s
 }
 
-/// A text field's content as of `heads` (empty when it had none).
+/// The object id of each text field's Text object, now or as of `heads`.
+fn text_objects(
+    ty: EntityType,
+    doc: &EntityDoc,
+    heads: Option<&[ChangeHash]>,
+) -> BTreeMap<String, String> {
+    Schema::of(ty)
+        .fields()
+        .filter(|(_, p)| *p == FieldPolicy::Text)
+        .filter_map(|(name, _)| {
+            let found = match heads {
+                Some(h) => doc.doc().get_at(ROOT, name, h),
+                None => doc.doc().get(ROOT, name),
+            };
+            match found {
+                Ok(Some((AmValue::Object(ObjType::Text), obj))) => {
+                    Some((name.to_string(), obj.to_string()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A string field's content as of `heads`, whether a scalar or a Text
+/// object (empty when it had none).
 pub fn text_at(doc: &EntityDoc, field: &str, heads: &[ChangeHash]) -> String {
     match doc.doc().get_at(ROOT, field, heads) {
         Ok(Some((AmValue::Object(ObjType::Text), obj))) => {

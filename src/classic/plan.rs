@@ -49,6 +49,9 @@ pub struct Snapshot {
     pub checks: BTreeMap<String, BTreeMap<String, bool>>,
     /// True-wins flags.
     pub flags: BTreeMap<String, bool>,
+    /// The Automerge object holding each text field (a client that writes a
+    /// whole new Text object replaces the field instead of editing it).
+    pub text_objects: BTreeMap<String, String>,
 }
 
 /// A field the client and someone else both changed.
@@ -102,8 +105,8 @@ pub fn plan(
         match input {
             Input::Lww(value) => {
                 let current = now.strings.get(field);
-                if current.map(String::as_str) == Some(value.as_str()) {
-                    continue;
+                if current == Some(value) || base.strings.get(field) == Some(value) {
+                    continue; // nothing new, or the client did not change it
                 }
                 if others.contains(field) {
                     conflicts.insert(
@@ -132,6 +135,16 @@ pub fn plan(
                         field: f,
                         text: text.clone(),
                     });
+                } else if base.text_objects.get(field) != now.text_objects.get(field) {
+                    // someone replaced the whole text since: nothing to merge into
+                    conflicts.insert(
+                        f,
+                        FieldConflict {
+                            client: json!(text),
+                            server: json!(current),
+                            merge_hint: "text_replaced",
+                        },
+                    );
                 } else {
                     out.text_merges.push((f.clone(), text.clone()));
                     out.merged.insert(
@@ -281,6 +294,12 @@ mod tests {
             plan(&same, &base, &now, &paths(&["title"])),
             Ok(Plan::default())
         );
+        // a client that sends its whole record, title unchanged: nothing
+        let unchanged = vec![("title".to_string(), Input::Lww("A".into()))];
+        assert_eq!(
+            plan(&unchanged, &base, &now, &paths(&["title"])),
+            Ok(Plan::default())
+        );
         let fresh = plan(&inputs, &base, &now, &paths(&[])).expect("applies");
         assert_eq!(
             fresh.edits,
@@ -384,6 +403,18 @@ mod tests {
             vec![("description".into(), "zero one".into())]
         );
         assert_eq!(p.merged["description"].merge_hint, "text_merge");
+        // a text replaced as a whole since (a new Text object): a conflict
+        let mut replaced = moved.clone();
+        replaced
+            .text_objects
+            .insert("description".into(), "7@bb".into());
+        let mut base_obj = base.clone();
+        base_obj
+            .text_objects
+            .insert("description".into(), "2@aa".into());
+        let conflicts =
+            plan(&inputs, &base_obj, &replaced, &paths(&[])).expect_err("replaced text");
+        assert_eq!(conflicts["description"].merge_hint, "text_replaced");
         // the client's unchanged text never overwrites newer text
         let stale = vec![("description".to_string(), Input::Text("one".into()))];
         assert_eq!(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::versions::version_record;
+use super::versions::{is_recorded, version_record};
 use crate::error::Result;
 use crate::model::EntityType;
 use crate::store::Store;
@@ -71,7 +71,9 @@ pub fn changes_since(
                 d.heads(),
             )
         })?;
-        records.push(version_record(id, version, &heads));
+        if !is_recorded(store, id, version)? {
+            records.push(version_record(id, version, &heads));
+        }
         changes.push(PullItem {
             entity: summary.entity_type,
             id: id.to_string(),

@@ -22,6 +22,9 @@ pub fn version_record(id: EntityId, version: u64, heads: &[ChangeHash]) -> Batch
 /// older base makes more edits count as stale, never fewer). Empty heads
 /// when nothing is recorded.
 pub fn heads_at_version(store: &Store, id: EntityId, version: u64) -> Result<Vec<ChangeHash>> {
+    if let Some(bytes) = store.get_record(&keys::version(id, version))? {
+        return Ok(decode_heads(&bytes));
+    }
     let prefix = keys::version_prefix(id);
     let mut best: Option<(u64, Vec<u8>)> = None;
     let mut after: Option<Vec<u8>> = None;
@@ -30,7 +33,7 @@ pub fn heads_at_version(store: &Store, id: EntityId, version: u64) -> Result<Vec
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
         for (k, v) in page {
-            let Some(seq) = keys::chunk_seq(&k) else {
+            let Some(seq) = keys::trailing_u64(&k) else {
                 continue;
             };
             if seq <= version && best.as_ref().is_none_or(|(b, _)| seq > *b) {
@@ -39,11 +42,18 @@ pub fn heads_at_version(store: &Store, id: EntityId, version: u64) -> Result<Vec
         }
     }
     Ok(best
-        .map(|(_, bytes)| {
-            bytes
-                .chunks_exact(32)
-                .filter_map(|c| ChangeHash::try_from(c).ok())
-                .collect()
-        })
+        .map(|(_, bytes)| decode_heads(&bytes))
         .unwrap_or_default())
+}
+
+fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+/// Whether version `version` of `id` is recorded already.
+pub fn is_recorded(store: &Store, id: EntityId, version: u64) -> Result<bool> {
+    Ok(store.get_record(&keys::version(id, version))?.is_some())
 }

@@ -20,6 +20,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `permitsync serve`: run a node until SIGINT or SIGTERM.
 pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()> {
+    // a blob travels in one frame, with a little framing around it
+    const BLOB_FRAME_OVERHEAD: usize = 64 * 1024;
+    if args.max_blob_bytes.saturating_add(BLOB_FRAME_OVERHEAD) > args.max_frame_bytes {
+        bail!(
+            "--max-blob-bytes ({}) must stay {} bytes below --max-frame-bytes ({}): a blob \
+             travels to peers in one frame",
+            args.max_blob_bytes,
+            BLOB_FRAME_OVERHEAD,
+            args.max_frame_bytes
+        );
+    }
     let store = open_store(data, device)?;
     let opts = NodeOptions {
         tokens: args.tokens.clone(),

@@ -72,7 +72,7 @@ async fn put_blob(
         .unwrap_or("application/octet-stream")
         .to_string();
     blocking(&state, move |s| {
-        let wanted_by = s.store.wanted_by(&sha)?;
+        let wanted_by = s.store.wanted_by(&access.tenant, &sha)?;
         let put = s
             .store
             .put_blob(&sha, &bytes, &mime, &access.tenant, max)

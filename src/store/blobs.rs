@@ -60,7 +60,7 @@ impl Store {
         let existed = self.has_blob(sha)?;
         let mut batch = vec![
             (keys::blob_grant(tenant, sha), Some(Vec::new())),
-            (keys::blob_wanted(sha), None),
+            (keys::blob_wanted(tenant, sha), None),
         ];
         if !existed {
             batch.push((keys::blob(sha), Some(bytes.to_vec())));
@@ -112,15 +112,26 @@ impl Store {
         Ok(hashes.iter().filter_map(|h| parse_sha256(h).ok()).collect())
     }
 
-    /// The photo blobs of `id` this node lacks; each is noted as wanted (kept
-    /// across restarts until it arrives).
+    /// The tenant whose blobs document `id` holds (its owner).
+    fn blob_tenant(&self, id: EntityId) -> Result<String> {
+        Ok(self
+            .owner(id)?
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string()))
+    }
+
+    /// The photo blobs of `id` its tenant may not read here yet (the node
+    /// lacks them, or has them only for another tenant: bytes a tenant never
+    /// had are fetched again, as proof that it has them); each is noted as
+    /// wanted, across restarts, until it arrives.
     pub fn missing_blobs(&self, id: EntityId) -> Result<Vec<Sha256Hash>> {
+        let tenant = self.blob_tenant(id)?;
         let mut missing = Vec::new();
         let mut batch = Vec::new();
         for sha in self.photo_blobs(id)? {
-            if !self.has_blob(&sha)? {
-                if self.get_record(&keys::blob_wanted(&sha))?.is_none() {
-                    batch.push((keys::blob_wanted(&sha), Some(id.as_bytes().to_vec())));
+            if !self.blob_visible_to(&sha, &tenant)? {
+                let key = keys::blob_wanted(&tenant, &sha);
+                if self.get_record(&key)?.is_none() {
+                    batch.push((key, Some(id.as_bytes().to_vec())));
                 }
                 missing.push(sha);
             }
@@ -131,20 +142,28 @@ impl Store {
         Ok(missing)
     }
 
-    /// The document that made this node want blob `sha`, if it still does.
-    pub fn wanted_by(&self, sha: &Sha256Hash) -> Result<Option<EntityId>> {
+    /// The document that made `tenant` want blob `sha`, if it still does.
+    pub fn wanted_by(&self, tenant: &str, sha: &Sha256Hash) -> Result<Option<EntityId>> {
         Ok(self
-            .get_record(&keys::blob_wanted(sha))?
+            .get_record(&keys::blob_wanted(tenant, sha))?
             .and_then(|v| keys::id_value(&v)))
     }
 
-    /// Up to `limit` blobs this node wants, with the document referring to each.
-    pub fn wanted_blobs(&self, limit: usize) -> Result<Vec<(Sha256Hash, EntityId)>> {
+    /// Up to `limit` blobs `tenant` wants after `after`, with the document
+    /// referring to each.
+    pub fn wanted_blobs(
+        &self,
+        tenant: &str,
+        after: Option<&Sha256Hash>,
+        limit: usize,
+    ) -> Result<Vec<(Sha256Hash, EntityId)>> {
+        let prefix = keys::blob_wanted_prefix(tenant);
+        let after = after.map(|sha| keys::blob_wanted(tenant, sha));
         Ok(self
-            .scan_records(keys::BLOB_WANTED, None, limit)?
+            .scan_records(&prefix, after.as_deref(), limit)?
             .into_iter()
             .filter_map(|(k, v)| {
-                let sha: Sha256Hash = k.get(keys::BLOB_WANTED.len()..)?.try_into().ok()?;
+                let sha: Sha256Hash = k.get(prefix.len()..)?.try_into().ok()?;
                 Some((sha, keys::id_value(&v)?))
             })
             .collect())
@@ -160,9 +179,7 @@ impl Store {
         mime: &str,
         max_bytes: usize,
     ) -> Result<BlobPut> {
-        let tenant = self
-            .owner(id)?
-            .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        let tenant = self.blob_tenant(id)?;
         self.put_blob(sha, bytes, mime, &tenant, max_bytes)
     }
 }

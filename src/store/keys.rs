@@ -38,6 +38,11 @@ pub(crate) fn feed(seq: u64) -> Vec<u8> {
     [FEED, &seq.to_be_bytes()].concat()
 }
 
+/// The big-endian u64 at the end of a key (a version, a sequence number).
+pub(crate) fn trailing_u64(key: &[u8]) -> Option<u64> {
+    chunk_seq(key)
+}
+
 /// The sequence number of a feed key.
 pub(crate) fn feed_seq(key: &[u8]) -> Option<u64> {
     chunk_seq(key)
@@ -106,11 +111,20 @@ pub(crate) fn cursor(peer: &str, name: &str) -> Vec<u8> {
     [b"cur/".as_slice(), peer.as_bytes(), b"\0", name.as_bytes()].concat()
 }
 
-/// A classic client's applied change: `cls/<device>\0<entity>\0<offline id>`
-/// -> JSON of the answer it got (its idempotency record).
-pub(crate) fn classic_applied(device: &str, entity: &str, offline_id: &str) -> Vec<u8> {
+/// A classic client's applied change:
+/// `cls/<tenant>\0<device>\0<entity>\0<offline id>` -> JSON of the answer
+/// it got (its idempotency record). The parts never hold NUL (the API refuses
+/// it).
+pub(crate) fn classic_applied(
+    tenant: &str,
+    device: &str,
+    entity: &str,
+    offline_id: &str,
+) -> Vec<u8> {
     [
         b"cls/".as_slice(),
+        tenant.as_bytes(),
+        b"\0",
         device.as_bytes(),
         b"\0",
         entity.as_bytes(),
@@ -146,11 +160,13 @@ pub(crate) fn blob_grant(tenant: &str, sha: &[u8; 32]) -> Vec<u8> {
     [b"btn/".as_slice(), tenant.as_bytes(), b"\0", sha].concat()
 }
 
-/// Prefix of the blobs this node still wants from peers.
-pub(crate) const BLOB_WANTED: &[u8] = b"bwt/";
+/// Prefix of the blobs this node still wants from peers for `tenant`.
+pub(crate) fn blob_wanted_prefix(tenant: &str) -> Vec<u8> {
+    [b"bwt/".as_slice(), tenant.as_bytes(), b"\0"].concat()
+}
 
-/// A blob a document refers to that this node does not have yet:
-/// `bwt/<sha256 32>` -> the document's id16.
-pub(crate) fn blob_wanted(sha: &[u8; 32]) -> Vec<u8> {
-    [BLOB_WANTED, sha].concat()
+/// A blob a document of `tenant` refers to that the tenant has no copy of
+/// here yet: `bwt/<tenant>\0<sha256 32>` -> the document's id16.
+pub(crate) fn blob_wanted(tenant: &str, sha: &[u8; 32]) -> Vec<u8> {
+    [blob_wanted_prefix(tenant).as_slice(), sha].concat()
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::sync::{self, ChunkList};
 
-use super::blob_fetch::{is_peer_fault, BlobFetch};
+use super::blob_fetch::BlobFetch;
 use super::extension::{self, Extensions, FeedEntry, FeedPage};
 use crate::error::Error;
 use crate::model::EntityId;
@@ -655,8 +655,14 @@ impl Session {
         let mut out = Output::default();
         if let Some(remote) = &self.remote {
             let ends = (&self.cfg.local_peer, &remote.peer);
-            self.blobs
-                .on_request(&self.store, &self.cfg.access, request, ends, &mut out.send)?;
+            self.blobs.on_request(
+                &self.store,
+                &self.cfg.access,
+                request,
+                self.receive_limits.max_blob_bytes,
+                ends,
+                &mut out.send,
+            )?;
         }
         Ok(out)
     }
@@ -669,15 +675,14 @@ impl Session {
             return Ok(self.fail("malformed permitsync-blob".into()));
         };
         let max = self.receive_limits.max_blob_bytes;
-        match self.blobs.on_blob(&self.store, reply, max) {
-            Ok(Some(doc)) => Ok(Output {
-                changed: vec![doc],
-                ..Output::default()
-            }),
-            Ok(None) => Ok(Output::default()),
-            Err(e) if is_peer_fault(&e) => Ok(self.fail(format!("refused a blob: {e}"))),
-            Err(e) => Err(e),
+        let mut out = Output::default();
+        if let Some(doc) = self.blobs.on_blob(&self.store, reply, max)? {
+            out.changed.push(doc);
         }
+        if self.blobs.has_room() {
+            self.request_wanted_blobs(&mut out)?;
+        }
+        Ok(out)
     }
 
     fn on_feed_request(
@@ -809,8 +814,13 @@ impl Session {
             }
             if let Some(remote) = &self.remote {
                 let ends = (&self.cfg.local_peer, &remote.peer);
-                self.blobs
-                    .on_doc_changed(&self.store, id, ends, &mut out.send)?;
+                self.blobs.on_doc_changed(
+                    &self.store,
+                    &self.cfg.access,
+                    id,
+                    ends,
+                    &mut out.send,
+                )?;
             }
             Ok(())
         })();
