@@ -68,12 +68,10 @@ pub fn resolve(
     resolution: Resolution,
     value: Option<&str>,
 ) -> Result<View> {
-    let view = store.view(id)?;
-    let ty = view
-        .entity_type
-        .as_deref()
-        .and_then(|t| t.parse().ok())
-        .ok_or(Error::UntypedDocument(id))?;
+    let ty = store
+        .summary(id)?
+        .ok_or(Error::UnknownEntity(id))?
+        .entity_type;
     let lww = Schema::of(ty)
         .fields()
         .any(|(n, p)| n == field && p == FieldPolicy::LastWriterWins);

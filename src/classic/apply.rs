@@ -20,8 +20,8 @@ use super::versions::{heads_at_version, version_record};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::{EntityId, EntityType};
-use crate::store::{keys, BatchOp, Store};
-use crate::view::RejectReason;
+use crate::store::{keys, BatchOp, Durability, Store};
+use crate::view::{BitSet, RejectReason};
 use crate::write::{self, ChangeNote, Edit, NewGasReading, NewPermit, NewPhoto, WriteCtx};
 
 /// Namespace of the ids derived from `(tenant, device, offline_id)` when a
@@ -54,6 +54,8 @@ pub fn sync_offline_data(store: &Store, tenant: &str, req: &SyncRequest) -> Resu
     for raw in &req.changes {
         response.push(client.apply(raw)?);
     }
+    // one flush for the batch: nothing is answered before all of it is durable
+    store.flush()?;
     response.summary.server_time = store.ctx().now_ms;
     Ok(response)
 }
@@ -277,50 +279,64 @@ impl Client<'_> {
         }
         let inputs = parse_inputs(ty, &change.data, with_status).map_err(Error::InvalidInput)?;
         let store = self.store;
-        store.transact(id, Some(self.note(change)), |doc, ctx| {
-            let version = doc.history().change_count() as u64;
-            if client_version > version {
-                return Err(Error::InvalidInput(format!(
+        store.transact_then(
+            id,
+            Some(self.note(change)),
+            Durability::Deferred,
+            |doc, ctx| {
+                let version = doc.history().change_count() as u64;
+                if client_version > version {
+                    return Err(Error::InvalidInput(format!(
                     "client_version {client_version} is newer than the entity's version {version}"
                 )));
-            }
-            let base = if client_version == version {
-                doc.heads()
-            } else {
-                heads_at_version(store, id, client_version)?
-            };
-            let view = doc.view(&Default::default());
-            let now = snapshot_now(ty, doc, &view);
-            let then = snapshot_at(ty, doc, &base);
-            let others = written_by_others(doc, &base, self.device);
-            match plan(&inputs, &then, &now, &others) {
-                Err(fields) => {
-                    let mut state = Value::Object(view.fields.clone());
-                    state["version"] = json!(version);
-                    let conflict = ConflictItem {
-                        entity: change.entity.clone(),
-                        offline_id: change.offline_id.clone(),
-                        server_id: id.to_string(),
-                        reason: "stale_version",
-                        client_version,
-                        server_version: version,
-                        fields,
-                        server_state: state,
-                    };
-                    let extra = vec![version_record(id, version, &doc.heads())];
-                    Ok((Outcome::Conflict(Box::new(conflict)), extra))
                 }
-                Ok(p) => {
-                    for (field, text) in &p.text_merges {
-                        merge_text(doc, &base, field, text, ctx)?;
+                let view = doc.view(&Default::default());
+                let now = snapshot_now(ty, doc, &view);
+                let current = client_version == version;
+                let base = if current {
+                    doc.heads()
+                } else {
+                    heads_at_version(store, id, client_version)?
+                };
+                // a client at the current version saw everything: nothing to merge
+                let (then, others) = if current {
+                    (now.clone(), BTreeSet::new())
+                } else {
+                    let past = doc.history().closure(&base);
+                    (
+                        snapshot_at(ty, doc, &base, &past),
+                        written_by_others(doc, &past, self.device),
+                    )
+                };
+                match plan(&inputs, &then, &now, &others) {
+                    Err(fields) => {
+                        let mut state = Value::Object(view.fields.clone());
+                        state["version"] = json!(version);
+                        let conflict = ConflictItem {
+                            entity: change.entity.clone(),
+                            offline_id: change.offline_id.clone(),
+                            server_id: id.to_string(),
+                            reason: "stale_version",
+                            client_version,
+                            server_version: version,
+                            fields,
+                            server_state: state,
+                        };
+                        let extra = vec![version_record(id, version, &doc.heads())];
+                        Ok((Outcome::Conflict(Box::new(conflict)), extra))
                     }
-                    if !p.edits.is_empty() {
-                        write::apply_edits(doc, &p.edits, ctx)?;
+                    Ok(p) => {
+                        for (field, text) in &p.text_merges {
+                            merge_text(doc, &base, field, text, ctx)?;
+                        }
+                        if !p.edits.is_empty() {
+                            write::apply_edits(doc, &p.edits, ctx)?;
+                        }
+                        self.applied(change, id, doc, p.merged, record_key)
                     }
-                    self.applied(change, id, doc, p.merged, record_key)
                 }
-            }
-        })
+            },
+        )
     }
 
     fn create_permit(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
@@ -413,6 +429,7 @@ impl Client<'_> {
                     Some(id),
                     &ctx,
                     Vec::new(),
+                    Durability::Deferred,
                 )?;
             }
         }
@@ -425,12 +442,13 @@ impl Client<'_> {
                 ticked: true,
             })
             .collect();
-        self.store.transact(id, Some(note), |doc, ctx| {
-            if !ticks.is_empty() {
-                write::apply_edits(doc, &ticks, ctx)?;
-            }
-            self.applied(change, id, doc, Default::default(), record_key)
-        })
+        self.store
+            .transact_then(id, Some(note), Durability::Deferred, |doc, ctx| {
+                if !ticks.is_empty() {
+                    write::apply_edits(doc, &ticks, ctx)?;
+                }
+                self.applied(change, id, doc, Default::default(), record_key)
+            })
     }
 
     fn append(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
@@ -495,11 +513,15 @@ impl Client<'_> {
                 taken_at,
             })
         };
-        self.store
-            .transact(id, Some(self.note(change)), |doc, ctx| {
+        self.store.transact_then(
+            id,
+            Some(self.note(change)),
+            Durability::Deferred,
+            |doc, ctx| {
                 write::apply_edits(doc, std::slice::from_ref(&edit), ctx)?;
                 self.applied(change, id, doc, Default::default(), record_key)
-            })
+            },
+        )
     }
 
     /// The permit this device created with `offline_id` (a photo or reading
@@ -529,10 +551,10 @@ impl Client<'_> {
 /// Paths of policed keys that devices other than `device` wrote (validly)
 /// after `base`. Changes without a permitsync note (other Automerge clients)
 /// count as someone else's.
-fn written_by_others(doc: &EntityDoc, base: &[ChangeHash], device: &str) -> BTreeSet<String> {
+fn written_by_others(doc: &EntityDoc, past: &BitSet, device: &str) -> BTreeSet<String> {
     let mut mine: HashMap<ChangeHash, bool> = HashMap::new();
     doc.history()
-        .writes_after(base)
+        .writes_outside(past)
         .into_iter()
         .filter(|w| w.valid)
         .filter(|w| {

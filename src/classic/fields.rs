@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::plan::{Input, Snapshot};
 use crate::document::EntityDoc;
 use crate::model::{EntityType, FieldPolicy, Schema};
-use crate::view::{true_wins_map, View};
+use crate::view::{true_wins_map, BitSet, View};
 
 /// Keys classic clients send along that are not fields (ignored).
 pub const META_KEYS: [&str; 5] = ["id", "version", "updated_at", "server_id", "client_version"];
@@ -142,10 +142,15 @@ pub fn snapshot_now(ty: EntityType, doc: &EntityDoc, view: &View) -> Snapshot {
 }
 
 /// The fields the plan compares with the client's (last-writer-wins strings,
-/// texts, sets, true-wins maps and flags) as of `heads`.
-pub fn snapshot_at(ty: EntityType, doc: &EntityDoc, heads: &[ChangeHash]) -> Snapshot {
+/// texts, sets, true-wins maps and flags) as of `heads`, whose causal
+/// closure is `past` ([`crate::view::History`]'s `closure`).
+pub fn snapshot_at(
+    ty: EntityType,
+    doc: &EntityDoc,
+    heads: &[ChangeHash],
+    past: &BitSet,
+) -> Snapshot {
     let h = doc.history();
-    let past = h.closure(heads);
     let mut s = Snapshot {
         text_objects: text_objects(ty, doc, Some(heads)),
         ..Snapshot::default()
@@ -156,14 +161,12 @@ pub fn snapshot_at(ty: EntityType, doc: &EntityDoc, heads: &[ChangeHash]) -> Sna
                 s.strings.insert(name.into(), text_at(doc, name, heads));
             }
             FieldPolicy::SetMerge => {
-                s.sets.insert(
-                    name.into(),
-                    h.items(name, Some(&past)).into_keys().collect(),
-                );
+                s.sets
+                    .insert(name.into(), h.items(name, Some(past)).into_keys().collect());
             }
             FieldPolicy::TrueWinsMap => {
                 s.checks
-                    .insert(name.into(), true_wins_map(h, name, Some(&past)));
+                    .insert(name.into(), true_wins_map(h, name, Some(past)));
             }
             FieldPolicy::TrueWins => {
                 let raw = doc.doc().get_all_at(ROOT, name, heads).unwrap_or_default();

@@ -28,3 +28,5 @@ pub use store::{
     Applied, ReceiveLimits, Store, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_TENANT,
 };
 pub use summary::Summary;
+
+pub(crate) use store::Durability;

@@ -113,6 +113,16 @@ impl Default for ReceiveLimits {
     }
 }
 
+/// Whether a write waits for its flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Return once the write is durable.
+    Wait,
+    /// Return once the write is applied; the caller flushes before it
+    /// acknowledges anything.
+    Deferred,
+}
+
 /// The tenant of documents nobody claimed (local edits, nodes without tokens).
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -391,9 +401,21 @@ impl Store {
     fn persist(
         &self,
         id: EntityId,
+        slot: MutexGuard<'_, Slot>,
+        before: &[ChangeHash],
+        extra: Vec<BatchOp>,
+    ) -> Result<()> {
+        self.persist_then(id, slot, before, extra, Durability::Wait)
+    }
+
+    /// [`Store::persist`], waiting for the flush or not.
+    fn persist_then(
+        &self,
+        id: EntityId,
         mut slot: MutexGuard<'_, Slot>,
         before: &[ChangeHash],
         extra: Vec<BatchOp>,
+        durability: Durability,
     ) -> Result<()> {
         let inner = &self.inner;
         let compact_after = inner.opts.compact_after_chunks.max(1);
@@ -468,7 +490,10 @@ impl Store {
             slot.next_chunk += 1;
         }
         drop(slot);
-        self.wait_durable()
+        match durability {
+            Durability::Wait => self.wait_durable(),
+            Durability::Deferred => Ok(()),
+        }
     }
 
     /// Make sure the write at feed position `seq` is durable (flushing if not):
@@ -507,6 +532,7 @@ impl Store {
         id: Option<EntityId>,
         ctx: &WriteCtx,
         extra: Vec<BatchOp>,
+        durability: Durability,
     ) -> Result<EntityId> {
         let id = id.unwrap_or_else(EntityId::new_random);
         if let Some(permit) = new.permit_id() {
@@ -533,7 +559,7 @@ impl Store {
             tracing::warn!(%id, "replacing the remains of an unacknowledged create");
         }
         g.doc = Some(write::create_doc(id, self.inner.actor.clone(), &new, ctx)?);
-        self.persist(id, g, &[], extra)?;
+        self.persist_then(id, g, &[], extra, durability)?;
         Ok(id)
     }
 
@@ -544,6 +570,7 @@ impl Store {
             p.id,
             &self.ctx(),
             Vec::new(),
+            Durability::Wait,
         )
     }
 
@@ -554,6 +581,7 @@ impl Store {
             p.id,
             &self.ctx(),
             Vec::new(),
+            Durability::Wait,
         )
     }
 
@@ -564,6 +592,7 @@ impl Store {
             c.id,
             &self.ctx(),
             Vec::new(),
+            Durability::Wait,
         )
     }
 
@@ -616,6 +645,20 @@ impl Store {
         note: Option<write::ChangeNote>,
         f: impl FnOnce(&mut EntityDoc, &WriteCtx) -> Result<(T, Vec<BatchOp>)>,
     ) -> Result<T> {
+        self.transact_then(id, note, Durability::Wait, f)
+    }
+
+    /// [`Store::transact`], waiting for the flush or not. A caller that
+    /// defers must call [`Store::flush`] before it acknowledges the write
+    /// (several writes then share one flush); nothing leaves the node before
+    /// that anyway (see [`Store::with_durable_doc`]).
+    pub(crate) fn transact_then<T>(
+        &self,
+        id: EntityId,
+        note: Option<write::ChangeNote>,
+        durability: Durability,
+        f: impl FnOnce(&mut EntityDoc, &WriteCtx) -> Result<(T, Vec<BatchOp>)>,
+    ) -> Result<T> {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let mut ctx = self.ctx();
@@ -627,12 +670,18 @@ impl Store {
         match f(doc, &ctx) {
             Ok((value, extra)) => {
                 if doc.heads() != before {
-                    self.persist(id, g, &before, extra)?;
+                    self.persist_then(id, g, &before, extra, durability)?;
                 } else {
-                    self.ensure_durable(g.last_seq)?;
+                    let last = g.last_seq;
                     drop(g);
-                    if !extra.is_empty() {
-                        self.put_records(extra)?;
+                    let wrote = !extra.is_empty();
+                    if wrote {
+                        self.inner.backend.apply(extra).map_err(storage)?;
+                    }
+                    match durability {
+                        Durability::Wait if wrote => self.wait_durable()?,
+                        Durability::Wait => self.ensure_durable(last)?,
+                        Durability::Deferred => {}
                     }
                 }
                 Ok(value)

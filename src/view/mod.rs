@@ -27,6 +27,7 @@ pub use render::{Conflict, View};
 pub use since::LaterWrite;
 pub use violations::{permit_violations, CrossRefs, Violation};
 
+pub(crate) use bitset::BitSet;
 pub(crate) use history::{Ingest, LocalTarget};
 pub(crate) use op::OpValue;
 pub(crate) use render::render;

@@ -36,7 +36,12 @@ impl History {
     /// Every write to a policed key made by a change that is not at or before
     /// `heads`, in the order the history processed them.
     pub fn writes_after(&self, heads: &[ChangeHash]) -> Vec<LaterWrite> {
-        let seen = self.closure(heads);
+        self.writes_outside(&self.closure(heads))
+    }
+
+    /// Every write to a policed key made by a change outside `seen` (a
+    /// closure from [`History::closure`]).
+    pub(crate) fn writes_outside(&self, seen: &BitSet) -> Vec<LaterWrite> {
         self.ops
             .iter()
             .enumerate()
