@@ -40,7 +40,8 @@
 //! Bytes are CBOR frame bytes counted on the client side, both directions.
 //! The server's peak RSS is `VmHWM` of `COMPARE_PID` at the end. One JSON
 //! line of results is appended to `COMPARE_OUT` (if set) and printed.
-//! `COMPARE_SUMMARIZE=FILE` instead reads such lines and prints the medians
+//! The whole measurement gives up after `COMPARE_TIMEOUT` seconds (default
+//! 900). `COMPARE_SUMMARIZE=FILE` instead reads such lines and prints the medians
 //! and ratios as a Markdown table.
 
 mod loadkit;
@@ -52,8 +53,8 @@ use std::time::{Duration, Instant};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use loadkit::{
-    edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile, title_of, Conn,
-    WireCounters,
+    append_result, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile,
+    sync_message, title_of, Conn, WireCounters,
 };
 use permitsync::wire::{DocumentId, Message, PeerId};
 use serde_json::{json, Value};
@@ -64,8 +65,6 @@ const RECONNECT_CHANGED: usize = 10;
 const VIS_SEQ_BASE: u64 = 1_000_000;
 /// Longest wait for the next message while documents are not in sync.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest any phase may take.
-const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
 
 struct Doc {
     id: DocumentId,
@@ -131,27 +130,13 @@ impl Replica {
         let Some(m) = d.doc.generate_sync_message(&mut d.state) else {
             return Ok(());
         };
-        let (sender_id, target_id, document_id, data) = (
+        let msg = sync_message(
+            request,
             self.conn.me.clone(),
             self.conn.server.clone(),
             d.id,
             m.encode(),
         );
-        let msg = if request {
-            Message::Request {
-                sender_id,
-                target_id,
-                document_id,
-                data,
-            }
-        } else {
-            Message::Sync {
-                sender_id,
-                target_id,
-                document_id,
-                data,
-            }
-        };
         self.conn.send(&msg).await
     }
 
@@ -823,10 +808,11 @@ fn main() {
     out.insert("devices".into(), json!(cfg.devices));
     out.insert("docs_per_device".into(), json!(cfg.docs));
     out.insert("changes_per_doc".into(), json!(cfg.changes));
+    let limit = Duration::from_secs(env_u64("COMPARE_TIMEOUT", 900));
     let result = rt.block_on(async {
-        tokio::time::timeout(PHASE_TIMEOUT, measure(cfg, &mut out))
+        tokio::time::timeout(limit, measure(cfg, &mut out))
             .await
-            .map_err(|_| anyhow::anyhow!("timed out after {PHASE_TIMEOUT:?}"))?
+            .map_err(|_| anyhow::anyhow!("did not finish within {limit:?} (COMPARE_TIMEOUT)"))?
     });
     if let Err(e) = &result {
         eprintln!("compare: {system}: failed: {e:#}");
@@ -839,15 +825,7 @@ fn main() {
     }
     let line = serde_json::to_string(&out).expect("json");
     println!("{line}");
-    if let Ok(path) = std::env::var("COMPARE_OUT") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .expect("open COMPARE_OUT");
-        writeln!(f, "{line}").expect("write COMPARE_OUT");
-    }
+    append_result(&line);
     let failed = out.contains_key("error");
     if failed {
         std::process::exit(1);

@@ -24,7 +24,7 @@ mod loadkit;
 use std::time::Instant;
 
 use automerge::{Automerge, Change};
-use loadkit::{edit_permit, env_u64, new_permit};
+use loadkit::{append_result, edit_permit, env_u64, new_permit};
 
 /// Every change of every document, raw bytes, indexed `[doc][change]`.
 fn make_changes(devices: usize, docs: usize, changes: u64) -> Vec<Vec<Vec<u8>>> {
@@ -130,14 +130,5 @@ fn main() {
         }
         println!("| {label} | {n} | {secs:.3} s | {rate:.0} | {flushes} |");
     }
-    if let Ok(path) = std::env::var("COMPARE_OUT") {
-        use std::io::Write;
-        let line = serde_json::json!({"system": "floor", "ingest_rate": group_rate});
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .expect("open COMPARE_OUT");
-        writeln!(f, "{line}").expect("write COMPARE_OUT");
-    }
+    append_result(&serde_json::json!({"system": "floor", "ingest_rate": group_rate}).to_string());
 }

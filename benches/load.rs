@@ -37,9 +37,10 @@ use automerge::sync::{self, SyncDoc};
 use automerge::Automerge;
 use futures_util::{SinkExt, StreamExt};
 use loadkit::{
-    edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile, title_of, Ws,
+    edit_permit, env_u64, join, memory_kib, new_permit, now_ms, parse_stamp, percentile,
+    sync_message, title_of, Ws,
 };
-use permitsync::wire::{self, DocumentId, Limits, Message, PeerId, PeerMetadata};
+use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -123,22 +124,13 @@ impl Device {
         let Some(m) = doc.generate_sync_message(state) else {
             return Ok(());
         };
-        let (sender_id, target_id, data) = (self.me.clone(), self.relay.clone(), m.encode());
-        let msg = if as_request {
-            Message::Request {
-                sender_id,
-                target_id,
-                document_id,
-                data,
-            }
-        } else {
-            Message::Sync {
-                sender_id,
-                target_id,
-                document_id,
-                data,
-            }
-        };
+        let msg = sync_message(
+            as_request,
+            self.me.clone(),
+            self.relay.clone(),
+            document_id,
+            m.encode(),
+        );
         self.send(&msg).await
     }
 
@@ -219,16 +211,7 @@ async fn connect(index: usize, url: &str, n: usize, c: Arc<Counters>) -> anyhow:
         latencies: Vec::new(),
         c,
     };
-    d.send(&Message::Join {
-        sender_id: me,
-        peer_metadata: Some(PeerMetadata {
-            storage_id: None,
-            is_ephemeral: true,
-            extra: Default::default(),
-        }),
-        supported_protocol_versions: vec![wire::PROTOCOL_V1.into()],
-    })
-    .await?;
+    d.send(&join(me)).await?;
     match d.recv().await? {
         Message::Peer { sender_id, .. } => d.relay = sender_id,
         other => anyhow::bail!("expected peer, got {other:?}"),

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
 use futures_util::{SinkExt, StreamExt};
-use permitsync::wire::{self, Limits, Message, PeerId, PeerMetadata};
+use permitsync::wire::{self, DocumentId, Limits, Message, PeerId, PeerMetadata};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 pub type Ws =
@@ -117,6 +117,57 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The `join` of an ephemeral peer with no extension.
+pub fn join(me: PeerId) -> Message {
+    Message::Join {
+        sender_id: me,
+        peer_metadata: Some(PeerMetadata {
+            storage_id: None,
+            is_ephemeral: true,
+            extra: Default::default(),
+        }),
+        supported_protocol_versions: vec![wire::PROTOCOL_V1.into()],
+    }
+}
+
+/// A `request` (`request = true`) or `sync` message carrying `data`.
+pub fn sync_message(
+    request: bool,
+    sender_id: PeerId,
+    target_id: PeerId,
+    document_id: DocumentId,
+    data: Vec<u8>,
+) -> Message {
+    if request {
+        Message::Request {
+            sender_id,
+            target_id,
+            document_id,
+            data,
+        }
+    } else {
+        Message::Sync {
+            sender_id,
+            target_id,
+            document_id,
+            data,
+        }
+    }
+}
+
+/// Append one result line to the file named by `COMPARE_OUT`, if set.
+pub fn append_result(line: &str) {
+    if let Ok(path) = std::env::var("COMPARE_OUT") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open COMPARE_OUT");
+        writeln!(f, "{line}").expect("write COMPARE_OUT");
+    }
+}
+
 /// Frames and CBOR bytes that went through a set of connections.
 #[derive(Default)]
 pub struct WireCounters {
@@ -158,16 +209,7 @@ impl Conn {
             server: PeerId::new("unknown"),
             wire,
         };
-        c.send(&Message::Join {
-            sender_id: me,
-            peer_metadata: Some(PeerMetadata {
-                storage_id: None,
-                is_ephemeral: true,
-                extra: Default::default(),
-            }),
-            supported_protocol_versions: vec![wire::PROTOCOL_V1.into()],
-        })
-        .await?;
+        c.send(&join(me)).await?;
         match c.recv().await? {
             Message::Peer { sender_id, .. } => c.server = sender_id,
             other => anyhow::bail!("expected peer, got {other:?}"),
