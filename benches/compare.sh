@@ -18,6 +18,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 runs=${COMPARE_RUNS:-5}
+# samod 0.16 does not finish the default workload in reasonable time (see
+# docs/performance.md): give each measurement at most this long
+export COMPARE_TIMEOUT=${COMPARE_TIMEOUT:-300}
 read -r -a systems <<<"${COMPARE_SYSTEMS:-js samod permitsync floor}"
 mkdir -p benches/compare/results
 results=${COMPARE_RESULTS:-$root/benches/compare/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl}
