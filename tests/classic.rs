@@ -127,6 +127,10 @@ async fn classic_changes_apply_merge_conflict_and_reject() {
     let view = api.get(&format!("/v1/entities/{id}")).await;
     assert_eq!(fields(&view)["title"], "Hot work");
     assert_eq!(fields(&view)["created_by"], CLASSIC_DEVICE);
+    assert_eq!(
+        view["version"], v1,
+        "the view shows the version the client got"
+    );
 
     // meanwhile a supervisor (another writer, through REST) edits the permit
     api.patch(

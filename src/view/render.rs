@@ -36,6 +36,11 @@ pub struct View {
     pub entity_type: Option<String>,
     /// The document's heads (hex), sorted.
     pub heads: Vec<String>,
+    /// The entity's version: the number of changes the document holds. It
+    /// grows with every change and is the same on every replica holding the
+    /// same changes (the classic API's `client_version`).
+    #[serde(default)]
+    pub version: u64,
     /// The fields as the policies resolve them.
     pub fields: Map<String, Value>,
     /// Concurrent values of last-writer-wins fields.
@@ -83,6 +88,7 @@ pub(crate) fn render(id: EntityId, doc: &Automerge, h: &History, refs: &CrossRef
         id: id.to_string(),
         entity_type: None,
         heads,
+        version: h.change_count() as u64,
         fields: Map::new(),
         conflicts: Vec::new(),
         rejected,
