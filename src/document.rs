@@ -127,6 +127,11 @@ impl EntityDoc {
         view::render(self.id, &self.doc, &self.history, refs)
     }
 
+    /// One field of the view (and its conflict), without rendering the rest.
+    pub fn field(&self, name: &str) -> (serde_json::Value, Option<view::Conflict>) {
+        view::render_field(&self.doc, &self.history, name)
+    }
+
     /// Changes the document holds that are not in the past of `heads`.
     pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<Change> {
         self.doc.get_changes(heads)

@@ -30,7 +30,7 @@ pub use violations::{permit_violations, CrossRefs, Violation};
 pub(crate) use bitset::BitSet;
 pub(crate) use history::{Ingest, LocalTarget};
 pub(crate) use op::OpValue;
-pub(crate) use render::render;
+pub(crate) use render::{render, render_field};
 pub use snapshot::photo_hashes;
 pub(crate) use snapshot::true_wins_map;
 

@@ -79,6 +79,20 @@ impl View {
 }
 
 /// Render the view of `doc`, whose policy history is `h`.
+/// One field as [`render`] shows it, with its conflict if it has one (a
+/// write checks one field without rendering the whole view).
+pub(crate) fn render_field(doc: &Automerge, h: &History, name: &str) -> (Value, Option<Conflict>) {
+    let Some(ty) = h.entity_type() else {
+        return (Value::Null, None);
+    };
+    let Some((_, policy)) = Schema::of(ty).fields().find(|(n, _)| *n == name) else {
+        return (Value::Null, None);
+    };
+    let mut conflicts = Vec::new();
+    let value = Reader { doc, h }.field(name, policy, &mut conflicts);
+    (value, conflicts.pop())
+}
+
 pub(crate) fn render(id: EntityId, doc: &Automerge, h: &History, refs: &CrossRefs) -> View {
     let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     heads.sort();

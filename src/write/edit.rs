@@ -224,9 +224,8 @@ fn plan(doc: &EntityDoc, schema: &Schema, edit: &Edit, ctx: &WriteCtx) -> Result
                 |p| *p == FieldPolicy::LastWriterWins,
                 "a plain string field",
             )?;
-            let current = doc.view(&Default::default());
-            let settled = !current.conflicts.iter().any(|c| c.field == f);
-            if settled && current.str_field(f) == Some(value.as_str()) {
+            let (current, conflict) = doc.field(f);
+            if conflict.is_none() && current.as_str() == Some(value.as_str()) {
                 return Ok(Vec::new());
             }
             vec![Write::Root(f, str_value(value))]
@@ -242,8 +241,7 @@ fn plan(doc: &EntityDoc, schema: &Schema, edit: &Edit, ctx: &WriteCtx) -> Result
                 |p| matches!(p, FieldPolicy::Workflow | FieldPolicy::Monotonic),
                 "a status",
             )?;
-            let current = doc.view(&Default::default());
-            if current.str_field("status") == Some(status.as_str()) {
+            if doc.field("status").0.as_str() == Some(status.as_str()) {
                 return Ok(Vec::new());
             }
             vec![Write::Root(f, str_value(status))]
@@ -351,8 +349,8 @@ fn idempotent_entry(
     let Some(id) = id else {
         return Ok(vec![entry(field, schema, None, values)]);
     };
-    let view = doc.view(&Default::default());
-    let Some(existing) = view.fields.get(field).and_then(|m| m.get(id.to_string())) else {
+    let (entries, _) = doc.field(field);
+    let Some(existing) = entries.get(id.to_string()) else {
         return Ok(vec![entry(field, schema, Some(id), values)]);
     };
     let same = schema.fields.iter().zip(&values).all(|(f, v)| {
