@@ -118,6 +118,17 @@ fn refusal_of(e: Error) -> std::result::Result<Refusal, Error> {
     })
 }
 
+/// The answer to a refused change.
+fn rejected(change: &ClassicChange, refusal: Refusal) -> Outcome {
+    Outcome::Rejected(RejectedItem {
+        entity: Some(change.entity.clone()),
+        offline_id: Some(change.offline_id.clone()),
+        server_id: change.server_id.clone(),
+        reason: refusal.reason,
+        detail: refusal.detail,
+    })
+}
+
 impl Client<'_> {
     fn apply(&self, raw: &Value) -> Result<Outcome> {
         let text = |k: &str| raw.get(k).and_then(Value::as_str).map(str::to_string);
@@ -133,6 +144,15 @@ impl Client<'_> {
                 }))
             }
         };
+        if change.offline_id.trim().is_empty() {
+            return Ok(rejected(&change, invalid("offline_id must not be empty")));
+        }
+        if change.offline_id.contains('\0') || change.entity.contains('\0') {
+            return Ok(rejected(
+                &change,
+                invalid("offline_id and entity must not contain NUL"),
+            ));
+        }
         let record_key =
             keys::classic_applied(self.tenant, self.device, &change.entity, &change.offline_id);
         if let Some(bytes) = self.store.get_record(&record_key)? {
@@ -142,25 +162,9 @@ impl Client<'_> {
                 return Ok(Outcome::Applied(seen));
             }
         }
-        let result = if change.offline_id.trim().is_empty() {
-            Err(Error::InvalidInput("offline_id must not be empty".into()))
-        } else if change.offline_id.contains('\0') || change.entity.contains('\0') {
-            Err(Error::InvalidInput(
-                "offline_id and entity must not contain NUL".into(),
-            ))
-        } else {
-            self.dispatch(&change, record_key)
-        };
-        match result.map_err(refusal_of) {
+        match self.dispatch(&change, record_key) {
             Ok(outcome) => Ok(outcome),
-            Err(Ok(Refusal { reason, detail })) => Ok(Outcome::Rejected(RejectedItem {
-                entity: Some(change.entity.clone()),
-                offline_id: Some(change.offline_id.clone()),
-                server_id: change.server_id.clone(),
-                reason,
-                detail,
-            })),
-            Err(Err(fatal)) => Err(fatal),
+            Err(e) => refusal_of(e).map(|refusal| rejected(&change, refusal)),
         }
     }
 
