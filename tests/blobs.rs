@@ -190,3 +190,101 @@ async fn a_photo_taken_on_one_device_reaches_another() {
         hash.as_str()
     );
 }
+
+/// A device asks the relay for a photo the relay lacks too: the relay says so,
+/// and sends it as soon as it arrives there. A photo still missing when the
+/// device stops is asked for again when it comes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_photo_arrives_later_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relay = NodeProcess::start(&dir.path().join("relay"), &[]);
+    let mut device = NodeProcess::start(
+        &dir.path().join("device"),
+        &["--device", "tablet", "--connect", &relay.sync_url()],
+    );
+    let http = reqwest::Client::new();
+    // a permit on the relay whose photo's bytes nobody has uploaded yet
+    let permit_with_photo = |bytes: Vec<u8>| {
+        let (http, base) = (http.clone(), relay.base.clone());
+        async move {
+            let res = http
+                .post(format!("{base}/v1/entities"))
+                .json(&json!({"type": "permit", "title": "Valve swap"}))
+                .send()
+                .await
+                .expect("create");
+            let id = res.json::<Value>().await.expect("view")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let res = http
+                .post(format!("{base}/v1/entities/{id}/photos"))
+                .json(&json!({"sha256": sha(&bytes), "mime": "image/jpeg", "size": bytes.len()}))
+                .send()
+                .await
+                .expect("photo");
+            assert_eq!(res.status(), StatusCode::CREATED);
+            id
+        }
+    };
+    let has_permit = |node: &NodeProcess, id: String| {
+        let (http, url) = (http.clone(), format!("{}/v1/entities/{id}", node.base));
+        async move {
+            let res = http.get(url).send().await.ok()?;
+            (res.status() == StatusCode::OK).then_some(())
+        }
+    };
+    let blob_on = |node: &NodeProcess, hash: String| {
+        let (http, url) = (http.clone(), format!("{}/v1/blobs/{hash}", node.base));
+        async move {
+            let res = http.get(url).send().await.ok()?;
+            if res.status() != StatusCode::OK {
+                return None;
+            }
+            Some(res.bytes().await.ok()?.to_vec())
+        }
+    };
+
+    // 1. the device has the permit, asked for the photo, and got "missing"
+    let first = photo_bytes(3, 50_000);
+    let id = permit_with_photo(first.clone()).await;
+    eventually(Duration::from_secs(30), "the permit on the device", || {
+        has_permit(&device, id.clone())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(blob_on(&device, sha(&first)).await.is_none());
+    // the bytes reach the relay: it sends them on to the waiting device
+    let (s, v) = put(&http, &relay.base, None, &sha(&first), first.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let got = eventually(
+        Duration::from_secs(30),
+        "the late photo on the device",
+        || blob_on(&device, sha(&first)),
+    )
+    .await;
+    assert_eq!(got, first);
+
+    // 2. a second photo is still missing when the device is killed
+    let second = photo_bytes(4, 40_000);
+    let id = permit_with_photo(second.clone()).await;
+    eventually(
+        Duration::from_secs(30),
+        "the second permit on the device",
+        || has_permit(&device, id.clone()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    device.sigkill();
+    let (s, v) = put(&http, &relay.base, None, &sha(&second), second.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // back up: its wanted list asks the relay again
+    device.restart();
+    let got = eventually(
+        Duration::from_secs(30),
+        "the photo after the restart",
+        || blob_on(&device, sha(&second)),
+    )
+    .await;
+    assert_eq!(got, second);
+}
