@@ -16,6 +16,9 @@
 
 use std::time::{Duration, Instant};
 
+mod loadkit;
+
+use loadkit::start_relay;
 use permitsync::store::{Store, StoreOptions};
 use permitsync::write::{Edit, NewPermit};
 use serde_json::{json, Value};
@@ -38,51 +41,6 @@ fn summary(name: &str, target: Duration, mut samples: Vec<Duration>) {
         p90.as_secs_f64() * 1e3,
         target
     );
-}
-
-/// A node process on `data`, killed on drop.
-struct Node {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Node {
-    fn start(data: &std::path::Path) -> Node {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_permitsync"))
-            .arg("--data")
-            .arg(data)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--max-requests-per-second",
-                "0",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn permitsync serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut base = String::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("line");
-            if let Some(url) = line.trim().strip_prefix("listening on ") {
-                base = url.trim_end_matches('/').to_string();
-                break;
-            }
-        }
-        assert!(base.starts_with("http://"), "the node did not start");
-        Node { child, base }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
@@ -168,10 +126,11 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("node");
     let conflicted = conflicts(&data, runs);
-    let node = Node::start(&data);
+    let relay = start_relay(&data);
+    let base = format!("http://{}", relay.addr);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let http = reqwest::Client::new();
-    let sync_url = format!("{}/api/v1/ptw/sync-offline-data/", node.base);
+    let sync_url = format!("{}/api/v1/ptw/sync-offline-data/", base);
     println!("| target | median | p90 | classic target | better by |");
     println!("|---|---|---|---|---|");
     rt.block_on(async {
@@ -235,7 +194,7 @@ fn main() {
         // a supervisor edits a title; the classic client's stale edit is a conflict
         let (id, v) = permits[0].clone();
         let res = http
-            .patch(format!("{}/v1/entities/{id}", node.base))
+            .patch(format!("{}/v1/entities/{id}", base))
             .json(&json!({"title": "changed by the supervisor"}))
             .send()
             .await
@@ -267,7 +226,7 @@ fn main() {
             let t = Instant::now();
             let r = post(
                 &http,
-                format!("{}/v1/entities/{id}/resolve", node.base),
+                format!("{}/v1/entities/{id}/resolve", base),
                 json!({"field": "title", "resolution": "merge", "value": "from a and b"}),
             )
             .await;

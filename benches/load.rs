@@ -25,8 +25,6 @@
 //! `docs/reliability.md` ("Load").
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,7 +36,7 @@ use automerge::Automerge;
 use futures_util::{SinkExt, StreamExt};
 use loadkit::{
     edit_permit, env_u64, join, memory_kib, new_permit, now_ms, parse_stamp, percentile,
-    sync_message, title_of, Ws,
+    start_relay, sync_message, title_of, Ws,
 };
 use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
 use rand::rngs::StdRng;
@@ -307,55 +305,6 @@ fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
-}
-
-struct Relay {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_relay(data: &std::path::Path) -> Relay {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_permitsync"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-requests-per-second",
-            "0",
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the relay");
-    let stdout = child.stdout.take().expect("relay stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    // keep draining stdout so the relay never blocks on a full pipe
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
-    Relay { child, addr }
 }
 
 fn main() {

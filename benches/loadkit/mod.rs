@@ -1,12 +1,14 @@
 //! Shared pieces of the load benches (`benches/load.rs`,
-//! `benches/compare_load.rs`, `benches/floor.rs`): a raw automerge-repo
-//! WebSocket client over `permitsync::wire`, the permit document the simulated
-//! devices write, stamped titles for edit-to-visibility latency, and reading a
-//! server's memory from `/proc`.
+//! `benches/compare_load.rs`, `benches/floor.rs`, `benches/classic_targets.rs`):
+//! a raw automerge-repo WebSocket client over `permitsync::wire`, the permit
+//! document the simulated devices write, stamped titles for edit-to-visibility
+//! latency, reading a server's memory from `/proc`, and starting a relay.
 //!
 //! Each bench uses only some of these, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -253,4 +255,58 @@ impl Conn {
             .await;
         let _ = self.ws.close(None).await;
     }
+}
+
+/// A `permitsync serve` relay on loopback (no tokens, no request limit, a
+/// given data directory), killed when dropped.
+pub struct Relay {
+    pub child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the bench's `permitsync` binary as a relay on `data`, once it prints
+/// its address.
+pub fn start_relay(data: &std::path::Path) -> Relay {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_permitsync"))
+        .arg("--data")
+        .arg(data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-requests-per-second",
+            "0",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the relay");
+    let stdout = child.stdout.take().expect("relay stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    // keep draining stdout so the relay never blocks on a full pipe
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    Relay { child, addr }
 }

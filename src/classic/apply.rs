@@ -11,7 +11,7 @@ use automerge::{ActorId, AutomergeError, ChangeHash, ObjType, ReadDoc, Value as 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::fields::{parse_inputs, snapshot_at, snapshot_now, string, META_KEYS};
+use super::fields::{optional_string, parse_inputs, snapshot_at, snapshot_now, META_KEYS};
 use super::payload::{
     AppliedItem, ClassicChange, ConflictItem, Outcome, RejectedItem, SyncRequest, SyncResponse,
 };
@@ -207,19 +207,18 @@ impl Client<'_> {
         let id: EntityId = raw
             .parse()
             .map_err(|_| Error::InvalidInput(format!("server_id {raw:?} is not a UUID")))?;
-        match self.store.summary(id)? {
-            Some(s) if self.store.visible_to(id, self.tenant)? => {
-                if s.entity_type != ty {
-                    return Err(Error::WrongType {
-                        id,
-                        expected: ty,
-                        actual: s.entity_type,
-                    });
-                }
-                Ok(id)
-            }
-            _ => Err(Error::UnknownEntity(id)),
+        let summary = self
+            .store
+            .visible_summary(id, self.tenant)?
+            .ok_or(Error::UnknownEntity(id))?;
+        if summary.entity_type != ty {
+            return Err(Error::WrongType {
+                id,
+                expected: ty,
+                actual: summary.entity_type,
+            });
         }
+        Ok(id)
     }
 
     fn applied(
@@ -345,12 +344,7 @@ impl Client<'_> {
 
     fn create_permit(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
         let d = &change.data;
-        let get = |k: &str| -> Result<String> {
-            match d.get(k) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(v) => string(k, v).map_err(Error::InvalidInput),
-            }
-        };
+        let get = |k: &str| optional_string(d, k).map_err(Error::InvalidInput);
         let title = get("title")?;
         if title.trim().is_empty() {
             return Err(Error::InvalidInput("a permit needs a title".into()));
@@ -407,8 +401,9 @@ impl Client<'_> {
             Some(_) => {
                 // a create this device made before its record was written (a
                 // crash in between): finish it; anyone else's: refuse
-                let own = self.store.visible_to(id, self.tenant)?
-                    && self.store.view(id)?.str_field("created_by") == Some(self.device);
+                let own =
+                    self.store
+                        .created_by(id, self.tenant, EntityType::Permit, self.device)?;
                 if !own {
                     return Err(Error::InvalidInput(format!("entity {id} already exists")));
                 }
@@ -480,12 +475,7 @@ impl Client<'_> {
                 .and_then(Value::as_f64)
                 .ok_or_else(|| Error::InvalidInput(format!("{k} must be a number")))
         };
-        let text = |k: &str| -> Result<String> {
-            match d.get(k) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(v) => string(k, v).map_err(Error::InvalidInput),
-            }
-        };
+        let text = |k: &str| optional_string(d, k).map_err(Error::InvalidInput);
         let taken_at = match d.get("taken_at") {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_i64().ok_or_else(|| {

@@ -69,6 +69,14 @@ pub fn string(key: &str, value: &Value) -> Result<String, String> {
     }
 }
 
+/// The string `data[key]`, empty when absent or `null`.
+pub fn optional_string(data: &Map<String, Value>, key: &str) -> Result<String, String> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(v) => string(key, v),
+    }
+}
+
 /// A set-merge value: a list of strings, or an object of item -> true.
 pub fn items(key: &str, value: &Value) -> Result<BTreeSet<String>, String> {
     let bad = || format!("{key} must be a list of non-empty strings");

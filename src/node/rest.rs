@@ -174,10 +174,10 @@ pub(super) fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
 /// The summary of entity `id` if `tenant` may see it; 404 otherwise (an
 /// unknown id and another tenant's entity answer the same).
 pub(super) fn visible_summary(state: &NodeState, id: EntityId, tenant: &str) -> ApiResult<Summary> {
-    match state.store.summary(id)? {
-        Some(s) if state.store.visible_to(id, tenant)? => Ok(s),
-        _ => Err(ApiError::unknown_entity(id)),
-    }
+    state
+        .store
+        .visible_summary(id, tenant)?
+        .ok_or_else(|| ApiError::unknown_entity(id))
 }
 
 /// After a durable write: tell live sync connections and count it.
@@ -425,12 +425,10 @@ async fn create_entity(
                 format!("an entity with id {id} already exists"),
             )
         };
-        if let Some(existing) = store.summary(id)? {
+        if store.summary(id)?.is_some() {
             // a retry of this device's own create (its first answer was lost, or
             // its flush failed): make sure it is durable and answer 200 with it
-            let own = store.visible_to(id, &tenant)?
-                && existing.entity_type == new.entity_type()
-                && store.view(id)?.str_field("created_by") == Some(store.author_device());
+            let own = store.created_by(id, &tenant, new.entity_type(), store.author_device())?;
             if !own {
                 return Err(taken());
             }

@@ -1089,6 +1089,33 @@ impl Store {
         })
     }
 
+    /// The summary of entity `id` if `tenant` may see it; `None` for an
+    /// unknown id and for another tenant's entity alike.
+    pub fn visible_summary(&self, id: EntityId, tenant: &str) -> Result<Option<Summary>> {
+        match self.summary(id)? {
+            Some(s) if self.visible_to(id, tenant)? => Ok(Some(s)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether entity `id` is a `ty` of `tenant`'s that `device` created: a
+    /// create retried after its answer was lost finds its entity this way.
+    pub fn created_by(
+        &self,
+        id: EntityId,
+        tenant: &str,
+        ty: EntityType,
+        device: &str,
+    ) -> Result<bool> {
+        match self.visible_summary(id, tenant)? {
+            Some(s) if s.entity_type == ty => {
+                let creator = self.with_doc(id, |d| d.field("created_by").0)?;
+                Ok(creator.as_str() == Some(device))
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Claim document `id` for `tenant` if it has no owner yet and does not
     /// exist. Returns whether `tenant` may use it (it owns it now, or already did).
     /// The claim becomes durable with the document's first write.

@@ -103,8 +103,7 @@ impl BlobFetch {
         (me, peer): Ends<'_>,
         out: &mut Vec<Message>,
     ) -> Result<()> {
-        let referenced = store.contains(doc)?
-            && store.visible_to(doc, &access.tenant)?
+        let referenced = store.visible_summary(doc, &access.tenant)?.is_some()
             && store.photo_blobs(doc)?.contains(&sha);
         let content = if referenced {
             store
