@@ -8,6 +8,10 @@
 #
 #   benches/compare.sh            # 5 runs of each
 #   COMPARE_RUNS=7 COMPARE_SYSTEMS="samod permitsync" benches/compare.sh
+#   COMPARE_BEFORE=/tmp/permitsync-old COMPARE_SYSTEMS="before permitsync" benches/compare.sh
+#
+# The system `before` is another permitsync binary (COMPARE_BEFORE), for
+# measuring a change against the build before it in the same run.
 #
 # Workload size: COMPARE_DEVICES (50), COMPARE_DOCS (100 per device),
 # COMPARE_CHANGES (20 per document), COMPARE_EDITS (50 per device),
@@ -86,8 +90,10 @@ start_server() {
         benches/compare/samod-server/target/release/samod-server --listen 127.0.0.1:0 \
             --data "$server_dir/data" >"$out" 2>&1 &
         ;;
-    permitsync)
-        RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data" serve \
+    permitsync | before)
+        local bin="${CARGO_TARGET_DIR:-target}/release/permitsync"
+        [ "$1" = before ] && bin=${COMPARE_BEFORE:?set COMPARE_BEFORE to the binary to compare with}
+        RUST_LOG=warn "$bin" --data "$server_dir/data" serve \
             --listen 127.0.0.1:0 --max-requests-per-second 0 >"$out" 2>&1 &
         ;;
     *)
@@ -121,7 +127,7 @@ for run in $(seq 1 "$runs"); do
         fi
         start_server "$sys"
         ext=0
-        [ "$sys" = permitsync ] && ext=1
+        [ "$sys" = permitsync ] || [ "$sys" = before ] && ext=1
         COMPARE_URL="ws://$server_addr/v1/sync" COMPARE_PID="$server_pid" \
             COMPARE_SYSTEM="$sys" COMPARE_EXT="$ext" COMPARE_OUT="$results" \
             "$load_bin" --bench >/dev/null || log "run $run: $sys failed (see $results)"

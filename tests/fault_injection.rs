@@ -866,6 +866,43 @@ fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fai
     }
 }
 
+#[test]
+fn a_burst_whose_flush_fails_acknowledges_none_of_its_frames() {
+    let device = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())
+        .expect("device store");
+    let relay = rig();
+    for i in 0..10 {
+        permit(&device, &format!("p{i}"));
+    }
+    let mut c = session(&device, Role::Client, "device");
+    let mut s = session(&relay.store, Role::Server, "relay");
+    let join = c.start().send;
+    let peer = s.on_frame(&wire::encode(&join[0])).send;
+    // the device's first messages carry heads; the relay's answers ask for
+    // the changes, which come back as one burst
+    let heads = c.on_frame(&wire::encode(&peer[0])).send;
+    let asks = s.on_frames(heads.iter().map(wire::encode)).send;
+    let push: Vec<Vec<u8>> = c
+        .on_frames(asks.iter().map(wire::encode))
+        .send
+        .iter()
+        .map(wire::encode)
+        .collect();
+    assert_eq!(push.len(), 10);
+    relay.faulty.inject(Fault::FailFlush);
+    let out = s.on_frames(&push);
+    // every frame was applied, but the flush after them failed: the reply
+    // is the error alone, not one acknowledgement
+    assert!(
+        matches!(out.send.as_slice(), [Message::Error { .. }]),
+        "{:?}",
+        out.send
+    );
+    assert!(out.close.is_some());
+    assert_eq!(out.changes_applied, 0);
+    assert!(out.changed.is_empty());
+}
+
 /// Regression (fixed: `Store::ensure_durable` before acknowledging):
 /// after a failed flush the changes stay applied (in memory and in the
 /// backend's unflushed writes). When the peer sends them again after storage

@@ -365,3 +365,45 @@ fn the_sender_of_rejected_operations_is_told() {
         Some("draft")
     );
 }
+
+/// The relay's session and the device's frames that carry its documents'
+/// changes, handed over together as a burst.
+fn first_push(device: &Store, relay: &Store) -> (Session, Vec<Vec<u8>>) {
+    let mut c = session(device, Role::Client, "device", Access::open("relay"));
+    let mut s = session(relay, Role::Server, "relay", access("default", false));
+    let join = c.start().send;
+    let peer = s.on_frame(&wire::encode(&join[0])).send;
+    // the device's first messages carry heads, the relay's answers ask for
+    // the changes
+    let heads = c.on_frame(&wire::encode(&peer[0])).send;
+    let asks = s.on_frames(heads.iter().map(wire::encode)).send;
+    let push = c.on_frames(asks.iter().map(wire::encode)).send;
+    (s, push.iter().map(wire::encode).collect())
+}
+
+#[test]
+fn a_burst_of_frames_is_stored_with_one_flush_and_every_reply_follows_it() {
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let ids: Vec<EntityId> = (0..20).map(|i| permit(&device, &format!("p{i}"))).collect();
+    let (mut s, frames) = first_push(&device, &relay);
+    assert_eq!(frames.len(), 20);
+    let flushes = relay.flush_count();
+    let out = s.on_frames(&frames);
+    assert!(out.close.is_none(), "{out:?}");
+    assert_eq!(out.changed.len(), 20);
+    // one flush for the burst, where frame by frame took one each
+    assert_eq!(relay.flush_count(), flushes + 1);
+    let replies = out
+        .send
+        .iter()
+        .filter(|m| matches!(m, Message::Sync { .. }))
+        .count();
+    assert_eq!(replies, 20, "{:?}", out.send);
+    // and what was acknowledged is on disk: the relay's feed lists durable
+    // writes only
+    let feed = relay.feed_since(0, usize::MAX).expect("feed");
+    for id in &ids {
+        assert!(feed.iter().any(|(_, d)| d == id), "{id} not durable");
+        same_view(&device, &relay, *id);
+    }
+}

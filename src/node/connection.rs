@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt;
+
 use super::hub::{Direction, HubEvent, PeerStats};
 use super::state::NodeState;
 use super::Access;
@@ -64,6 +66,9 @@ pub async fn drive<T: Transport>(
         was_idle: false,
         handshake_done: false,
     };
+    // set when the peer closed right after a burst of frames: end once the
+    // burst is answered
+    let mut ends_after: Option<String> = None;
     let first = session.start();
     if let Err(reason) = send_all(&state, &stats, &mut transport, first.send).await {
         ended.reason = reason;
@@ -89,13 +94,19 @@ pub async fn drive<T: Transport>(
                 break;
             }
             Input::Frame(Some(Ok(frame))) => {
+                let (frames, end) = take_ready(&mut transport, frame);
+                ends_after = end;
+                for frame in &frames {
+                    stats
+                        .bytes_in
+                        .fetch_add(frame.len() as u64, Ordering::Relaxed);
+                    state.metrics.add_bytes_in(frame.len() as u64);
+                    state.metrics.message_in();
+                }
                 stats
-                    .bytes_in
-                    .fetch_add(frame.len() as u64, Ordering::Relaxed);
-                state.metrics.add_bytes_in(frame.len() as u64);
-                state.metrics.message_in();
-                stats.messages_received.fetch_add(1, Ordering::Relaxed);
-                let (s, out) = run_blocking(session, move |s| s.on_frame(&frame)).await;
+                    .messages_received
+                    .fetch_add(frames.len() as u64, Ordering::Relaxed);
+                let (s, out) = run_blocking(session, move |s| s.on_frames(&frames)).await;
                 session = s;
                 out
             }
@@ -172,7 +183,7 @@ pub async fn drive<T: Transport>(
                 .store(state.clock.now_ms().max(0) as u64, Ordering::Relaxed);
             state.devices.synced(&access, state.clock.now_ms());
         }
-        if let Some(reason) = close {
+        if let Some(reason) = close.or(ends_after.take()) {
             ended.reason = reason;
             break;
         }
@@ -203,6 +214,30 @@ pub async fn drive<T: Transport>(
     }
     transport.close().await;
     ended
+}
+
+/// Most frames, and bytes, answered as one burst (one flush).
+const BURST_FRAMES: usize = 256;
+const BURST_BYTES: usize = 4 * 1024 * 1024;
+
+/// `first` and the frames the transport already holds after it (without
+/// waiting), up to the burst limits. The second value is set when the peer
+/// closed or the transport failed right after them.
+fn take_ready<T: Transport>(transport: &mut T, first: Vec<u8>) -> (Vec<Vec<u8>>, Option<String>) {
+    let mut bytes = first.len();
+    let mut frames = vec![first];
+    while frames.len() < BURST_FRAMES && bytes < BURST_BYTES {
+        match transport.recv().now_or_never() {
+            None => break, // nothing more right now
+            Some(Some(Ok(frame))) => {
+                bytes += frame.len();
+                frames.push(frame);
+            }
+            Some(None) => return (frames, Some("peer closed the connection".into())),
+            Some(Some(Err(e))) => return (frames, Some(format!("transport error: {e}"))),
+        }
+    }
+    (frames, None)
 }
 
 enum Input {

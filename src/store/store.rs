@@ -133,7 +133,16 @@ pub struct Store {
     /// The device recorded as the author of writes made through this handle
     /// (see [`Store::acting_as`]); the store's own device when `None`.
     acting_device: Option<Arc<str>>,
+    /// Set on a [`Store::deferring`] handle: what its writes and reads still
+    /// owe to a flush (see [`Owed`]).
+    owed: Option<Arc<AtomicU64>>,
 }
+
+/// What a deferring handle owes, kept in one atomic: nothing (`0`), the feed
+/// position up to which everything must be durable, or [`OWE_FLUSH`] when it
+/// wrote records outside the feed and only a flush settles them.
+type Owed = AtomicU64;
+const OWE_FLUSH: u64 = u64::MAX;
 
 /// What [`Store::apply_changes`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,6 +224,7 @@ impl Store {
             .unwrap_or(0);
         Ok(Store {
             acting_device: None,
+            owed: None,
             inner: Arc::new(Inner {
                 backend,
                 node_id,
@@ -283,6 +293,36 @@ impl Store {
         Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
+            owed: self.owed.clone(),
+        }
+    }
+
+    /// A handle on the same store whose writes do not wait for their flush
+    /// and whose reads do not flush what they are about to show: it only
+    /// records what it owes. The caller runs [`Store::settle`] on this handle
+    /// before anything it produced leaves the node, so one flush covers a
+    /// whole burst of messages (a connection's ready frames) instead of one
+    /// flush each.
+    pub fn deferring(&self) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            acting_device: self.acting_device.clone(),
+            owed: Some(Arc::new(Owed::new(0))),
+        }
+    }
+
+    /// Make durable everything this handle wrote or read since the last
+    /// settle (a flush only when some of it is not durable yet). Nothing to do
+    /// on a handle that is not [`Store::deferring`].
+    pub fn settle(&self) -> Result<()> {
+        let Some(owed) = &self.owed else {
+            return Ok(());
+        };
+        match owed.swap(0, Ordering::SeqCst) {
+            0 => Ok(()),
+            OWE_FLUSH => self.flush_now(),
+            seq if self.inner.durable_seq.load(Ordering::SeqCst) >= seq => Ok(()),
+            _ => self.flush_now(),
         }
     }
 
@@ -494,9 +534,10 @@ impl Store {
             slot.chunks += 1;
             slot.next_chunk += 1;
         }
+        let seq = slot.last_seq;
         drop(slot);
         match durability {
-            Durability::Wait => self.wait_durable(),
+            Durability::Wait => self.ensure_durable(seq),
             Durability::Deferred => Ok(()),
         }
     }
@@ -505,14 +546,30 @@ impl Store {
     /// called before anything about a document is acknowledged or shown to a
     /// peer, so a write whose flush failed is flushed before it is acknowledged
     /// by a later call, and no peer ever gets a change a crash could still lose.
+    /// A deferring handle only notes the position (see [`Store::settle`]).
     fn ensure_durable(&self, seq: u64) -> Result<()> {
         if self.inner.durable_seq.load(Ordering::SeqCst) >= seq {
             return Ok(());
         }
-        self.wait_durable()
+        if let Some(owed) = &self.owed {
+            owed.fetch_max(seq, Ordering::SeqCst);
+            return Ok(());
+        }
+        self.flush_now()
     }
 
+    /// Wait until everything written so far is durable; a deferring handle
+    /// only notes that it owes a flush.
     fn wait_durable(&self) -> Result<()> {
+        if let Some(owed) = &self.owed {
+            owed.store(OWE_FLUSH, Ordering::SeqCst);
+            return Ok(());
+        }
+        self.flush_now()
+    }
+
+    /// Flush (sharing the flush with concurrent writers) and wait for it.
+    fn flush_now(&self) -> Result<()> {
         let inner = &self.inner;
         let covered = AtomicU64::new(0);
         inner
@@ -705,10 +762,7 @@ impl Store {
     /// they are durable.
     pub(crate) fn put_records(&self, ops: Vec<BatchOp>) -> Result<()> {
         self.inner.backend.apply(ops).map_err(storage)?;
-        self.inner
-            .commit
-            .wait_durable(|| {}, || self.inner.backend.flush(), || {})
-            .map_err(storage)
+        self.wait_durable()
     }
 
     /// A metadata record.
@@ -1181,8 +1235,8 @@ impl Store {
         self.inner.durable_seq.load(Ordering::SeqCst)
     }
 
-    /// Flush everything to disk.
+    /// Flush everything to disk (also on a deferring handle).
     pub fn flush(&self) -> Result<()> {
-        self.wait_durable()
+        self.flush_now()
     }
 }

@@ -192,12 +192,33 @@ impl Session {
 
     /// Handle one frame from the peer.
     pub fn on_frame(&mut self, frame: &[u8]) -> Output {
-        if self.phase == Phase::Closed {
-            return Output::default();
+        self.on_frames([frame])
+    }
+
+    /// Handle frames that arrived together, in order, with one flush for all
+    /// of them: their writes do not wait for the disk one by one; the store
+    /// is settled once at the end, before any reply is returned, so every
+    /// reply still acknowledges only durable data. After a frame that closes
+    /// the session, the rest are ignored.
+    pub fn on_frames<F: AsRef<[u8]>>(&mut self, frames: impl IntoIterator<Item = F>) -> Output {
+        let deferring = self.store.deferring();
+        let store = std::mem::replace(&mut self.store, deferring);
+        let mut out = Output::default();
+        for frame in frames {
+            if self.phase == Phase::Closed {
+                break;
+            }
+            let one = match wire::decode(frame.as_ref(), &self.cfg.limits) {
+                Ok(msg) => self.on_message(msg),
+                Err(e) => self.protocol_error(&e),
+            };
+            out.merge(one);
         }
-        match wire::decode(frame, &self.cfg.limits) {
-            Ok(msg) => self.on_message(msg),
-            Err(e) => self.protocol_error(&e),
+        let deferring = std::mem::replace(&mut self.store, store);
+        match deferring.settle() {
+            Ok(()) => out,
+            // nothing may be acknowledged: only the failure goes out
+            Err(e) => self.storage_failure(e),
         }
     }
 
