@@ -1197,13 +1197,14 @@ impl Store {
             .map_err(storage)
     }
 
-    /// Persist the sync state of document `id` with `peer` (made durable by
-    /// the next flush; losing it only costs a longer sync).
-    pub fn save_sync_state(&self, peer: &str, id: EntityId, state: Vec<u8>) -> Result<()> {
-        self.inner
-            .backend
-            .apply(vec![(keys::sync_state(peer, id), Some(state))])
-            .map_err(storage)
+    /// Persist the sync states of documents with `peer`, in one batch (made
+    /// durable by the next flush; losing them only costs a longer sync).
+    pub fn save_sync_states(&self, peer: &str, states: Vec<(EntityId, Vec<u8>)>) -> Result<()> {
+        let batch = states
+            .into_iter()
+            .map(|(id, state)| (keys::sync_state(peer, id), Some(state)))
+            .collect();
+        self.inner.backend.apply(batch).map_err(storage)
     }
 
     /// A named cursor kept for `peer` (e.g. how far its feed was read).

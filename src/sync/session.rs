@@ -111,6 +111,8 @@ pub struct Session {
     wanted: HashSet<EntityId>,
     /// Photo blobs asked of and for the peer.
     blobs: BlobFetch,
+    /// Documents whose sync state changed in the current burst.
+    dirty_states: HashSet<EntityId>,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -135,6 +137,7 @@ impl Session {
             sent_docs: HashSet::new(),
             wanted: HashSet::new(),
             blobs: BlobFetch::default(),
+            dirty_states: HashSet::new(),
         }
     }
 
@@ -201,23 +204,39 @@ impl Session {
     /// reply still acknowledges only durable data. After a frame that closes
     /// the session, the rest are ignored.
     pub fn on_frames<F: AsRef<[u8]>>(&mut self, frames: impl IntoIterator<Item = F>) -> Output {
+        self.burst(|s| {
+            let mut out = Output::default();
+            for frame in frames {
+                if s.phase == Phase::Closed {
+                    break;
+                }
+                let one = match wire::decode(frame.as_ref(), &s.cfg.limits) {
+                    Ok(msg) => s.handle_message(msg),
+                    Err(e) => s.protocol_error(&e),
+                };
+                out.merge(one);
+            }
+            out
+        })
+    }
+
+    /// Handle one decoded message from the peer.
+    pub fn on_message(&mut self, msg: Message) -> Output {
+        self.burst(|s| s.handle_message(msg))
+    }
+
+    /// Run `f` as one burst: against a deferring store, then the sync states
+    /// it touched are written in one batch and the store is settled once.
+    /// Only then is the output returned; if the settle fails, the failure
+    /// is all that goes out.
+    fn burst(&mut self, f: impl FnOnce(&mut Session) -> Output) -> Output {
         let deferring = self.store.deferring();
         let store = std::mem::replace(&mut self.store, deferring);
-        let mut out = Output::default();
-        for frame in frames {
-            if self.phase == Phase::Closed {
-                break;
-            }
-            let one = match wire::decode(frame.as_ref(), &self.cfg.limits) {
-                Ok(msg) => self.on_message(msg),
-                Err(e) => self.protocol_error(&e),
-            };
-            out.merge(one);
-        }
+        let out = f(self);
+        let written = self.write_states();
         let deferring = std::mem::replace(&mut self.store, store);
-        match deferring.settle() {
+        match written.and_then(|()| deferring.settle()) {
             Ok(()) => out,
-            // nothing may be acknowledged: only the failure goes out
             Err(e) => self.storage_failure(e),
         }
     }
@@ -238,8 +257,7 @@ impl Session {
         }
     }
 
-    /// Handle one decoded message from the peer.
-    pub fn on_message(&mut self, msg: Message) -> Output {
+    fn handle_message(&mut self, msg: Message) -> Output {
         match (&self.phase, msg) {
             (
                 Phase::AwaitJoin,
@@ -454,11 +472,27 @@ impl Session {
         Ok(())
     }
 
-    fn save_state(&self, id: EntityId) -> Result<(), Error> {
-        let (Some(remote), Some(state)) = (&self.remote, self.states.get(&id)) else {
+    /// Note that the sync state of `id` changed: it is written at the end of
+    /// the burst (see [`Session::write_states`]).
+    fn save_state(&mut self, id: EntityId) {
+        self.dirty_states.insert(id);
+    }
+
+    /// Write the sync states changed in this burst, in one batch.
+    fn write_states(&mut self) -> Result<(), Error> {
+        let Some(remote) = &self.remote else {
+            self.dirty_states.clear();
             return Ok(());
         };
-        self.store.save_sync_state(&remote.key, id, state.encode())
+        let states: Vec<(EntityId, Vec<u8>)> = self
+            .dirty_states
+            .drain()
+            .filter_map(|id| self.states.get(&id).map(|s| (id, s.encode())))
+            .collect();
+        if states.is_empty() {
+            return Ok(());
+        }
+        self.store.save_sync_states(&remote.key, states)
     }
 
     /// Generate and queue the next sync message for `id`, if any.
@@ -514,7 +548,7 @@ impl Session {
         } else {
             self.pending.insert(id);
         }
-        self.save_state(id)?;
+        self.save_state(id);
         Ok(())
     }
 
@@ -822,6 +856,10 @@ impl Session {
     /// A document changed elsewhere (a local edit, another peer): sync it with
     /// this peer if the peer is following it or may see it.
     pub fn on_doc_changed(&mut self, id: EntityId) -> Output {
+        self.burst(|s| s.doc_changed(id))
+    }
+
+    fn doc_changed(&mut self, id: EntityId) -> Output {
         let mut out = Output::default();
         if self.phase != Phase::Ready {
             return out;
