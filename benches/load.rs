@@ -19,6 +19,14 @@
 //!    keep answering pushes for a few seconds. Then every permit is fetched with
 //!    `GET /v1/entities/{id}` and its title compared with the device's last.
 //!
+//! With `LOAD_HELD_DOCS=N` (default 0) the relay also holds `N` more permits,
+//! written into its data directory through the library before it starts, and
+//! right after uploading its own permit each device fetches its share of
+//! them (`N / LOAD_DEVICES`, 16 `request`s in flight at a time, each document
+//! dropped once it arrived). Every held document thus passes through the
+//! relay's cache while the devices are connected: `LOAD_HELD_DOCS=100000`
+//! with 1,000 devices is issue 5's memory target.
+//!
 //! The relay's memory is sampled from `/proc/<pid>/status` once a second.
 //! Frames and bytes are counted on the client side (CBOR frames, both ways).
 //! The result is printed as a Markdown table; figures are in
@@ -59,6 +67,7 @@ struct Counters {
     edits_acked: AtomicU64,
     observed: AtomicU64,
     errors: AtomicU64,
+    held_fetched: AtomicU64,
 }
 
 /// What one device ends with.
@@ -142,6 +151,64 @@ impl Device {
         theirs.as_ref() == Some(&ours)
     }
 
+    /// Fetch the given documents from the relay, `window` at a time, and
+    /// drop each once it arrived (its sync brought heads).
+    async fn fetch_held(&mut self, ids: &[uuid::Uuid], window: usize) -> anyhow::Result<()> {
+        let mut waiting: HashMap<DocumentId, (Automerge, sync::State)> = HashMap::new();
+        let mut next = ids.iter();
+        loop {
+            while waiting.len() < window {
+                let Some(id) = next.next() else { break };
+                let doc_id = DocumentId::from(*id);
+                let doc = Automerge::new();
+                let mut state = sync::State::new();
+                if let Some(m) = doc.generate_sync_message(&mut state) {
+                    let msg = sync_message(
+                        true,
+                        self.me.clone(),
+                        self.relay.clone(),
+                        doc_id,
+                        m.encode(),
+                    );
+                    self.send(&msg).await?;
+                }
+                waiting.insert(doc_id, (doc, state));
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            let msg = self.recv().await?;
+            let (doc_id, data) = match &msg {
+                Message::Sync {
+                    document_id, data, ..
+                } if waiting.contains_key(document_id) => (*document_id, data.clone()),
+                _ => {
+                    self.on_message(msg).await?;
+                    continue;
+                }
+            };
+            let Some((doc, state)) = waiting.get_mut(&doc_id) else {
+                continue;
+            };
+            doc.receive_sync_message(state, sync::Message::decode(&data)?)?;
+            if doc.get_heads().is_empty() {
+                if let Some(m) = doc.generate_sync_message(state) {
+                    let msg = sync_message(
+                        false,
+                        self.me.clone(),
+                        self.relay.clone(),
+                        doc_id,
+                        m.encode(),
+                    );
+                    self.send(&msg).await?;
+                }
+            } else {
+                self.c.held_fetched.fetch_add(1, Ordering::Relaxed);
+                waiting.remove(&doc_id);
+            }
+        }
+    }
+
     /// Handle one message from the relay.
     async fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
         match msg {
@@ -189,7 +256,13 @@ impl Device {
     }
 }
 
-async fn connect(index: usize, url: &str, n: usize, c: Arc<Counters>) -> anyhow::Result<Device> {
+async fn connect(
+    index: usize,
+    url: &str,
+    n: usize,
+    held: Arc<Vec<uuid::Uuid>>,
+    c: Arc<Counters>,
+) -> anyhow::Result<Device> {
     let (ws, _) = tokio_tungstenite::connect_async(url).await?;
     let me = PeerId::new(format!("load-{index}-{}", uuid::Uuid::new_v4()));
     let own_uuid = doc_uuid(index);
@@ -220,7 +293,44 @@ async fn connect(index: usize, url: &str, n: usize, c: Arc<Counters>) -> anyhow:
         let msg = d.recv().await?;
         d.on_message(msg).await?;
     }
+    // this device's share of the documents the relay holds
+    let share = held.len() / n;
+    if share > 0 {
+        let mine = &held[index * share..(index + 1) * share];
+        d.fetch_held(mine, 16).await?;
+    }
     Ok(d)
+}
+
+/// Write `count` permits into the relay's data directory (before it starts),
+/// with one flush per thousand; returns their ids.
+fn write_held(data: &std::path::Path, count: usize) -> Vec<uuid::Uuid> {
+    use permitsync::store::Store;
+    use permitsync::write::NewPermit;
+    let t = Instant::now();
+    let store = Store::open(data).expect("open the relay's store");
+    let writer = store.deferring();
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let id = writer
+            .create_permit(NewPermit {
+                title: format!("held permit {i}"),
+                location: format!("area {}", i % 97),
+                safety_checklist: vec!["isolate".into(), "gas test".into()],
+                ..Default::default()
+            })
+            .expect("create a held permit");
+        ids.push(id.uuid());
+        if i % 1000 == 999 {
+            writer.settle().expect("flush held permits");
+        }
+    }
+    writer.settle().expect("flush held permits");
+    eprintln!(
+        "load: wrote {count} held permits in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    ids
 }
 
 /// Device ids are fixed per index so the follower knows its target's id.
@@ -325,6 +435,10 @@ fn main() {
         );
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    let held = Arc::new(write_held(
+        &dir.path().join("data"),
+        env_u64("LOAD_HELD_DOCS", 0) as usize,
+    ));
     let relay = start_relay(&dir.path().join("data"));
     let pid = relay.child.id();
     eprintln!("load: relay pid {pid} at {}", relay.addr);
@@ -360,10 +474,11 @@ fn main() {
         let gate = Arc::new(tokio::sync::Semaphore::new(64));
         let mut setups = Vec::with_capacity(n);
         for i in 0..n {
-            let (gate, url, c) = (gate.clone(), url.clone(), c.clone());
+            let (gate, url, c, held) = (gate.clone(), url.clone(), c.clone(), held.clone());
             setups.push(tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.expect("gate");
-                tokio::time::timeout(Duration::from_secs(60), connect(i, &url, n, c)).await
+                // fetching held documents takes longer than an upload
+                tokio::time::timeout(Duration::from_secs(600), connect(i, &url, n, held, c)).await
             }));
         }
         let mut devices = Vec::with_capacity(n);
@@ -485,6 +600,13 @@ fn main() {
         results.len()
     );
     println!("| connect + upload time | {setup_secs:.1} s |");
+    if !held.is_empty() {
+        println!(
+            "| held documents on the relay / fetched by devices | {} / {} |",
+            held.len(),
+            get(&c.held_fetched)
+        );
+    }
     println!("| edit phase + drain | {run_secs:.1} s |");
     println!(
         "| edits made (title / checklist) | {edits} ({} / {}) |",

@@ -852,8 +852,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     messages.push(extension::feed_request(
         &"peer".into(),
         &"node".into(),
-        0,
-        100,
+        extension::FeedRequest {
+            cursor: 0,
+            limit: 100,
+            inline: true,
+        },
     ));
     for (i, msg) in messages.iter().enumerate() {
         out.push((

@@ -25,7 +25,7 @@ pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;
 pub use store::{
-    Applied, ReceiveLimits, Store, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_TENANT,
+    Applied, Delta, ReceiveLimits, Store, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_TENANT,
 };
 pub use summary::Summary;
 

@@ -144,6 +144,15 @@ pub struct Store {
 type Owed = AtomicU64;
 const OWE_FLUSH: u64 = u64::MAX;
 
+/// What a peer lacks of a document ([`Store::delta_since`]).
+#[derive(Clone, Debug)]
+pub struct Delta {
+    /// The changes it lacks, in dependency order.
+    pub changes: Vec<Change>,
+    /// The document's heads once they are applied.
+    pub heads: Vec<ChangeHash>,
+}
+
 /// What [`Store::apply_changes`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
@@ -1079,6 +1088,22 @@ impl Store {
     /// The changes of document `id` not in the past of `heads` (all when empty).
     pub fn changes_since(&self, id: EntityId, heads: &[ChangeHash]) -> Result<Vec<Change>> {
         self.with_durable_doc(id, |d| d.changes_since(heads))
+    }
+
+    /// What a peer that holds `known` (all of it, when empty) lacks of
+    /// document `id`: the changes after `known` and the heads they lead to,
+    /// read together. `None` when the document lacks some of `known`.
+    pub fn delta_since(&self, id: EntityId, known: &[ChangeHash]) -> Result<Option<Delta>> {
+        self.with_durable_doc(id, |d| {
+            if known.iter().all(|h| d.history().has_change(h)) {
+                Some(Delta {
+                    changes: d.changes_since(known),
+                    heads: d.heads(),
+                })
+            } else {
+                None
+            }
+        })
     }
 
     /// The compacted bytes of document `id`.

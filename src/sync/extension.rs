@@ -1,9 +1,10 @@
 //! permitsync's protocol extensions, used only with peers that announce them
 //! in `peerMetadata` (`"permitsync": {"feed": 1, "rejections": 1}`):
 //!
-//! - `permitsync-feed-request {cursor, limit}` / `permitsync-feed {entries,
-//!   next_cursor, has_more}`: the documents of the peer's tenant changed since a
-//!   cursor, so a reconnecting device syncs only what changed;
+//! - `permitsync-feed-request {cursor, limit, changes}` / `permitsync-feed
+//!   {entries, next_cursor, has_more}`: the documents of the peer's tenant
+//!   changed since a cursor, so a reconnecting device syncs only what changed;
+//!   with `changes: 1` each entry also carries the changes the requester lacks;
 //! - `permitsync-rejected {documentId, rejected}`: the operations of the
 //!   receiving peer's that the view rejected (`rejected` is the JSON list);
 //! - `permitsync-blob-request {documentId, sha256}` / `permitsync-blob
@@ -91,11 +92,25 @@ fn message(kind: &str, from: &PeerId, to: &PeerId, body: BTreeMap<String, Value>
     }
 }
 
+/// A `permitsync-feed-request`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedRequest {
+    /// List documents changed after this feed position.
+    pub cursor: u64,
+    /// Most entries in the page.
+    pub limit: u64,
+    /// The requester takes the changes it lacks inside the page (`changes: 1`).
+    pub inline: bool,
+}
+
 /// `permitsync-feed-request`.
-pub fn feed_request(from: &PeerId, to: &PeerId, cursor: u64, limit: u64) -> Message {
+pub fn feed_request(from: &PeerId, to: &PeerId, req: FeedRequest) -> Message {
     let mut body = BTreeMap::new();
-    body.insert("cursor".into(), Value::Int(cursor.into()));
-    body.insert("limit".into(), Value::Int(limit.into()));
+    body.insert("cursor".into(), Value::Int(req.cursor.into()));
+    body.insert("limit".into(), Value::Int(req.limit.into()));
+    if req.inline {
+        body.insert("changes".into(), Value::Int(1));
+    }
     message(FEED_REQUEST, from, to, body)
 }
 
@@ -109,6 +124,9 @@ pub struct FeedEntry {
     /// The sender's heads of it (hex, sorted): a receiver that has the same
     /// heads has nothing to sync.
     pub heads: Vec<String>,
+    /// The changes the receiver lacks, as the sender believes (raw change
+    /// bytes), when the request asked for them and they fit the page.
+    pub changes: Option<Vec<Vec<u8>>>,
 }
 
 /// A page of the feed.
@@ -128,11 +146,17 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
         .entries
         .iter()
         .map(|e| {
-            Value::Array(vec![
+            let mut entry = vec![
                 Value::Text(DocumentId::from(e.id.uuid()).to_string()),
                 Value::Int(e.seq.into()),
                 Value::Array(e.heads.iter().cloned().map(Value::Text).collect()),
-            ])
+            ];
+            if let Some(changes) = &e.changes {
+                entry.push(Value::Array(
+                    changes.iter().cloned().map(Value::Bytes).collect(),
+                ));
+            }
+            Value::Array(entry)
         })
         .collect();
     let mut body = BTreeMap::new();
@@ -230,9 +254,13 @@ fn uint(body: &BTreeMap<String, Value>, key: &str) -> Option<u64> {
         .and_then(|v| u64::try_from(v).ok())
 }
 
-/// Parse a feed request: `(cursor, limit)`.
-pub fn parse_feed_request(body: &BTreeMap<String, Value>) -> Option<(u64, u64)> {
-    Some((uint(body, "cursor")?, uint(body, "limit").unwrap_or(1000)))
+/// Parse a feed request.
+pub fn parse_feed_request(body: &BTreeMap<String, Value>) -> Option<FeedRequest> {
+    Some(FeedRequest {
+        cursor: uint(body, "cursor")?,
+        limit: uint(body, "limit").unwrap_or(1000),
+        inline: uint(body, "changes").is_some_and(|v| v >= 1),
+    })
 }
 
 /// Parse a feed page.
@@ -254,10 +282,23 @@ pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
                 .collect::<Option<Vec<_>>>()?,
             _ => Vec::new(),
         };
+        let changes = match pair.get(3) {
+            None => None,
+            Some(Value::Array(c)) => Some(
+                c.iter()
+                    .map(|v| match v {
+                        Value::Bytes(b) => Some(b.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            Some(_) => return None,
+        };
         entries.push(FeedEntry {
             seq,
             id: EntityId::from(uuid::Uuid::from(id)),
             heads,
+            changes,
         });
     }
     Some(FeedPage {
@@ -284,11 +325,13 @@ mod tests {
                     seq: 3,
                     id: EntityId::new_random(),
                     heads: vec!["ab".into()],
+                    changes: Some(vec![vec![0x85, 0x6f], vec![1, 2, 3]]),
                 },
                 FeedEntry {
                     seq: 9,
                     id: EntityId::new_random(),
                     heads: vec![],
+                    changes: None,
                 },
             ],
             next_cursor: 9,

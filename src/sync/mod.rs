@@ -3,7 +3,8 @@
 //! A [`Session`] is one connection's protocol state machine: the `join` /
 //! `peer` handshake, a per-document `automerge::sync::State` (persisted per
 //! peer, so a reconnect resumes), tenant checks, and permitsync's extensions
-//! (a change feed so a reconnect costs messages only for changed documents,
+//! (a change feed that carries what a reconnecting device lacks, so it costs
+//! sync messages only for documents changed on both sides,
 //! and rejection notices). It takes frames and returns frames plus effects;
 //! the node moves them over WebSockets (`crate::node`), tests over channels.
 

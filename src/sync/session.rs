@@ -8,8 +8,10 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::sync::{self, ChunkList};
 
+mod feed;
+
 use super::blob_fetch::BlobFetch;
-use super::extension::{self, Extensions, FeedEntry, FeedPage};
+use super::extension::{self, Extensions};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::node::Access;
@@ -584,7 +586,7 @@ impl Session {
         let Some(remote) = &self.remote else {
             return Ok(out);
         };
-        let (target, ext) = (remote.peer.clone(), remote.ext);
+        let target = remote.peer.clone();
         let access = self.cfg.access.clone();
         let exists = self.store.contains(id)?;
         let allowed = match self.store.owner(id)? {
@@ -626,28 +628,7 @@ impl Session {
             state.have_responded = false;
         }
         match received {
-            Ok(applied) => {
-                if !applied.new_changes.is_empty() {
-                    out.changed.push(id);
-                    out.changes_applied += applied.new_changes.len();
-                    let rejections = self.store.rejections_in(id, &applied.new_changes)?;
-                    out.rejected += rejections.len();
-                    let summary = self.store.summary(id)?;
-                    if summary.is_some_and(|s| s.conflicts > 0) {
-                        out.conflicts += 1;
-                    }
-                    if ext.rejections && !rejections.is_empty() {
-                        let json = serde_json::to_string(&rejections).unwrap_or_default();
-                        out.send
-                            .push(extension::rejected(&self.cfg.local_peer, &target, id, json));
-                    }
-                    if ext.blobs && !access.read_only {
-                        let ends = (&self.cfg.local_peer, &target);
-                        self.blobs
-                            .request_missing(&self.store, id, ends, &mut out.send)?;
-                    }
-                }
-            }
+            Ok(applied) => self.took_changes(id, &applied.new_changes, &mut out)?,
             Err(Error::UntypedDocument(_)) => {
                 // not a permitsync entity (yet): keep nothing, start over with it
                 tracing::debug!(%id, "changes without a valid entity type were not stored");
@@ -679,6 +660,42 @@ impl Session {
         self.sync_doc(id, false, &mut out)?;
         self.advance_round(&mut out);
         Ok(out)
+    }
+
+    /// Account for changes of the peer's that document `id` took: report
+    /// them, tell the peer what the view rejected, fetch missing photos.
+    fn took_changes(
+        &mut self,
+        id: EntityId,
+        new_changes: &[automerge::ChangeHash],
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        if new_changes.is_empty() {
+            return Ok(());
+        }
+        let (target, ext) = (remote.peer.clone(), remote.ext);
+        out.changed.push(id);
+        out.changes_applied += new_changes.len();
+        let rejections = self.store.rejections_in(id, new_changes)?;
+        out.rejected += rejections.len();
+        let summary = self.store.summary(id)?;
+        if summary.is_some_and(|s| s.conflicts > 0) {
+            out.conflicts += 1;
+        }
+        if ext.rejections && !rejections.is_empty() {
+            let json = serde_json::to_string(&rejections).unwrap_or_default();
+            out.send
+                .push(extension::rejected(&self.cfg.local_peer, &target, id, json));
+        }
+        if ext.blobs && !self.cfg.access.read_only {
+            let ends = (&self.cfg.local_peer, &target);
+            self.blobs
+                .request_missing(&self.store, id, ends, &mut out.send)?;
+        }
+        Ok(())
     }
 
     fn on_extension(
@@ -740,78 +757,6 @@ impl Session {
         Ok(out)
     }
 
-    fn on_feed_request(
-        &mut self,
-        body: &std::collections::BTreeMap<String, wire::Value>,
-    ) -> Result<Output, Error> {
-        let Some((cursor, limit)) = extension::parse_feed_request(body) else {
-            return Ok(self.fail("malformed permitsync-feed-request".into()));
-        };
-        let Some(remote) = &self.remote else {
-            return Ok(Output::default());
-        };
-        let limit = limit.clamp(1, 10_000) as usize;
-        let entries = self
-            .store
-            .tenant_feed_since(&self.cfg.access.tenant, cursor, limit + 1)?;
-        let has_more = entries.len() > limit;
-        let mut page_entries = Vec::with_capacity(entries.len().min(limit));
-        for (seq, id) in entries.into_iter().take(limit) {
-            let heads = self.store.summary(id)?.map(|s| s.heads).unwrap_or_default();
-            page_entries.push(FeedEntry { seq, id, heads });
-        }
-        let entries = page_entries;
-        let next_cursor = entries.last().map(|e| e.seq).unwrap_or(cursor);
-        let page = FeedPage {
-            entries,
-            next_cursor,
-            has_more,
-        };
-        Ok(Output {
-            send: vec![extension::feed(&self.cfg.local_peer, &remote.peer, &page)],
-            ..Default::default()
-        })
-    }
-
-    fn on_feed(
-        &mut self,
-        body: &std::collections::BTreeMap<String, wire::Value>,
-    ) -> Result<Output, Error> {
-        let Some(page) = extension::parse_feed(body) else {
-            return Ok(self.fail("malformed permitsync-feed".into()));
-        };
-        let mut out = Output::default();
-        for entry in &page.entries {
-            let id = entry.id;
-            // the peer changed it: sync (a request when we do not have it yet),
-            // unless we already have exactly its heads
-            let mine = self.store.summary(id)?;
-            if let Some(mine) = &mine {
-                if sorted_hex(&mine.heads) == sorted_hex(&entry.heads)
-                    || !self.store.visible_to(id, &self.cfg.access.tenant)?
-                {
-                    continue;
-                }
-            }
-            self.sync_doc(id, mine.is_none(), &mut out)?;
-        }
-        self.round.remote_feed = Some(page.next_cursor);
-        if page.has_more {
-            if let Some(remote) = &self.remote {
-                out.send.push(extension::feed_request(
-                    &self.cfg.local_peer,
-                    &remote.peer,
-                    page.next_cursor,
-                    self.cfg.feed_page,
-                ));
-            }
-        } else {
-            self.round.feed_done = true;
-        }
-        self.advance_round(&mut out);
-        Ok(out)
-    }
-
     /// Move the round on once every document it touched is in sync: a client
     /// then asks for the peer's feed (once), and when that is read to its end
     /// too, saves the round's cursors.
@@ -830,11 +775,11 @@ impl Session {
                     0
                 }
             };
+            let req = self.next_feed_request(cursor);
             out.send.push(extension::feed_request(
                 &self.cfg.local_peer,
                 &remote.peer,
-                cursor,
-                self.cfg.feed_page,
+                req,
             ));
             return;
         }

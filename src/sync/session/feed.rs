@@ -1,0 +1,217 @@
+//! The change-feed extension of a session: a server answers
+//! `permitsync-feed-request` with the documents of the requester's tenant
+//! changed since a cursor; a client syncs the entries whose heads differ from
+//! its own.
+//!
+//! A request with `changes: 1` also gets, inside each entry, the changes the
+//! requester lacks, as far as the server knows from its saved sync state with
+//! that peer (everything, for a document it never synced with it). The client
+//! applies them directly; only a document where that does not bring it to the
+//! server's heads (dependencies missing, or changes of its own) costs sync
+//! messages. A reconnect after a few documents changed thus moves one feed page.
+
+use automerge::{Change, ChangeHash};
+
+use super::{sorted_hex, Output, Session};
+use crate::error::Error;
+use crate::model::EntityId;
+use crate::store::Delta;
+use crate::sync::extension::{self, FeedEntry, FeedPage, FeedRequest};
+use crate::wire;
+
+/// Inline changes of one entry are left out above this size (the client then
+/// syncs that document with sync messages).
+const ENTRY_INLINE_BYTES: usize = 64 * 1024;
+/// A page with inline changes ends once they pass this size; the rest follows
+/// on the next page.
+const PAGE_INLINE_BYTES: usize = 1024 * 1024;
+
+type Body = std::collections::BTreeMap<String, wire::Value>;
+
+impl Session {
+    /// Server side: one page of the feed.
+    pub(super) fn on_feed_request(&mut self, body: &Body) -> Result<Output, Error> {
+        let Some(req) = extension::parse_feed_request(body) else {
+            return Ok(self.fail("malformed permitsync-feed-request".into()));
+        };
+        let Some(remote) = &self.remote else {
+            return Ok(Output::default());
+        };
+        let peer = remote.peer.clone();
+        let limit = req.limit.clamp(1, 10_000) as usize;
+        // at most half a frame of inline changes, whatever the budget above
+        let budget = PAGE_INLINE_BYTES.min(self.cfg.limits.max_frame_bytes / 2);
+        let listed =
+            self.store
+                .tenant_feed_since(&self.cfg.access.tenant, req.cursor, limit + 1)?;
+        let mut has_more = listed.len() > limit;
+        let mut entries = Vec::with_capacity(listed.len().min(limit));
+        let mut inline_bytes = 0;
+        for (seq, id) in listed.into_iter().take(limit) {
+            let mut entry = match self.store.summary(id)? {
+                Some(s) => FeedEntry {
+                    seq,
+                    id,
+                    heads: s.heads,
+                    changes: None,
+                },
+                None => continue,
+            };
+            if req.inline {
+                if let Some(Delta { changes, heads }) = self.delta_for_peer(id)? {
+                    let size: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+                    // nothing to carry: the peer holds the heads, or the
+                    // shared heads we saved are wrong and it syncs anyway
+                    if !changes.is_empty() && size <= ENTRY_INLINE_BYTES {
+                        if inline_bytes + size > budget && !entries.is_empty() {
+                            has_more = true;
+                            break;
+                        }
+                        inline_bytes += size;
+                        self.assume_delivered(id, &heads);
+                        entry.heads = heads.iter().map(ChangeHash::to_string).collect();
+                        entry.changes =
+                            Some(changes.iter().map(|c| c.raw_bytes().to_vec()).collect());
+                    }
+                }
+            }
+            entries.push(entry);
+        }
+        let next_cursor = entries.last().map(|e| e.seq).unwrap_or(req.cursor);
+        let page = FeedPage {
+            entries,
+            next_cursor,
+            has_more,
+        };
+        Ok(Output {
+            send: vec![extension::feed(&self.cfg.local_peer, &peer, &page)],
+            ..Default::default()
+        })
+    }
+
+    /// The changes the peer lacks of document `id` by our saved sync state
+    /// with it, and the heads they lead to.
+    fn delta_for_peer(&mut self, id: EntityId) -> Result<Option<Delta>, Error> {
+        self.load_state(id)?;
+        let known = self
+            .states
+            .get(&id)
+            .map(|s| s.shared_heads.clone())
+            .unwrap_or_default();
+        match self.store.delta_since(id, &known) {
+            Err(Error::UnknownEntity(_)) => Ok(None),
+            other => other,
+        }
+    }
+
+    /// Record that the peer will hold `heads` of `id` once it applies the
+    /// page. If it cannot (the page is lost, a dependency is missing), its
+    /// sync messages for the document correct this: automerge answers what
+    /// the peer's own message says it lacks.
+    fn assume_delivered(&mut self, id: EntityId, heads: &[ChangeHash]) {
+        if let Some(state) = self.states.get_mut(&id) {
+            state.shared_heads = heads.to_vec();
+            self.save_state(id);
+        }
+    }
+
+    /// Client side: sync what a page lists, applying inline changes first.
+    pub(super) fn on_feed(&mut self, body: &Body) -> Result<Output, Error> {
+        let Some(page) = extension::parse_feed(body) else {
+            return Ok(self.fail("malformed permitsync-feed".into()));
+        };
+        let mut out = Output::default();
+        for entry in &page.entries {
+            let id = entry.id;
+            // the peer changed it: sync (a request when we do not have it yet),
+            // unless we already have exactly its heads
+            let mine = self.store.summary(id)?;
+            if let Some(mine) = &mine {
+                if sorted_hex(&mine.heads) == sorted_hex(&entry.heads)
+                    || !self.store.visible_to(id, &self.cfg.access.tenant)?
+                {
+                    continue;
+                }
+            }
+            if let Some(changes) = &entry.changes {
+                if self.apply_inline(entry, changes, mine.is_none(), &mut out)? {
+                    continue;
+                }
+            }
+            self.sync_doc(id, mine.is_none(), &mut out)?;
+        }
+        self.round.remote_feed = Some(page.next_cursor);
+        if page.has_more {
+            if let Some(remote) = &self.remote {
+                out.send.push(extension::feed_request(
+                    &self.cfg.local_peer,
+                    &remote.peer,
+                    self.next_feed_request(page.next_cursor),
+                ));
+            }
+        } else {
+            self.round.feed_done = true;
+        }
+        self.advance_round(&mut out);
+        Ok(out)
+    }
+
+    /// The feed request a client sends from `cursor`.
+    pub(super) fn next_feed_request(&self, cursor: u64) -> FeedRequest {
+        FeedRequest {
+            cursor,
+            limit: self.cfg.feed_page,
+            inline: true,
+        }
+    }
+
+    /// Apply an entry's inline changes; whether that brought the document to
+    /// the entry's heads (nothing left to sync). Changes that do not apply
+    /// (malformed, dependencies missing) change nothing here: the document is
+    /// then synced with sync messages.
+    fn apply_inline(
+        &mut self,
+        entry: &FeedEntry,
+        raw: &[Vec<u8>],
+        new: bool,
+        out: &mut Output,
+    ) -> Result<bool, Error> {
+        let id = entry.id;
+        let Ok(changes) = raw
+            .iter()
+            .map(|b| Change::from_bytes(b.clone()))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            tracing::debug!(%id, "inline feed changes did not decode; syncing instead");
+            return Ok(false);
+        };
+        if new && !self.store.claim(id, &self.cfg.access.tenant)? {
+            return Ok(false);
+        }
+        let applied = match self.store.apply_changes(id, changes) {
+            Ok(applied) => applied,
+            Err(Error::Storage(e)) => return Err(Error::Storage(e)),
+            Err(e) => {
+                tracing::debug!(%id, error = %e, "inline feed changes did not apply; syncing instead");
+                return Ok(false);
+            }
+        };
+        if !self.store.contains(id)? {
+            // a new document the changes did not create (there were none)
+            return Ok(false);
+        }
+        self.took_changes(id, &applied.new_changes, out)?;
+        let heads = self.store.heads(id)?;
+        let mine: Vec<String> = heads.iter().map(ChangeHash::to_string).collect();
+        if sorted_hex(&mine) != sorted_hex(&entry.heads) {
+            return Ok(false);
+        }
+        // both sides hold these heads now: the next push skips the document
+        self.load_state(id)?;
+        if let Some(state) = self.states.get_mut(&id) {
+            state.shared_heads = heads;
+            self.save_state(id);
+        }
+        Ok(true)
+    }
+}
