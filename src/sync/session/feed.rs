@@ -82,6 +82,7 @@ impl Session {
             entries,
             next_cursor,
             has_more,
+            binary: req.inline,
         };
         Ok(Output {
             send: vec![extension::feed(&self.cfg.local_peer, &peer, &page)],
