@@ -20,9 +20,17 @@ impl SledBackend {
     /// handle is dropped, so a lock held by a store that is closing is retried
     /// for up to [`LOCK_WAIT`].
     pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_with_cache(path, super::store::DEFAULT_PAGE_CACHE_BYTES)
+    }
+
+    /// [`SledBackend::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, Error> {
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            let config = sled::Config::new().path(path).flush_every_ms(Some(1000));
+            let config = sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .flush_every_ms(Some(1000));
             match config.open() {
                 Ok(db) => return Ok(SledBackend { db }),
                 Err(sled::Error::Io(e)) if is_lock_error(&e) => {

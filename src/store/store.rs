@@ -20,11 +20,18 @@ use crate::model::{EntityId, EntityType, IsolationStatus};
 use crate::view::{CrossRefs, View};
 use crate::write::{self, Edit, NewCloseout, NewIsolationPoint, NewPermit, WriteCtx};
 
+/// Default size of sled's page cache: 64 MiB.
+pub const DEFAULT_PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Tuning and injected dependencies of a store.
 #[derive(Clone)]
 pub struct StoreOptions {
     /// Loaded documents kept in memory; idle ones beyond this are dropped.
     pub cache_capacity: usize,
+    /// Bytes of sled's page cache (sled's own default is 1 GiB). Loaded
+    /// documents live in the document cache above; this one holds storage
+    /// pages, and a relay holding many documents would otherwise grow it.
+    pub page_cache_bytes: u64,
     /// Incremental chunks a document may collect before it is compacted.
     pub compact_after_chunks: u32,
     /// The device id written in `created_by` (kept in the store after first use;
@@ -43,6 +50,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_capacity: 4096,
+            page_cache_bytes: DEFAULT_PAGE_CACHE_BYTES,
             compact_after_chunks: 32,
             device: None,
             clock: Arc::new(SystemClock),
@@ -192,7 +200,7 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
         std::fs::create_dir_all(path)?;
-        let backend = SledBackend::open(path)?;
+        let backend = SledBackend::open_with_cache(path, opts.page_cache_bytes)?;
         Store::with_backend(Arc::new(backend), opts)
     }
 
