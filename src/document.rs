@@ -1,17 +1,23 @@
 //! An entity document: the Automerge document plus its policy history, kept in
 //! step so that the view costs in proportion to new operations.
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use std::cell::OnceCell;
+
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 
 use crate::model::{EntityId, EntityType};
 use crate::view::{self, CrossRefs, History, Ingest, View};
 
 /// One entity's Automerge document and the policy history derived from it.
+///
+/// The history is built on first use: a document loaded only to answer a
+/// sync request (a fresh device asking for everything) never needs it, and
+/// building it means materializing every change.
 #[derive(Debug)]
 pub struct EntityDoc {
     id: EntityId,
     doc: Automerge,
-    history: History,
+    history: OnceCell<History>,
 }
 
 impl EntityDoc {
@@ -20,7 +26,7 @@ impl EntityDoc {
         EntityDoc {
             id,
             doc: Automerge::new().with_actor(actor),
-            history: History::default(),
+            history: OnceCell::from(History::default()),
         }
     }
 
@@ -34,8 +40,11 @@ impl EntityDoc {
         for chunk in chunks {
             doc.load_incremental(chunk)?;
         }
-        let history = History::from_changes(doc.get_changes(&[]));
-        Ok(EntityDoc { id, doc, history })
+        Ok(EntityDoc {
+            id,
+            doc,
+            history: OnceCell::new(),
+        })
     }
 
     /// The entity id.
@@ -55,12 +64,13 @@ impl EntityDoc {
 
     /// The policy history.
     pub fn history(&self) -> &History {
-        &self.history
+        self.history
+            .get_or_init(|| History::from_changes(self.doc.get_changes(&[])))
     }
 
     /// The entity type, once a valid `type` was written.
     pub fn entity_type(&self) -> Option<EntityType> {
-        self.history.entity_type()
+        self.history().entity_type()
     }
 
     /// The current heads.
@@ -114,22 +124,31 @@ impl EntityDoc {
     /// Bring the history up to date with the document after it changed from
     /// `before`. Returns the new change hashes.
     pub(crate) fn catch_up(&mut self, before: &[ChangeHash]) -> Vec<ChangeHash> {
+        let Some(history) = self.history.get_mut() else {
+            // not built yet: it will include these changes when it is
+            return self
+                .doc
+                .get_changes_meta(before)
+                .iter()
+                .map(|m| m.hash)
+                .collect();
+        };
         let new = self.doc.get_changes(before);
         let hashes = new.iter().map(|c| c.hash()).collect();
-        if self.history.ingest(new) == Ingest::Rebuild {
-            self.history = History::from_changes(self.doc.get_changes(&[]));
+        if history.ingest(new) == Ingest::Rebuild {
+            self.history = OnceCell::new();
         }
         hashes
     }
 
     /// The view, with the cross-document facts the store supplies.
     pub fn view(&self, refs: &CrossRefs) -> View {
-        view::render(self.id, &self.doc, &self.history, refs)
+        view::render(self.id, &self.doc, self.history(), refs)
     }
 
     /// One field of the view (and its conflict), without rendering the rest.
     pub fn field(&self, name: &str) -> (serde_json::Value, Option<view::Conflict>) {
-        view::render_field(&self.doc, &self.history, name)
+        view::render_field(&self.doc, self.history(), name)
     }
 
     /// Changes the document holds that are not in the past of `heads`.
@@ -149,6 +168,6 @@ impl EntityDoc {
 
     /// Whether the document already has the change.
     pub fn has_change(&self, hash: &ChangeHash) -> bool {
-        self.doc.get_change_by_hash(hash).is_some()
+        self.doc.get_change_meta_by_hash(hash).is_some()
     }
 }

@@ -498,3 +498,68 @@ fn a_document_changed_on_both_sides_takes_the_inline_changes_and_then_syncs() {
     assert_eq!(view.str_field("title"), Some("relay title"));
     assert_eq!(view.str_field("location"), Some("device location"));
 }
+
+#[test]
+fn a_feed_page_nobody_asked_for_is_refused_and_stores_nothing() {
+    use permitsync::sync::extension::feed;
+    use permitsync::sync::{FeedEntry, FeedPage};
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    // a permit's changes, made elsewhere, pushed at the relay as a feed page
+    let id = permit(&device, "forged");
+    let changes: Vec<Vec<u8>> = device
+        .changes_since(id, &[])
+        .expect("changes")
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let heads = device
+        .heads(id)
+        .expect("heads")
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    let join = session(&device, Role::Client, "device", Access::open("relay"))
+        .start()
+        .send;
+    s.on_frame(&wire::encode(&join[0]));
+    let page = FeedPage {
+        entries: vec![FeedEntry {
+            seq: 1,
+            id,
+            heads,
+            changes: Some(changes),
+        }],
+        next_cursor: 99,
+        has_more: false,
+        binary: true,
+    };
+    let out = s.on_frame(&wire::encode(&feed(
+        &PeerId::new("device"),
+        &PeerId::new("relay"),
+        &page,
+    )));
+    let reason = out.close.expect("closed");
+    assert!(reason.contains("not asked for"), "{reason}");
+    assert!(!relay.contains(id).expect("contains"));
+    assert_eq!(out.changes_applied, 0);
+}
+
+#[test]
+fn inline_changes_over_the_receive_limit_close_the_connection_and_store_nothing() {
+    use permitsync::store::ReceiveLimits;
+    let ((_d1, device), (_d2, relay)) = (store(), store());
+    let id = permit(&relay, "three changes");
+    set_title(&relay, id, "second");
+    set_title(&relay, id, "third");
+    let mut c = session(&device, Role::Client, "device", Access::open("relay"))
+        .with_receive_limits(ReceiveLimits {
+            max_changes: 2,
+            ..ReceiveLimits::default()
+        });
+    let mut s = session(&relay, Role::Server, "relay", access("default", false));
+    let t = pump(&mut c, &mut s);
+    let reason = t.closed.expect("closed");
+    assert!(reason.contains("limit"), "{reason}");
+    assert!(!device.contains(id).expect("contains"));
+}

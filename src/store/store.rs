@@ -805,6 +805,22 @@ impl Store {
     /// nothing stored: changes whose dependencies are missing, and changes that
     /// would create a document without a valid entity type.
     pub fn apply_changes(&self, id: EntityId, changes: Vec<Change>) -> Result<Applied> {
+        let unlimited = ReceiveLimits {
+            max_changes: usize::MAX,
+            max_document_bytes: usize::MAX,
+            max_blob_bytes: usize::MAX,
+        };
+        self.apply_changes_limited(id, changes, &unlimited)
+    }
+
+    /// [`Store::apply_changes`] that refuses, storing nothing, changes over
+    /// `limits` (as [`Store::receive_sync_limited`] does).
+    pub fn apply_changes_limited(
+        &self,
+        id: EntityId,
+        changes: Vec<Change>,
+        limits: &ReceiveLimits,
+    ) -> Result<Applied> {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let created = g.doc.is_none();
@@ -817,7 +833,7 @@ impl Store {
         let missing: Vec<ChangeHash> = changes
             .iter()
             .flat_map(|c| c.deps().to_vec())
-            .filter(|d| !incoming.contains(d) && !doc.history().has_change(d))
+            .filter(|d| !incoming.contains(d) && !doc.has_change(d))
             .collect();
         if !missing.is_empty() {
             if !created {
@@ -838,12 +854,7 @@ impl Store {
                 return Err(e.into());
             }
         };
-        let unlimited = ReceiveLimits {
-            max_changes: usize::MAX,
-            max_document_bytes: usize::MAX,
-            max_blob_bytes: usize::MAX,
-        };
-        self.store_foreign(id, g, doc, created, &before, new_changes, &unlimited)
+        self.store_foreign(id, g, doc, created, &before, new_changes, limits)
     }
 
     /// Receive an automerge sync message about document `id` (created if new)
@@ -988,7 +999,13 @@ impl Store {
 
     /// Whether the store holds entity `id`.
     pub fn contains(&self, id: EntityId) -> Result<bool> {
-        Ok(self.summary(id)?.is_some())
+        // the summary's presence, without parsing it
+        Ok(self
+            .inner
+            .backend
+            .get(&keys::entity(id))
+            .map_err(storage)?
+            .is_some())
     }
 
     /// Every summary, in id order.
@@ -1082,7 +1099,7 @@ impl Store {
 
     /// Whether document `id` holds every one of `hashes` (false for an unknown document).
     pub fn has_changes(&self, id: EntityId, hashes: &[ChangeHash]) -> Result<bool> {
-        match self.with_doc(id, |d| hashes.iter().all(|h| d.history().has_change(h))) {
+        match self.with_doc(id, |d| hashes.iter().all(|h| d.has_change(h))) {
             Err(Error::UnknownEntity(_)) => Ok(false),
             other => other,
         }
@@ -1103,7 +1120,7 @@ impl Store {
     /// read together. `None` when the document lacks some of `known`.
     pub fn delta_since(&self, id: EntityId, known: &[ChangeHash]) -> Result<Option<Delta>> {
         self.with_durable_doc(id, |d| {
-            if known.iter().all(|h| d.history().has_change(h)) {
+            if known.iter().all(|h| d.has_change(h)) {
                 Some(Delta {
                     changes: d.changes_since(known),
                     heads: d.heads(),

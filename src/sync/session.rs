@@ -237,8 +237,10 @@ impl Session {
         let out = f(self);
         let written = self.write_states();
         let deferring = std::mem::replace(&mut self.store, store);
-        match written.and_then(|()| deferring.settle()) {
+        let settled = deferring.settle();
+        match written.and(settled) {
             Ok(()) => out,
+            // nothing may be acknowledged, nor announced to other connections
             Err(e) => self.storage_failure(e),
         }
     }

@@ -110,6 +110,7 @@ impl World {
                     device: Some(format!("n{i}")),
                     clock,
                     actor: None,
+                    ..Default::default()
                 };
                 Node::new(format!("n{i}"), rng.bytes16(), opts)
             })

@@ -12,7 +12,7 @@
 
 use automerge::{Change, ChangeHash};
 
-use super::{sorted_hex, Output, Session};
+use super::{sorted_hex, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::store::Delta;
@@ -68,7 +68,7 @@ impl Session {
                             break;
                         }
                         inline_bytes += size;
-                        self.assume_delivered(id, &heads);
+                        self.assume_delivered(id, &heads)?;
                         entry.heads = heads.iter().map(ChangeHash::to_string).collect();
                         entry.changes =
                             Some(changes.iter().map(|c| c.raw_bytes().to_vec()).collect());
@@ -93,27 +93,46 @@ impl Session {
     /// The changes the peer lacks of document `id` by our saved sync state
     /// with it, and the heads they lead to.
     fn delta_for_peer(&mut self, id: EntityId) -> Result<Option<Delta>, Error> {
-        self.load_state(id)?;
-        let known = self
-            .states
-            .get(&id)
-            .map(|s| s.shared_heads.clone())
-            .unwrap_or_default();
+        let known = match self.states.get(&id) {
+            Some(state) => state.shared_heads.clone(),
+            None => self.stored_shared_heads(id)?,
+        };
         match self.store.delta_since(id, &known) {
             Err(Error::UnknownEntity(_)) => Ok(None),
             other => other,
         }
     }
 
+    /// The shared heads of the sync state saved for `id` with the peer,
+    /// without keeping the state in this session.
+    fn stored_shared_heads(&self, id: EntityId) -> Result<Vec<ChangeHash>, Error> {
+        let Some(remote) = &self.remote else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .store
+            .load_sync_state(&remote.key, id)?
+            .and_then(|b| automerge::sync::State::decode(&b).ok())
+            .map(|s| s.shared_heads)
+            .unwrap_or_default())
+    }
+
     /// Record that the peer will hold `heads` of `id` once it applies the
     /// page. If it cannot (the page is lost, a dependency is missing), its
     /// sync messages for the document correct this: automerge answers what
     /// the peer's own message says it lacks.
-    fn assume_delivered(&mut self, id: EntityId, heads: &[ChangeHash]) {
+    fn assume_delivered(&mut self, id: EntityId, heads: &[ChangeHash]) -> Result<(), Error> {
+        self.set_shared_heads(id, heads.to_vec())
+    }
+
+    /// Record in the sync state of `id` that both sides hold `heads`.
+    fn set_shared_heads(&mut self, id: EntityId, heads: Vec<ChangeHash>) -> Result<(), Error> {
+        self.load_state(id)?;
         if let Some(state) = self.states.get_mut(&id) {
-            state.shared_heads = heads.to_vec();
+            state.shared_heads = heads;
             self.save_state(id);
         }
+        Ok(())
     }
 
     /// Client side: sync what a page lists, applying inline changes first.
@@ -121,6 +140,15 @@ impl Session {
         let Some(page) = extension::parse_feed(body) else {
             return Ok(self.fail("malformed permitsync-feed".into()));
         };
+        if self.cfg.role != Role::Client || !self.round.feed_requested {
+            // nobody asked: a page must not move cursors or bring changes
+            return Ok(self.fail("a permitsync-feed page that was not asked for".into()));
+        }
+        if self.round.feed_done {
+            // a duplicate of a page already taken (the network may repeat
+            // frames): nothing to do
+            return Ok(Output::default());
+        }
         let mut out = Output::default();
         for entry in &page.entries {
             let id = entry.id;
@@ -134,12 +162,22 @@ impl Session {
                     continue;
                 }
             }
-            if let Some(changes) = &entry.changes {
-                if self.apply_inline(entry, changes, mine.is_none(), &mut out)? {
-                    continue;
+            if let (Some(changes), false) = (&entry.changes, self.cfg.access.read_only) {
+                match self.apply_inline(entry, changes, mine.is_none(), &mut out) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e @ Error::LimitExceeded(_)) => {
+                        tracing::warn!(error = %e, "feed page over a limit; closing");
+                        out.merge(self.fail(e.to_string()));
+                        return Ok(out);
+                    }
+                    Err(e) => return Err(e),
                 }
             }
-            self.sync_doc(id, mine.is_none(), &mut out)?;
+            // a request only for what we still lack (inline changes may have
+            // created the document)
+            let have = mine.is_some() || self.store.contains(id)?;
+            self.sync_doc(id, !have, &mut out)?;
         }
         self.round.remote_feed = Some(page.next_cursor);
         if page.has_more {
@@ -189,9 +227,10 @@ impl Session {
         if new && !self.store.claim(id, &self.cfg.access.tenant)? {
             return Ok(false);
         }
-        let applied = match self.store.apply_changes(id, changes) {
+        let limits = self.receive_limits;
+        let applied = match self.store.apply_changes_limited(id, changes, &limits) {
             Ok(applied) => applied,
-            Err(Error::Storage(e)) => return Err(Error::Storage(e)),
+            Err(e @ (Error::Storage(_) | Error::LimitExceeded(_))) => return Err(e),
             Err(e) => {
                 tracing::debug!(%id, error = %e, "inline feed changes did not apply; syncing instead");
                 return Ok(false);
@@ -208,11 +247,7 @@ impl Session {
             return Ok(false);
         }
         // both sides hold these heads now: the next push skips the document
-        self.load_state(id)?;
-        if let Some(state) = self.states.get_mut(&id) {
-            state.shared_heads = heads;
-            self.save_state(id);
-        }
+        self.set_shared_heads(id, heads)?;
         Ok(true)
     }
 }
