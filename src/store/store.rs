@@ -859,9 +859,10 @@ impl Store {
 
     /// Receive an automerge sync message about document `id` (created if new)
     /// from a peer whose sync state is `state`. New changes are durable when
-    /// this returns, so a reply generated afterwards acknowledges only durable
-    /// data. A new document whose changes give it no valid entity type is not
-    /// stored ([`Error::UntypedDocument`]).
+    /// this returns (on a [`Store::deferring`] handle: once it is settled), so
+    /// a reply sent afterwards acknowledges only durable data. A new document
+    /// whose changes give it no valid entity type is not stored
+    /// ([`Error::UntypedDocument`]).
     pub fn receive_sync(
         &self,
         id: EntityId,
