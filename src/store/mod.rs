@@ -10,13 +10,17 @@
 mod backend;
 mod blobs;
 mod clock;
+mod durability;
 mod faulty_backend;
 mod group_commit;
 pub(crate) mod keys;
+mod peer_records;
+mod reads;
 mod sled_backend;
 #[allow(clippy::module_inception)]
 mod store;
 mod summary;
+mod tenancy;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{parse_sha256, BlobPut, Sha256Hash};

@@ -10,14 +10,15 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 
 use super::backend::{Backend, BatchOp, StorageError};
 use super::clock::{Clock, SystemClock};
+use super::durability::Owed;
 use super::group_commit::GroupCommit;
 use super::keys;
 use super::sled_backend::SledBackend;
 use super::summary::Summary;
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
-use crate::model::{EntityId, EntityType, IsolationStatus};
-use crate::view::{CrossRefs, View};
+use crate::model::{EntityId, EntityType};
+use crate::view::CrossRefs;
 use crate::write::{self, Edit, NewCloseout, NewIsolationPoint, NewPermit, WriteCtx};
 
 /// Default size of sled's page cache: 64 MiB.
@@ -80,8 +81,8 @@ struct Cache {
     tick: u64,
 }
 
-struct Inner {
-    backend: Arc<dyn Backend>,
+pub(super) struct Inner {
+    pub(super) backend: Arc<dyn Backend>,
     node_id: ActorId,
     actor: ActorId,
     device: String,
@@ -90,10 +91,10 @@ struct Inner {
     /// Next feed sequence number; held while a write's batch is applied so the
     /// feed's order is the order in which writes hit the backend.
     feed_next: Mutex<u64>,
-    applied_seq: AtomicU64,
-    durable_seq: AtomicU64,
-    commit: GroupCommit,
-    claim_lock: Mutex<()>,
+    pub(super) applied_seq: AtomicU64,
+    pub(super) durable_seq: AtomicU64,
+    pub(super) commit: GroupCommit,
+    pub(super) claim_lock: Mutex<()>,
 }
 
 /// Limits on what one sync message may bring (see [`Store::receive_sync_limited`]).
@@ -137,20 +138,14 @@ pub const DEFAULT_TENANT: &str = "default";
 /// A handle to a store; cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     /// The device recorded as the author of writes made through this handle
     /// (see [`Store::acting_as`]); the store's own device when `None`.
-    acting_device: Option<Arc<str>>,
+    pub(super) acting_device: Option<Arc<str>>,
     /// Set on a [`Store::deferring`] handle: what its writes and reads still
     /// owe to a flush (see [`Owed`]).
-    owed: Option<Arc<AtomicU64>>,
+    pub(super) owed: Option<Arc<Owed>>,
 }
-
-/// What a deferring handle owes, kept in one atomic: nothing (`0`), the feed
-/// position up to which everything must be durable, or [`OWE_FLUSH`] when it
-/// wrote records outside the feed and only a flush settles them.
-type Owed = AtomicU64;
-const OWE_FLUSH: u64 = u64::MAX;
 
 /// What a peer lacks of a document ([`Store::delta_since`]).
 #[derive(Clone, Debug)]
@@ -182,11 +177,11 @@ fn holds_queued(slot: &Mutex<Slot>) -> bool {
     }
 }
 
-fn poisoned<T>(_: T) -> Error {
+pub(super) fn poisoned<T>(_: T) -> Error {
     Error::Storage("a store lock was poisoned by a panicking thread".into())
 }
 
-fn storage(e: StorageError) -> Error {
+pub(super) fn storage(e: StorageError) -> Error {
     Error::Storage(e.0)
 }
 
@@ -284,12 +279,6 @@ impl Store {
         &self.inner.backend
     }
 
-    /// Number of flushes so far (group commit makes this smaller than the
-    /// number of writes under concurrency).
-    pub fn flush_count(&self) -> u64 {
-        self.inner.commit.flushes()
-    }
-
     /// The write context of this handle: its device, the clock's time, no note.
     pub(crate) fn ctx(&self) -> WriteCtx {
         WriteCtx {
@@ -311,35 +300,6 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
             owed: self.owed.clone(),
-        }
-    }
-
-    /// A handle on the same store whose writes do not wait for their flush
-    /// and whose reads do not flush what they are about to show: it only
-    /// records what it owes. The caller runs [`Store::settle`] on this handle
-    /// before anything it produced leaves the node, so one flush covers a
-    /// whole burst of messages (a connection's ready frames) instead of one
-    /// flush each.
-    pub fn deferring(&self) -> Store {
-        Store {
-            inner: self.inner.clone(),
-            acting_device: self.acting_device.clone(),
-            owed: Some(Arc::new(Owed::new(0))),
-        }
-    }
-
-    /// Make durable everything this handle wrote or read since the last
-    /// settle (a flush only when some of it is not durable yet). Nothing to do
-    /// on a handle that is not [`Store::deferring`].
-    pub fn settle(&self) -> Result<()> {
-        let Some(owed) = &self.owed else {
-            return Ok(());
-        };
-        match owed.swap(0, Ordering::SeqCst) {
-            0 => Ok(()),
-            OWE_FLUSH => self.flush_now(),
-            seq if self.inner.durable_seq.load(Ordering::SeqCst) >= seq => Ok(()),
-            _ => self.flush_now(),
         }
     }
 
@@ -557,50 +517,6 @@ impl Store {
             Durability::Wait => self.ensure_durable(seq),
             Durability::Deferred => Ok(()),
         }
-    }
-
-    /// Make sure the write at feed position `seq` is durable (flushing if not):
-    /// called before anything about a document is acknowledged or shown to a
-    /// peer, so a write whose flush failed is flushed before it is acknowledged
-    /// by a later call, and no peer ever gets a change a crash could still lose.
-    /// A deferring handle only notes the position (see [`Store::settle`]).
-    fn ensure_durable(&self, seq: u64) -> Result<()> {
-        if self.inner.durable_seq.load(Ordering::SeqCst) >= seq {
-            return Ok(());
-        }
-        if let Some(owed) = &self.owed {
-            owed.fetch_max(seq, Ordering::SeqCst);
-            return Ok(());
-        }
-        self.flush_now()
-    }
-
-    /// Wait until everything written so far is durable; a deferring handle
-    /// only notes that it owes a flush.
-    fn wait_durable(&self) -> Result<()> {
-        if let Some(owed) = &self.owed {
-            owed.store(OWE_FLUSH, Ordering::SeqCst);
-            return Ok(());
-        }
-        self.flush_now()
-    }
-
-    /// Flush (sharing the flush with concurrent writers) and wait for it.
-    fn flush_now(&self) -> Result<()> {
-        let inner = &self.inner;
-        let covered = AtomicU64::new(0);
-        inner
-            .commit
-            .wait_durable(
-                || covered.store(inner.applied_seq.load(Ordering::SeqCst), Ordering::SeqCst),
-                || inner.backend.flush(),
-                || {
-                    inner
-                        .durable_seq
-                        .fetch_max(covered.load(Ordering::SeqCst), Ordering::SeqCst);
-                },
-            )
-            .map_err(storage)
     }
 
     /// Create an entity written with `ctx`, with `extra` metadata keys in the
@@ -970,325 +886,5 @@ impl Store {
             Some(doc) => doc.generate_sync(state),
             None => EntityDoc::new(id, self.inner.actor.clone()).generate_sync(state),
         })
-    }
-
-    /// The rejections of the view caused by the given changes of document `id`.
-    pub fn rejections_in(
-        &self,
-        id: EntityId,
-        changes: &[ChangeHash],
-    ) -> Result<Vec<crate::view::Rejection>> {
-        self.with_doc(id, |d| {
-            changes
-                .iter()
-                .flat_map(|h| d.history().rejections_in(h))
-                .collect()
-        })
-    }
-
-    // ---- reads -----------------------------------------------------------
-
-    /// The summary of an entity, without loading its document.
-    pub fn summary(&self, id: EntityId) -> Result<Option<Summary>> {
-        let Some(bytes) = self.inner.backend.get(&keys::entity(id)).map_err(storage)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Storage(format!("corrupt summary of {id}: {e}")))
-    }
-
-    /// Whether the store holds entity `id`.
-    pub fn contains(&self, id: EntityId) -> Result<bool> {
-        // the summary's presence, without parsing it
-        Ok(self
-            .inner
-            .backend
-            .get(&keys::entity(id))
-            .map_err(storage)?
-            .is_some())
-    }
-
-    /// Every summary, in id order.
-    pub fn summaries(&self) -> Result<Vec<Summary>> {
-        self.inner
-            .backend
-            .scan_prefix(keys::ENTITY, None, usize::MAX)
-            .map_err(storage)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v)
-                    .map_err(|e| Error::Storage(format!("corrupt summary: {e}")))
-            })
-            .collect()
-    }
-
-    /// Summaries filtered by type and status; deleted entities only when asked.
-    pub fn list(
-        &self,
-        ty: Option<EntityType>,
-        status: Option<&str>,
-        include_deleted: bool,
-    ) -> Result<Vec<Summary>> {
-        Ok(self
-            .summaries()?
-            .into_iter()
-            .filter(|s| ty.is_none_or(|t| s.entity_type == t))
-            .filter(|s| status.is_none_or(|st| s.status.as_deref() == Some(st)))
-            .filter(|s| include_deleted || !s.deleted)
-            .collect())
-    }
-
-    /// The ids of a permit's isolation points and closeouts.
-    pub fn children(&self, permit: EntityId) -> Result<Vec<EntityId>> {
-        Ok(self
-            .inner
-            .backend
-            .scan_prefix(&keys::children_prefix(permit), None, usize::MAX)
-            .map_err(storage)?
-            .iter()
-            .filter_map(|(k, _)| keys::trailing_id(k))
-            .collect())
-    }
-
-    /// What the cross-document rules of a permit need.
-    pub fn cross_refs(&self, permit: EntityId) -> Result<CrossRefs> {
-        let mut refs = CrossRefs::default();
-        let owner = self.owner(permit)?;
-        for child in self.children(permit)? {
-            let Some(s) = self.summary(child)? else {
-                continue;
-            };
-            // a child another tenant uploaded does not count for this permit
-            if s.deleted || self.owner(child)? != owner {
-                continue;
-            }
-            match s.entity_type {
-                EntityType::IsolationPoint => refs.isolation_points.push((
-                    child,
-                    s.status
-                        .as_deref()
-                        .and_then(|st| st.parse::<IsolationStatus>().ok()),
-                )),
-                EntityType::Closeout => refs.closeouts.push((child, s.completed)),
-                EntityType::Permit => {}
-            }
-        }
-        Ok(refs)
-    }
-
-    /// The policy view of an entity.
-    pub fn view(&self, id: EntityId) -> Result<View> {
-        let refs = match self.summary(id)? {
-            Some(s) if s.entity_type == EntityType::Permit => self.cross_refs(id)?,
-            Some(_) => CrossRefs::default(),
-            None => return Err(Error::UnknownEntity(id)),
-        };
-        self.with_doc(id, |doc| doc.view(&refs))
-    }
-
-    /// The views of entities with open conflicts or rejected operations.
-    pub fn conflicts(&self) -> Result<Vec<View>> {
-        let mut out = Vec::new();
-        for s in self.summaries()? {
-            if s.conflicts > 0 || s.rejected > 0 {
-                out.push(self.view(s.id)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Whether document `id` holds every one of `hashes` (false for an unknown document).
-    pub fn has_changes(&self, id: EntityId, hashes: &[ChangeHash]) -> Result<bool> {
-        match self.with_doc(id, |d| hashes.iter().all(|h| d.has_change(h))) {
-            Err(Error::UnknownEntity(_)) => Ok(false),
-            other => other,
-        }
-    }
-
-    /// The current heads of document `id`.
-    pub fn heads(&self, id: EntityId) -> Result<Vec<ChangeHash>> {
-        self.with_doc(id, |d| d.heads())
-    }
-
-    /// The changes of document `id` not in the past of `heads` (all when empty).
-    pub fn changes_since(&self, id: EntityId, heads: &[ChangeHash]) -> Result<Vec<Change>> {
-        self.with_durable_doc(id, |d| d.changes_since(heads))
-    }
-
-    /// What a peer that holds `known` (all of it, when empty) lacks of
-    /// document `id`: the changes after `known` and the heads they lead to,
-    /// read together. `None` when the document lacks some of `known`.
-    pub fn delta_since(&self, id: EntityId, known: &[ChangeHash]) -> Result<Option<Delta>> {
-        self.with_durable_doc(id, |d| {
-            if known.iter().all(|h| d.has_change(h)) {
-                Some(Delta {
-                    changes: d.changes_since(known),
-                    heads: d.heads(),
-                })
-            } else {
-                None
-            }
-        })
-    }
-
-    /// The compacted bytes of document `id`.
-    pub fn save_doc(&self, id: EntityId) -> Result<Vec<u8>> {
-        self.with_durable_doc(id, |d| d.save())
-    }
-
-    /// Documents changed after feed position `cursor`, oldest first, at most
-    /// `limit`; only durable writes are listed. Each document appears once, at
-    /// its latest change. Returns `(seq, id)` pairs; the last seq is the next cursor.
-    pub fn feed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, EntityId)>> {
-        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
-        let after = keys::feed(cursor);
-        Ok(self
-            .inner
-            .backend
-            .scan_prefix(keys::FEED, Some(&after), limit)
-            .map_err(storage)?
-            .into_iter()
-            .filter_map(|(k, v)| Some((keys::feed_seq(&k)?, keys::id_value(&v)?)))
-            .filter(|(seq, _)| *seq <= durable)
-            .collect())
-    }
-
-    /// Like [`Store::feed_since`], for the documents of one tenant.
-    pub fn tenant_feed_since(
-        &self,
-        tenant: &str,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, EntityId)>> {
-        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
-        let prefix = keys::tenant_feed_prefix(tenant);
-        let after = keys::tenant_feed(tenant, cursor);
-        Ok(self
-            .inner
-            .backend
-            .scan_prefix(&prefix, Some(&after), limit)
-            .map_err(storage)?
-            .into_iter()
-            .filter_map(|(k, v)| Some((keys::feed_seq(&k)?, keys::id_value(&v)?)))
-            .filter(|(seq, _)| *seq <= durable)
-            .collect())
-    }
-
-    /// The tenant document `id` belongs to, if it was ever claimed.
-    pub fn owner(&self, id: EntityId) -> Result<Option<String>> {
-        Ok(self
-            .inner
-            .backend
-            .get(&keys::owner(id))
-            .map_err(storage)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-
-    /// Whether `tenant` may see document `id`: it owns it, or nobody claimed it
-    /// and `tenant` is the default tenant.
-    pub fn visible_to(&self, id: EntityId, tenant: &str) -> Result<bool> {
-        Ok(match self.owner(id)? {
-            Some(owner) => owner == tenant,
-            None => tenant == DEFAULT_TENANT,
-        })
-    }
-
-    /// The summary of entity `id` if `tenant` may see it; `None` for an
-    /// unknown id and for another tenant's entity alike.
-    pub fn visible_summary(&self, id: EntityId, tenant: &str) -> Result<Option<Summary>> {
-        match self.summary(id)? {
-            Some(s) if self.visible_to(id, tenant)? => Ok(Some(s)),
-            _ => Ok(None),
-        }
-    }
-
-    /// Whether entity `id` is a `ty` of `tenant`'s that `device` created: a
-    /// create retried after its answer was lost finds its entity this way.
-    pub fn created_by(
-        &self,
-        id: EntityId,
-        tenant: &str,
-        ty: EntityType,
-        device: &str,
-    ) -> Result<bool> {
-        match self.visible_summary(id, tenant)? {
-            Some(s) if s.entity_type == ty => {
-                let creator = self.with_doc(id, |d| d.field("created_by").0)?;
-                Ok(creator.as_str() == Some(device))
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// Claim document `id` for `tenant` if it has no owner yet and does not
-    /// exist. Returns whether `tenant` may use it (it owns it now, or already did).
-    /// The claim becomes durable with the document's first write.
-    pub fn claim(&self, id: EntityId, tenant: &str) -> Result<bool> {
-        let _guard = self.inner.claim_lock.lock().map_err(poisoned)?;
-        if let Some(owner) = self.owner(id)? {
-            return Ok(owner == tenant);
-        }
-        if self.contains(id)? {
-            // an unclaimed existing document belongs to the default tenant
-            return Ok(tenant == DEFAULT_TENANT);
-        }
-        self.inner
-            .backend
-            .apply(vec![(keys::owner(id), Some(tenant.as_bytes().to_vec()))])
-            .map_err(storage)?;
-        Ok(true)
-    }
-
-    /// The persisted sync state of document `id` with `peer`.
-    pub fn load_sync_state(&self, peer: &str, id: EntityId) -> Result<Option<Vec<u8>>> {
-        self.inner
-            .backend
-            .get(&keys::sync_state(peer, id))
-            .map_err(storage)
-    }
-
-    /// Persist the sync states of documents with `peer`, in one batch (made
-    /// durable by the next flush; losing them only costs a longer sync).
-    pub fn save_sync_states(&self, peer: &str, states: Vec<(EntityId, Vec<u8>)>) -> Result<()> {
-        let batch = states
-            .into_iter()
-            .map(|(id, state)| (keys::sync_state(peer, id), Some(state)))
-            .collect();
-        self.inner.backend.apply(batch).map_err(storage)
-    }
-
-    /// A named cursor kept for `peer` (e.g. how far its feed was read).
-    pub fn peer_cursor(&self, peer: &str, name: &str) -> Result<u64> {
-        Ok(self
-            .inner
-            .backend
-            .get(&keys::cursor(peer, name))
-            .map_err(storage)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
-    }
-
-    /// Store a named cursor for `peer`, durably.
-    pub fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
-        self.inner
-            .backend
-            .apply(vec![(
-                keys::cursor(peer, name),
-                Some(value.to_be_bytes().to_vec()),
-            )])
-            .map_err(storage)?;
-        self.wait_durable()
-    }
-
-    /// The latest durable feed position.
-    pub fn feed_head(&self) -> u64 {
-        self.inner.durable_seq.load(Ordering::SeqCst)
-    }
-
-    /// Flush everything to disk (also on a deferring handle).
-    pub fn flush(&self) -> Result<()> {
-        self.flush_now()
     }
 }

@@ -1,0 +1,51 @@
+//! What a store keeps about each peer it syncs with: the persisted sync
+//! state of every document, and named cursors (how far a feed was read).
+
+use super::keys;
+use super::store::{storage, Store};
+use crate::error::Result;
+use crate::model::EntityId;
+
+impl Store {
+    /// The persisted sync state of document `id` with `peer`.
+    pub fn load_sync_state(&self, peer: &str, id: EntityId) -> Result<Option<Vec<u8>>> {
+        self.inner
+            .backend
+            .get(&keys::sync_state(peer, id))
+            .map_err(storage)
+    }
+
+    /// Persist the sync states of documents with `peer`, in one batch (made
+    /// durable by the next flush; losing them only costs a longer sync).
+    pub fn save_sync_states(&self, peer: &str, states: Vec<(EntityId, Vec<u8>)>) -> Result<()> {
+        let batch = states
+            .into_iter()
+            .map(|(id, state)| (keys::sync_state(peer, id), Some(state)))
+            .collect();
+        self.inner.backend.apply(batch).map_err(storage)
+    }
+
+    /// A named cursor kept for `peer` (e.g. how far its feed was read).
+    pub fn peer_cursor(&self, peer: &str, name: &str) -> Result<u64> {
+        Ok(self
+            .inner
+            .backend
+            .get(&keys::cursor(peer, name))
+            .map_err(storage)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Store a named cursor for `peer`, durably.
+    pub fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
+        self.inner
+            .backend
+            .apply(vec![(
+                keys::cursor(peer, name),
+                Some(value.to_be_bytes().to_vec()),
+            )])
+            .map_err(storage)?;
+        self.wait_durable()
+    }
+}
