@@ -29,7 +29,10 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$addr" ] || { cat "$dir/log" >&2; exit 1; }
-/usr/bin/time -f "load tool: %U s user, %S s system, %e s wall" env \
+# GNU time reports the load tool's CPU; without it the run is only timed
+timer=(/usr/bin/time -f "load tool: %U s user, %S s system, %e s wall")
+[ -x /usr/bin/time ] || timer=()
+"${timer[@]}" env \
     COMPARE_URL="ws://$addr/v1/sync" COMPARE_PID="$pid" COMPARE_SYSTEM=one-run \
     COMPARE_EXT="${EXT:-0}" COMPARE_DEVICES="${D:-50}" COMPARE_DOCS="${N:-40}" \
     COMPARE_CHANGES="${C:-10}" COMPARE_EDITS=20 COMPARE_OUT="${COMPARE_OUT:-/tmp/one_run.jsonl}" \
