@@ -128,15 +128,7 @@ fn reconnect_syncs_only_the_documents_that_changed() {
     assert!(first.sync_messages >= 2000, "{first:?}");
     // while the device is away, 5 documents change on the relay
     for id in &ids[..5] {
-        relay
-            .edit(
-                *id,
-                Edit::SetField {
-                    field: "title".into(),
-                    value: "changed on the relay".into(),
-                },
-            )
-            .expect("edit");
+        set_title(&relay, *id, "changed on the relay");
     }
     let again = pump(
         &mut session(&device, Role::Client, "device", Access::open("relay")),
@@ -506,12 +498,7 @@ fn a_feed_page_nobody_asked_for_is_refused_and_stores_nothing() {
     let ((_d1, device), (_d2, relay)) = (store(), store());
     // a permit's changes, made elsewhere, pushed at the relay as a feed page
     let id = permit(&device, "forged");
-    let changes: Vec<Vec<u8>> = device
-        .changes_since(id, &[])
-        .expect("changes")
-        .iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
+    let changes = device.changes_since(id, &[]).expect("changes");
     let heads = device
         .heads(id)
         .expect("heads")

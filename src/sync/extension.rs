@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 
+use automerge::Change;
+
 use crate::model::EntityId;
 use crate::store::{parse_sha256, Sha256Hash};
 use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
@@ -120,7 +122,7 @@ pub fn feed_request(from: &PeerId, to: &PeerId, req: FeedRequest) -> Message {
 }
 
 /// One document in a feed page.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FeedEntry {
     /// Its position in the sender's feed.
     pub seq: u64,
@@ -129,13 +131,14 @@ pub struct FeedEntry {
     /// The sender's heads of it (hex, sorted): a receiver that has the same
     /// heads has nothing to sync.
     pub heads: Vec<String>,
-    /// The changes the receiver lacks, as the sender believes (raw change
-    /// bytes), when the request asked for them and they fit the page.
-    pub changes: Option<Vec<Vec<u8>>>,
+    /// The changes the receiver lacks, as the sender believes, when the
+    /// request asked for them and they fit the page. A received entry whose
+    /// changes do not all decode has none (the receiver syncs it instead).
+    pub changes: Option<Vec<Change>>,
 }
 
 /// A page of the feed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FeedPage {
     /// Documents changed: feed position, id, and the sender's heads (hex).
     pub entries: Vec<FeedEntry>,
@@ -156,7 +159,12 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
         .iter()
         .map(|e| {
             let (id, heads) = if page.binary {
-                let carried = carried_hashes(e.changes.as_deref().unwrap_or_default());
+                let carried: Vec<String> = e
+                    .changes
+                    .iter()
+                    .flatten()
+                    .map(|c| c.hash().to_string())
+                    .collect();
                 (
                     Value::Bytes(e.id.as_bytes().to_vec()),
                     e.heads
@@ -179,7 +187,10 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
             let mut entry = vec![id, Value::Int(e.seq.into()), Value::Array(heads)];
             if let Some(changes) = &e.changes {
                 entry.push(Value::Array(
-                    changes.iter().cloned().map(Value::Bytes).collect(),
+                    changes
+                        .iter()
+                        .map(|c| Value::Bytes(c.raw_bytes().to_vec()))
+                        .collect(),
                 ));
             }
             Value::Array(entry)
@@ -192,19 +203,6 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
         body.insert("has_more".into(), Value::Bool(true));
     }
     message(FEED, from, to, body)
-}
-
-/// The hashes (hex) of encoded changes; one that does not decode gets none,
-/// so no head refers to it.
-fn carried_hashes(changes: &[Vec<u8>]) -> Vec<String> {
-    changes
-        .iter()
-        .map(|b| {
-            automerge::Change::from_bytes(b.clone())
-                .map(|c| c.hash().to_string())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// `permitsync-rejected`.
@@ -322,35 +320,34 @@ pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
         let seq = u64::try_from(pair.get(1)?.as_i64()?).ok()?;
         let changes = match pair.get(3) {
             None => None,
-            Some(Value::Array(c)) => Some(
-                c.iter()
+            Some(Value::Array(c)) => {
+                let raw = c
+                    .iter()
                     .map(|v| match v {
                         Value::Bytes(b) => Some(b.clone()),
                         _ => None,
                     })
-                    .collect::<Option<Vec<_>>>()?,
-            ),
+                    .collect::<Option<Vec<_>>>()?;
+                raw.into_iter()
+                    .map(|b| Change::from_bytes(b).ok())
+                    .collect::<Option<Vec<_>>>()
+            }
             Some(_) => return None,
         };
         let heads = match pair.get(2) {
-            Some(Value::Array(h)) => {
-                let carried = match &changes {
-                    Some(c) if h.iter().any(|v| matches!(v, Value::Int(_))) => carried_hashes(c),
-                    _ => Vec::new(),
-                };
-                h.iter()
-                    .map(|v| match v {
-                        Value::Text(t) => Some(t.clone()),
-                        Value::Bytes(b) if b.len() == 32 => Some(hex::encode(b)),
-                        Value::Int(i) => usize::try_from(*i)
-                            .ok()
-                            .and_then(|i| carried.get(i))
-                            .filter(|h| !h.is_empty())
-                            .cloned(),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?
-            }
+            Some(Value::Array(h)) => h
+                .iter()
+                .map(|v| match v {
+                    Value::Text(t) => Some(t.clone()),
+                    Value::Bytes(b) if b.len() == 32 => Some(hex::encode(b)),
+                    // a carried change, by its index
+                    Value::Int(i) => usize::try_from(*i)
+                        .ok()
+                        .and_then(|i| changes.as_ref()?.get(i))
+                        .map(|c| c.hash().to_string()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?,
             _ => Vec::new(),
         };
         entries.push(FeedEntry {
@@ -390,7 +387,7 @@ mod tests {
                     id: EntityId::new_random(),
                     // one head is a carried change (sent as its index), one not
                     heads: vec![change.hash().to_string(), "ab".repeat(32)],
-                    changes: Some(vec![change.raw_bytes().to_vec()]),
+                    changes: Some(vec![change.clone()]),
                 },
                 FeedEntry {
                     seq: 9,

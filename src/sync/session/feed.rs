@@ -70,8 +70,7 @@ impl Session {
                         inline_bytes += size;
                         self.assume_delivered(id, &heads)?;
                         entry.heads = heads.iter().map(ChangeHash::to_string).collect();
-                        entry.changes =
-                            Some(changes.iter().map(|c| c.raw_bytes().to_vec()).collect());
+                        entry.changes = Some(changes);
                     }
                 }
             }
@@ -150,7 +149,13 @@ impl Session {
             return Ok(Output::default());
         }
         let mut out = Output::default();
-        for entry in &page.entries {
+        let FeedPage {
+            entries,
+            next_cursor,
+            has_more,
+            ..
+        } = page;
+        for mut entry in entries {
             let id = entry.id;
             // the peer changed it: sync (a request when we do not have it yet),
             // unless we already have exactly its heads
@@ -162,8 +167,8 @@ impl Session {
                     continue;
                 }
             }
-            if let (Some(changes), false) = (&entry.changes, self.cfg.access.read_only) {
-                match self.apply_inline(entry, changes, mine.is_none(), &mut out) {
+            if let (Some(changes), false) = (entry.changes.take(), self.cfg.access.read_only) {
+                match self.apply_inline(&entry, changes, mine.is_none(), &mut out) {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(e @ Error::LimitExceeded(_)) => {
@@ -179,13 +184,13 @@ impl Session {
             let have = mine.is_some() || self.store.contains(id)?;
             self.sync_doc(id, !have, &mut out)?;
         }
-        self.round.remote_feed = Some(page.next_cursor);
-        if page.has_more {
+        self.round.remote_feed = Some(next_cursor);
+        if has_more {
             if let Some(remote) = &self.remote {
                 out.send.push(extension::feed_request(
                     &self.cfg.local_peer,
                     &remote.peer,
-                    self.next_feed_request(page.next_cursor),
+                    self.next_feed_request(next_cursor),
                 ));
             }
         } else {
@@ -206,24 +211,17 @@ impl Session {
 
     /// Apply an entry's inline changes; whether that brought the document to
     /// the entry's heads (nothing left to sync). Changes that do not apply
-    /// (malformed, dependencies missing) change nothing here: the document is
-    /// then synced with sync messages.
+    /// (dependencies missing) change nothing here, and an entry whose changes
+    /// did not decode carries none: the document is then synced with sync
+    /// messages.
     fn apply_inline(
         &mut self,
         entry: &FeedEntry,
-        raw: &[Vec<u8>],
+        changes: Vec<Change>,
         new: bool,
         out: &mut Output,
     ) -> Result<bool, Error> {
         let id = entry.id;
-        let Ok(changes) = raw
-            .iter()
-            .map(|b| Change::from_bytes(b.clone()))
-            .collect::<Result<Vec<_>, _>>()
-        else {
-            tracing::debug!(%id, "inline feed changes did not decode; syncing instead");
-            return Ok(false);
-        };
         if new && !self.store.claim(id, &self.cfg.access.tenant)? {
             return Ok(false);
         }
