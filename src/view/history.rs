@@ -372,11 +372,15 @@ impl History {
         }
         pred.sort_unstable();
         pred.dedup();
-        let prior = self.eff_union(&pred);
+        // E(pred): what the op overwrote, seeing through invalid ops. It is
+        // judged against the part of it still in force in its own causal past
+        // (minus what a valid op of that past superseded).
+        let overwritten = self.eff_union(&pred);
+        let prior = self.in_force_at(&overwritten, at.change);
         // A delete that leaves other values of the key in place is how Automerge
         // resolves a conflict in favour of the value already shown: judge it by
         // the value that remains.
-        let remaining = self.eff_union(&remaining);
+        let remaining = self.in_force_at(&self.eff_union(&remaining), at.change);
         let role = self.keys[key as usize].role.clone();
         let verdict = validate::judge(
             self,
@@ -389,11 +393,18 @@ impl History {
             Some(at.change),
         );
         let idx = self.ops.len() as OpIdx;
+        let valid = verdict.is_ok();
         let eff = match (&verdict, &value) {
             (Ok(()), OpValue::Delete) => Vec::new(),
             (Ok(()), _) => vec![idx],
-            (Err(_), _) => prior,
+            (Err(_), _) => overwritten.clone(),
         };
+        if valid {
+            // a valid op supersedes everything in E(pred), in force or not
+            for &o in &overwritten {
+                self.ops[o as usize].superseded_by.push(idx);
+            }
+        }
         let path = self.keys[key as usize].path.clone();
         match (&verdict, &value, &role) {
             (Ok(()), OpValue::Map, KeyRole::Root(p)) => {
@@ -427,7 +438,9 @@ impl History {
             key,
             pred: pred.clone(),
             value,
+            valid,
             eff,
+            superseded_by: Vec::new(),
         });
         self.op_ids.insert((at.counter, at.actor), idx);
         let state = &mut self.keys[key as usize];
@@ -528,6 +541,40 @@ impl History {
         seen
     }
 
+    /// The ops of `ops` that no valid op of change `c`'s causal past (or an
+    /// earlier op of `c` itself) supersedes. Concurrent ops do not count: an op
+    /// is judged only by what its author could have seen.
+    fn in_force_at(&self, ops: &[OpIdx], c: ChangeIdx) -> Vec<OpIdx> {
+        ops.iter()
+            .copied()
+            .filter(|o| {
+                !self.ops[*o as usize].superseded_by.iter().any(|s| {
+                    let by = self.ops[*s as usize].change;
+                    by == c || self.is_ancestor(by, c)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether change `a` is in the causal past of change `c`. Change indexes
+    /// follow a causal order, so the search never goes below `a`.
+    fn is_ancestor(&self, a: ChangeIdx, c: ChangeIdx) -> bool {
+        if a >= c {
+            return false;
+        }
+        let mut seen: HashSet<ChangeIdx> = HashSet::new();
+        let mut stack: Vec<ChangeIdx> = self.changes[c as usize].deps.clone();
+        while let Some(x) = stack.pop() {
+            if x == a {
+                return true;
+            }
+            if x > a && seen.insert(x) {
+                stack.extend(self.changes[x as usize].deps.iter().copied());
+            }
+        }
+        false
+    }
+
     /// The union of the effective sets of `ops`, sorted.
     pub(crate) fn eff_union(&self, ops: &[OpIdx]) -> Vec<OpIdx> {
         let mut out: Vec<OpIdx> = ops
@@ -539,11 +586,16 @@ impl History {
         out
     }
 
-    /// The effective ops of `key`, now (`at = None`) or as of a causal past.
+    /// The effective ops of `key`, now (`at = None`) or as of a causal past:
+    /// `E(heads)` minus every op that a valid op of the same set supersedes.
     pub(crate) fn effective(&self, key: KeyIdx, at: Option<&BitSet>) -> Vec<OpIdx> {
         let state = &self.keys[key as usize];
         match at {
-            None => self.eff_union(&state.frontier),
+            None => {
+                let mut eff = self.eff_union(&state.frontier);
+                eff.retain(|o| self.ops[*o as usize].superseded_by.is_empty());
+                eff
+            }
             Some(past) => {
                 let in_past: Vec<OpIdx> = state
                     .ops
@@ -559,7 +611,14 @@ impl History {
                     .into_iter()
                     .filter(|o| !overwritten.contains(o))
                     .collect();
-                self.eff_union(&frontier)
+                let mut eff = self.eff_union(&frontier);
+                eff.retain(|o| {
+                    !self.ops[*o as usize]
+                        .superseded_by
+                        .iter()
+                        .any(|s| past.contains(self.ops[*s as usize].change as usize))
+                });
+                eff
             }
         }
     }

@@ -135,7 +135,12 @@ pub(crate) struct OpRec {
     pub pred: Vec<OpIdx>,
     /// What it wrote.
     pub value: OpValue,
-    /// Its effective set: `[self]` when valid, `[]` for a valid delete, and the
-    /// effective set of `pred` when invalid.
+    /// Whether the view accepted it (policy and schema).
+    pub valid: bool,
+    /// Its effective set `E`: `[self]` when valid, `[]` for a valid delete, and
+    /// the effective set of `pred` when invalid (seen through, not superseded).
     pub eff: Vec<OpIdx>,
+    /// The valid ops that supersede this one: those whose `E(pred)` holds it
+    /// (they overwrote it, directly or through invalid ops).
+    pub superseded_by: Vec<OpIdx>,
 }

@@ -6,7 +6,6 @@ use automerge::ChangeHash;
 
 use super::bitset::BitSet;
 use super::history::History;
-use super::op::OpValue;
 
 /// A write to a policed key that is not in the causal past of some heads.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,12 +43,11 @@ impl History {
     pub(crate) fn writes_outside(&self, seen: &BitSet) -> Vec<LaterWrite> {
         self.ops
             .iter()
-            .enumerate()
-            .filter(|(_, op)| !seen.contains(op.change as usize))
-            .map(|(i, op)| LaterWrite {
+            .filter(|op| !seen.contains(op.change as usize))
+            .map(|op| LaterWrite {
                 path: self.keys[op.key as usize].path.clone(),
                 change: self.changes[op.change as usize].hash,
-                valid: op.eff.contains(&(i as u32)) || matches!(op.value, OpValue::Delete),
+                valid: op.valid,
             })
             .collect()
     }

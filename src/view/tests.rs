@@ -2,117 +2,12 @@
 //! write API, concurrent edits, and the worked examples of `docs/policies.md`.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutomergeError, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{AutomergeError, ObjType, ReadDoc, ROOT};
 
+use super::test_doc::{actor, field, reasons, Doc};
 use crate::document::EntityDoc;
 use crate::model::EntityId;
-use crate::view::{CrossRefs, View};
-
-fn actor(n: u8) -> ActorId {
-    ActorId::from(vec![n; 16])
-}
-
-struct Doc {
-    inner: automerge::Automerge,
-}
-
-impl Doc {
-    fn new(n: u8, ty: &str) -> Doc {
-        let mut inner = automerge::Automerge::new().with_actor(actor(n));
-        inner
-            .transact::<_, _, AutomergeError>(|tx| {
-                tx.put(ROOT, "type", ty)?;
-                tx.put(ROOT, "created_at", ScalarValue::Timestamp(1))?;
-                tx.put(ROOT, "created_by", "dev")?;
-                if ty == "permit" {
-                    tx.put(ROOT, "status", "draft")?;
-                    tx.put_object(ROOT, "safety_checklist", ObjType::Map)?;
-                    tx.put_object(ROOT, "gas_readings", ObjType::Map)?;
-                    tx.put_object(ROOT, "ppe_requirements", ObjType::Map)?;
-                    tx.put(ROOT, "title", "t")?;
-                } else {
-                    tx.put(ROOT, "permit_id", "00000000-0000-0000-0000-000000000001")?;
-                    tx.put_object(ROOT, "lock_ids", ObjType::Map)?;
-                }
-                Ok(())
-            })
-            .expect("create");
-        Doc { inner }
-    }
-
-    fn fork(&self, n: u8) -> Doc {
-        Doc {
-            inner: self.inner.fork().with_actor(actor(n)),
-        }
-    }
-
-    fn put(&mut self, key: &str, value: impl Into<ScalarValue>) {
-        let v = value.into();
-        self.inner
-            .transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, key, v.clone()))
-            .expect("put");
-    }
-
-    fn obj(&self, key: &str) -> ObjId {
-        match self.inner.get(ROOT, key).expect("get") {
-            Some((_, id)) => id,
-            None => panic!("no {key}"),
-        }
-    }
-
-    fn put_in(&mut self, map: &str, key: &str, value: impl Into<ScalarValue>) {
-        let obj = self.obj(map);
-        let v = value.into();
-        self.inner
-            .transact::<_, _, AutomergeError>(|tx| tx.put(&obj, key, v.clone()))
-            .expect("put_in");
-    }
-
-    fn delete_in(&mut self, map: &str, key: &str) {
-        let obj = self.obj(map);
-        self.inner
-            .transact::<_, _, AutomergeError>(|tx| tx.delete(&obj, key))
-            .expect("delete_in");
-    }
-
-    fn reading(&mut self, id: &str, gas: &str, value: f64, taken_at: i64) {
-        let obj = self.obj("gas_readings");
-        self.inner
-            .transact::<_, _, AutomergeError>(|tx| {
-                let r = tx.put_object(&obj, id, ObjType::Map)?;
-                tx.put(&r, "gas", gas)?;
-                tx.put(&r, "value", value)?;
-                tx.put(&r, "min", 0.0)?;
-                tx.put(&r, "max", 10.0)?;
-                tx.put(&r, "taken_at", ScalarValue::Timestamp(taken_at))?;
-                Ok(())
-            })
-            .expect("reading");
-    }
-
-    fn merge(&mut self, other: &Doc) {
-        let mut o = other.inner.fork();
-        self.inner.merge(&mut o).expect("merge");
-    }
-
-    fn view(&self) -> View {
-        let chunks = self.inner.save();
-        EntityDoc::load(EntityId::from_bytes([7; 16]), actor(99), &[&chunks])
-            .expect("load")
-            .view(&CrossRefs::default())
-    }
-}
-
-fn field<'a>(v: &'a View, name: &str) -> &'a serde_json::Value {
-    &v.fields[name]
-}
-
-fn reasons(v: &View) -> Vec<(String, String)> {
-    v.rejected
-        .iter()
-        .map(|r| (r.field.clone(), r.reason.clone()))
-        .collect()
-}
+use crate::view::CrossRefs;
 
 #[test]
 fn worked_example_isolation_status() {
