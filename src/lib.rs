@@ -43,6 +43,7 @@ pub mod bundle;
 pub mod classic;
 mod document;
 mod error;
+pub mod identity;
 pub mod model;
 pub mod node;
 pub mod resolve;
