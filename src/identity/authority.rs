@@ -319,7 +319,7 @@ mod tests {
             .expect("add");
         let roles: RoleSet = [Role::Issuer].into_iter().collect();
         let by_relay = Attestation::delivery(H, 10, "js-1".into(), roles.clone(), &relay);
-        let a = w.judge.authorize(1_500, &[by_relay.clone()]);
+        let a = w.judge.authorize(1_500, std::slice::from_ref(&by_relay));
         assert_eq!(a.verification, Verification::RelayAttested);
         assert_eq!(a.device.as_deref(), Some("js-1"));
         assert!(a.holds_any(&[Role::Issuer]));

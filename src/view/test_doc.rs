@@ -139,4 +139,3 @@ pub(super) fn reasons(v: &View) -> Vec<(String, String)> {
         .map(|r| (r.field.clone(), r.reason.clone()))
         .collect()
 }
-
