@@ -567,3 +567,116 @@ fn serve_status_and_one_shot_sync() {
         "Edited on the device"
     );
 }
+
+#[test]
+fn a_mistyped_checklist_item_is_refused_unless_added_on_purpose() {
+    let dir = tempdir();
+    let data = dir.path();
+    let id = create_permit(data, &["--title", "Pump", "--check", "area barricaded"]);
+    let before = show(data, &id);
+    let err = fails(data, &["permit", "tick", &id, "area barricade"]);
+    assert!(
+        err.contains("no checklist item \"area barricade\"")
+            && err.contains("\"area barricaded\"")
+            && err.contains("--add"),
+        "{err}"
+    );
+    assert_eq!(show(data, &id), before, "a refused tick writes nothing");
+    ok(data, &["permit", "tick", &id, "gas test done", "--add"]);
+    ok(data, &["permit", "tick", &id, "area barricaded"]);
+    assert_eq!(
+        show(data, &id)["fields"]["safety_checklist"],
+        serde_json::json!({"area barricaded": true, "gas test done": true})
+    );
+}
+
+#[test]
+fn a_mistyped_status_lists_the_valid_ones() {
+    let dir = tempdir();
+    let data = dir.path();
+    let id = create_permit(data, &["--title", "Pump"]);
+    let err = fails(data, &["permit", "status", &id, "activ"]);
+    assert!(
+        err.contains("unknown permit status \"activ\"")
+            && err.contains("valid: draft, submitted, approved, active"),
+        "{err}"
+    );
+    let iso = ok(
+        data,
+        &[
+            "isolation",
+            "create",
+            "--permit",
+            &id,
+            "--description",
+            "Valve",
+        ],
+    );
+    let err = fails(data, &["isolation", "status", iso.trim(), "verifed"]);
+    assert!(
+        err.contains("valid: assigned, isolated, verified, deisolated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_names_isolation_points_by_description_and_permit() {
+    let dir = tempdir();
+    let data = dir.path();
+    let id = create_permit(data, &["--title", "Replace pump seal"]);
+    ok(
+        data,
+        &[
+            "isolation",
+            "create",
+            "--permit",
+            &id,
+            "--description",
+            "Suction valve V-12",
+        ],
+    );
+    let human = ok(data, &["list", "--type", "isolation_point"]);
+    assert!(
+        human.contains("Suction valve V-12 (permit Replace pump seal)"),
+        "{human}"
+    );
+    assert!(!human.contains(&format!("(permit {id})")), "{human}");
+}
+
+#[test]
+fn resolve_settles_a_conflict_from_the_cli() {
+    let a = tempdir();
+    let b = tempdir();
+    let (a, b) = (a.path(), b.path());
+    let bundle = |from: &Path, to: &Path, name: &str| {
+        let file = from.join(name);
+        let file = file.to_str().expect("utf-8 path");
+        ok(from, &["export", file]);
+        ok(to, &["import", file]);
+    };
+    let id = create_permit(a, &["--title", "Original"]);
+    bundle(a, b, "1.bundle");
+    ok(a, &["permit", "set", &id, "--title", "From A"]);
+    ok(b, &["permit", "set", &id, "--title", "From B"]);
+    bundle(b, a, "2.bundle");
+    assert_eq!(show(a, &id)["conflicts"][0]["field"], "title");
+    // bad input changes nothing
+    let err = fails(a, &["resolve", &id, "title", "whatever"]);
+    assert!(err.contains("keep_mine, use_server or merge"), "{err}");
+    let err = fails(a, &["resolve", &id, "title", "merge"]);
+    assert!(err.contains("needs a non-empty value"), "{err}");
+    let err = fails(a, &["resolve", &id, "status", "use_server"]);
+    assert!(err.contains("not a last-writer-wins field"), "{err}");
+    assert_eq!(show(a, &id)["conflicts"][0]["field"], "title");
+    let out = ok(
+        a,
+        &["resolve", &id, "title", "merge", "--value", "From A and B"],
+    );
+    assert!(out.contains("updated permit"), "{out}");
+    let v = show(a, &id);
+    assert_eq!(v["fields"]["title"], "From A and B");
+    assert_eq!(v["conflicts"], serde_json::json!([]));
+    // nothing left to resolve
+    let err = fails(a, &["resolve", &id, "title", "use_server"]);
+    assert!(err.contains("has no open conflict"), "{err}");
+}

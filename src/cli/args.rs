@@ -60,6 +60,9 @@ pub enum Command {
     List(ListArgs),
     /// Entities with conflicting values or rejected operations.
     Conflicts,
+    /// Settle a conflict on a last-writer-wins field by writing one value
+    /// (it replaces every concurrent value, on every replica).
+    Resolve(ResolveArgs),
     /// Export documents to a bundle file.
     Export(ExportArgs),
     /// Import a bundle file.
@@ -166,7 +169,7 @@ pub enum PermitCmd {
         /// The PPE item.
         item: String,
     },
-    /// Tick a safety checklist item (added if new).
+    /// Tick a safety checklist item (`--add` for a new item).
     Tick(TickArgs),
     /// Record a gas reading.
     Gas(GasArgs),
@@ -232,6 +235,10 @@ pub struct TickArgs {
     /// Untick instead (a tick merged from elsewhere still wins).
     #[arg(long)]
     pub untick: bool,
+    /// Add the item when the checklist does not have it yet (without it, a
+    /// mistyped item is refused rather than added).
+    #[arg(long)]
+    pub add: bool,
 }
 
 /// `permit gas`.
@@ -336,7 +343,7 @@ pub enum CloseoutCmd {
         #[arg(long, default_value = "")]
         notes: String,
     },
-    /// Tick a checklist item (added if new).
+    /// Tick a checklist item (`--add` for a new item).
     Tick(TickArgs),
     /// Mark the closeout completed.
     Complete {
@@ -406,4 +413,19 @@ pub struct ExportArgs {
     /// Only these entities (repeatable).
     #[arg(long = "id", value_name = "ID")]
     pub ids: Vec<String>,
+}
+
+/// `resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The entity id.
+    pub id: String,
+    /// The field in conflict (`title`, `location`, `work_type`).
+    pub field: String,
+    /// `use_server` (keep the value shown now), `keep_mine` or `merge` (write
+    /// `--value`).
+    pub resolution: String,
+    /// The value to write, for `keep_mine` and `merge`.
+    #[arg(long)]
+    pub value: Option<String>,
 }

@@ -1,10 +1,12 @@
 //! Dispatch: each subcommand becomes library calls on one [`Store`], and an
 //! [`Outcome`] that `output` renders.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use permitsync::bundle::{self, ImportReport};
+use permitsync::resolve::{self, Resolution};
 use permitsync::store::{Store, StoreOptions, Summary};
 use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto};
 use permitsync::{EntityId, EntityType, Error, View};
@@ -29,7 +31,13 @@ pub enum Outcome {
     /// `show`.
     Show(View),
     /// `list`.
-    List(Vec<Summary>),
+    List {
+        /// The entities.
+        rows: Vec<Summary>,
+        /// How human output names entities without a title: an isolation
+        /// point by its description, a closeout by its permit.
+        labels: BTreeMap<EntityId, String>,
+    },
     /// `conflicts`.
     Conflicts(Vec<View>),
     /// `export`.
@@ -78,6 +86,12 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         }
         Command::List(args) => list(store, args),
         Command::Conflicts => Ok(Outcome::Conflicts(store.conflicts()?)),
+        Command::Resolve(a) => {
+            let id = entity(store, &a.id, None)?;
+            let resolution = a.resolution.parse::<Resolution>()?;
+            let view = resolve::resolve(store, id, &a.field, resolution, a.value.as_deref())?;
+            Ok(Outcome::Edited { view, changes: 1 })
+        }
         Command::Export(args) => export(store, args),
         Command::Import { file } => import(store, file),
         Command::Serve(_) | Command::Status(_) | Command::Sync(_) => {
@@ -240,6 +254,25 @@ fn closeout(store: &Store, cmd: CloseoutCmd) -> Result<Outcome> {
 
 fn tick(store: &Store, a: TickArgs, ty: EntityType, field: &str) -> Result<Outcome> {
     let id = entity(store, &a.id, Some(ty))?;
+    if !a.add {
+        let view = store.view(id)?;
+        let items: Vec<&String> = view.fields[field]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        if !items.iter().any(|i| **i == a.item) {
+            let known: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            anyhow::bail!(
+                "{ty} {id} has no checklist item {:?} (items: {}); pass --add to add it",
+                a.item,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
     let edit = Edit::Tick {
         field: field.to_string(),
         item: a.item,
@@ -274,11 +307,27 @@ fn edits(store: &Store, id: EntityId, list: Vec<Edit>) -> Result<Outcome> {
 
 fn list(store: &Store, args: ListArgs) -> Result<Outcome> {
     let ty = args.entity_type.map(EntityType::from);
-    Ok(Outcome::List(store.list(
-        ty,
-        args.status.as_deref(),
-        args.all,
-    )?))
+    let rows = store.list(ty, args.status.as_deref(), args.all)?;
+    let mut labels = BTreeMap::new();
+    for s in &rows {
+        let Some(permit) = s.permit_id else {
+            continue;
+        };
+        let permit_title = store
+            .summary(permit)?
+            .and_then(|p| p.title)
+            .unwrap_or_else(|| permit.to_string());
+        let label = match s.entity_type {
+            EntityType::IsolationPoint => {
+                let view = store.view(s.id)?;
+                let description = view.str_field("description").unwrap_or("").trim();
+                format!("{description} (permit {permit_title})")
+            }
+            _ => format!("(permit {permit_title})"),
+        };
+        labels.insert(s.id, label.trim_start().to_string());
+    }
+    Ok(Outcome::List { rows, labels })
 }
 
 fn export(store: &Store, args: ExportArgs) -> Result<Outcome> {

@@ -109,20 +109,27 @@ pub fn status(args: StatusArgs, json: bool) -> Result<()> {
         writeln!(out, "no peers connected")?;
     }
     for p in peers {
-        writeln!(
-            out,
-            "{:<8} {:<24} device {:<16} pending {:>5} sent {:>5} received {:>5} conflicts {:>3} last sync {}",
-            p["direction"].as_str().unwrap_or("?"),
-            p["peer_id"].as_str().unwrap_or("?"),
-            p["device"].as_str().unwrap_or("?"),
-            p["pending"],
-            p["sent"],
-            p["received"],
-            p["conflicts"],
-            p["last_sync_ms"]
-        )?;
+        writeln!(out, "{}", peer_line(&p))?;
     }
     Ok(())
+}
+
+/// One connected peer of `status`, with its last sync as a UTC time.
+fn peer_line(p: &serde_json::Value) -> String {
+    format!(
+        "{:<8} {:<24} device {:<16} pending {:>5} sent {:>5} received {:>5} conflicts {:>3} last sync {}",
+        p["direction"].as_str().unwrap_or("?"),
+        p["peer_id"].as_str().unwrap_or("?"),
+        p["device"].as_str().unwrap_or("?"),
+        p["pending"],
+        p["sent"],
+        p["received"],
+        p["conflicts"],
+        p["last_sync_ms"]
+            .as_i64()
+            .map(super::timestamp::rfc3339_ms)
+            .unwrap_or_else(|| "never".into())
+    )
 }
 
 /// A minimal HTTP/1.1 GET (the node speaks plain HTTP on a trusted network or
@@ -195,4 +202,23 @@ pub fn sync_once(data: &Path, device: Option<String>, args: SyncArgs, json: bool
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_line;
+
+    #[test]
+    fn a_peer_line_shows_the_last_sync_as_a_utc_time() {
+        let p = serde_json::json!({"direction": "in", "peer_id": "p1", "device": "tablet-1",
+            "pending": 0, "sent": 3, "received": 2, "conflicts": 0,
+            "last_sync_ms": 1_796_603_044_629_i64});
+        let line = peer_line(&p);
+        assert!(
+            line.ends_with("last sync 2026-12-07T00:24:04.629Z"),
+            "{line}"
+        );
+        let never = peer_line(&serde_json::json!({"last_sync_ms": null}));
+        assert!(never.ends_with("last sync never"), "{never}");
+    }
 }

@@ -1,10 +1,11 @@
 //! Rendering an [`Outcome`]: readable text, or with `--json` the exact JSON of
 //! the object (one document per line; a JSON array for lists).
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use permitsync::store::Summary;
-use permitsync::View;
+use permitsync::{EntityId, View};
 use serde_json::{json, Map, Value};
 
 use super::commands::Outcome;
@@ -35,7 +36,7 @@ pub fn render(
             warn_violations(view, err)
         }
         Outcome::Show(view) => show(view, out),
-        Outcome::List(list) => table(list, out),
+        Outcome::List { rows, labels } => table(rows, labels, out),
         Outcome::Conflicts(views) => conflicts(views, out),
         Outcome::Exported {
             file,
@@ -63,7 +64,7 @@ fn to_json(outcome: &Outcome) -> io::Result<String> {
         Outcome::Created(view) | Outcome::Edited { view, .. } | Outcome::Show(view) => {
             serde_json::to_string(view)
         }
-        Outcome::List(list) => serde_json::to_string(list),
+        Outcome::List { rows, .. } => serde_json::to_string(rows),
         Outcome::Conflicts(views) => serde_json::to_string(views),
         Outcome::Exported {
             file,
@@ -216,14 +217,19 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-fn table(list: &[Summary], out: &mut impl Write) -> io::Result<()> {
+fn table(
+    list: &[Summary],
+    labels: &BTreeMap<EntityId, String>,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let rows: Vec<[String; 4]> = list
         .iter()
         .map(|s| {
-            let mut title = match (&s.title, s.permit_id) {
-                (Some(t), _) => t.clone(),
-                (None, Some(p)) => format!("(permit {p})"),
-                (None, None) => String::new(),
+            let mut title = match (&s.title, labels.get(&s.id), s.permit_id) {
+                (Some(t), _, _) => t.clone(),
+                (None, Some(label), _) => label.clone(),
+                (None, None, Some(p)) => format!("(permit {p})"),
+                (None, None, None) => String::new(),
             };
             if s.deleted {
                 title.push_str(" [deleted]");

@@ -52,6 +52,12 @@ impl FromStr for IsolationStatus {
         IsolationStatus::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown isolation status {s:?}"))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = IsolationStatus::ALL.iter().map(|v| v.as_str()).collect();
+                format!(
+                    "unknown isolation status {s:?} (valid: {})",
+                    valid.join(", ")
+                )
+            })
     }
 }

@@ -105,7 +105,10 @@ impl FromStr for PermitStatus {
         PermitStatus::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown permit status {s:?}"))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = PermitStatus::ALL.iter().map(|v| v.as_str()).collect();
+                format!("unknown permit status {s:?} (valid: {})", valid.join(", "))
+            })
     }
 }
 
