@@ -26,6 +26,16 @@ pub enum Error {
     /// `guard failed: ...`, `field permit_id is immutable`, ...). Nothing was written.
     #[error("{0}")]
     Rejected(Box<Rejection>),
+    /// A local permit move that a hard interlock forbids (activation without
+    /// verified isolation or the work type's gas tests, closing without a
+    /// completed closeout). Nothing was written.
+    #[error("cannot {action}: {}", reasons.join("; "))]
+    Interlock {
+        /// What was refused (`activate the permit`, `close the permit`).
+        action: &'static str,
+        /// Each rule that failed, naming isolation points and gases.
+        reasons: Vec<String>,
+    },
     /// An argument that is not acceptable (an empty item name, a bad number).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -377,7 +377,9 @@ impl World {
                 assert!(
                     matches!(
                         e,
-                        permitsync::Error::Rejected(_) | permitsync::Error::InvalidInput(_)
+                        permitsync::Error::Rejected(_)
+                            | permitsync::Error::Interlock { .. }
+                            | permitsync::Error::InvalidInput(_)
                     ),
                     "{e}"
                 );
@@ -599,7 +601,12 @@ fn run(n: usize, steps: &[Step]) {
     // every item of every set and checklist, including the ones created with
     // the entities (`x`, and the unticked `a`s) and items never added at all
     let mut keys: BTreeSet<(String, String)> = w.model.adds.keys().cloned().collect();
-    for field in ["safety_checklist", "ppe_requirements", "lock_ids", "checklist"] {
+    for field in [
+        "safety_checklist",
+        "ppe_requirements",
+        "lock_ids",
+        "checklist",
+    ] {
         for item in ITEMS.iter().chain(&["x"]) {
             keys.insert((field.to_string(), item.to_string()));
         }

@@ -43,8 +43,39 @@ fn tick(store: &Store, id: EntityId, item: &str) {
         .expect("tick");
 }
 
+/// An in-range gas test: hot work needs one before activation.
+fn gas_test(store: &Store, id: EntityId) {
+    store
+        .edit(
+            id,
+            Edit::AddGasReading(NewGasReading {
+                gas: "LEL".into(),
+                value: 2.0,
+                unit: "%".into(),
+                min: 0.0,
+                max: 10.0,
+                ..Default::default()
+            }),
+        )
+        .expect("gas test");
+}
+
+/// A foreign client's status write, merged: never refused, whatever the
+/// interlocks say (the view reports the rule as a violation instead).
+fn merged_status(store: &Store, id: EntityId, s: &str) {
+    let mut am = Automerge::load(&store.save_doc(id).expect("save")).expect("load");
+    am.set_actor(ActorId::random());
+    let heads = am.get_heads();
+    am.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "status", s))
+        .expect("raw write");
+    store
+        .apply_changes(id, am.get_changes(&heads))
+        .expect("merge");
+}
+
 fn activate(store: &Store, id: EntityId) {
     tick(store, id, "fire watch");
+    gas_test(store, id);
     for s in ["submitted", "approved", "active"] {
         status(store, id, s).expect(s);
     }
@@ -87,6 +118,20 @@ fn invalid_writes_are_refused_with_a_clear_error_and_change_nothing() {
 
     status(&store, id, "submitted").expect("submit");
     status(&store, id, "approved").expect("approve");
+    // hot work without a gas test: the interlock refuses, naming what is missing
+    let err = status(&store, id, "active").expect_err("interlock");
+    assert_eq!(
+        err.to_string(),
+        "cannot activate the permit: work type hot_work needs a gas test and none is recorded"
+    );
+    let approved = store.heads(id).expect("heads");
+    assert!(status(&store, id, "active").is_err());
+    assert_eq!(
+        store.heads(id).expect("heads"),
+        approved,
+        "refused: nothing written"
+    );
+    gas_test(&store, id);
     // the checklist is not ticked: the guard fails
     let err = status(&store, id, "active").expect_err("guard");
     assert!(
@@ -179,7 +224,21 @@ fn cross_document_rules_are_reported_as_violations() {
             lock_ids: vec![],
         })
         .expect("iso");
-    activate(&store, p);
+    // a local activation with the valve only assigned is refused...
+    let heads = store.heads(p).expect("heads");
+    tick(&store, p, "fire watch");
+    gas_test(&store, p);
+    status(&store, p, "submitted").expect("submit");
+    status(&store, p, "approved").expect("approve");
+    let err = status(&store, p, "active").expect_err("interlock");
+    assert_eq!(
+        err.to_string(),
+        "cannot activate the permit: isolation point \"valve\" is assigned, not verified"
+    );
+    assert_ne!(store.heads(p).expect("heads"), heads);
+    // ...but an activation merged from another device is never refused: the
+    // rule shows as a violation on every replica
+    merged_status(&store, p, "active");
     let rules: Vec<String> = store
         .view(p)
         .expect("view")
@@ -192,7 +251,12 @@ fn cross_document_rules_are_reported_as_violations() {
     assert!(store.view(p).expect("view").violations.is_empty());
 
     status(&store, p, "completed").expect("complete");
-    status(&store, p, "closed").expect("close");
+    let err = status(&store, p, "closed").expect_err("interlock");
+    assert_eq!(
+        err.to_string(),
+        "cannot close the permit: the permit has no completed closeout"
+    );
+    merged_status(&store, p, "closed");
     let rules: Vec<String> = store
         .view(p)
         .expect("view")

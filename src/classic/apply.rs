@@ -109,6 +109,10 @@ fn refusal_of(e: Error) -> std::result::Result<Refusal, Error> {
                 detail: format!("{}: {}", r.field, r.detail),
             }
         }
+        e @ Error::Interlock { .. } => Refusal {
+            reason: "invalid_transition",
+            detail: e.to_string(),
+        },
         Error::InvalidInput(d) => invalid(d),
         e @ (Error::UnknownEntity(_) | Error::WrongType { .. } | Error::UntypedDocument(_)) => {
             invalid(e.to_string())
@@ -281,6 +285,11 @@ impl Client<'_> {
             }
         }
         let inputs = parse_inputs(ty, &change.data, with_status).map_err(Error::InvalidInput)?;
+        if let Some(status) = change.data.get("status").and_then(|s| s.as_str()) {
+            // the interlocks read other documents: judged before this one is locked
+            self.store
+                .check_interlocks(id, &[Edit::SetStatus(status.to_string())])?;
+        }
         let store = self.store;
         store.transact_then(
             id,

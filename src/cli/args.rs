@@ -30,6 +30,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub device: Option<String>,
 
+    /// Which gas tests a work type needs before a permit of it is activated
+    /// (repeatable): `WORK_TYPE=any` (at least one reading), `WORK_TYPE=O2,H2S`
+    /// (a reading of each), `WORK_TYPE=none`. Hot work and confined space need
+    /// one reading by default. Separate rules with `;` in the variable.
+    #[arg(
+        long,
+        global = true,
+        env = "PERMITSYNC_REQUIRE_GAS",
+        value_delimiter = ';',
+        value_name = "RULE"
+    )]
+    pub require_gas: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,7 +8,9 @@ use anyhow::{anyhow, Result};
 use permitsync::bundle::{self, ImportReport};
 use permitsync::resolve::{self, Resolution};
 use permitsync::store::{Store, StoreOptions, Summary};
-use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto};
+use permitsync::write::{
+    Edit, Interlocks, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto,
+};
 use permitsync::{EntityId, EntityType, Error, View};
 use uuid::Uuid;
 
@@ -60,10 +62,18 @@ pub enum Outcome {
     },
 }
 
-/// Open the store in `data`; `device` is recorded when the store is created.
-pub fn open_store(data: &Path, device: Option<String>) -> Result<Store> {
+/// Open the store in `data`; `device` is recorded when the store is created;
+/// `require_gas` are the gas rules of the interlocks (`--require-gas`).
+pub fn open_store(data: &Path, device: Option<String>, require_gas: &[String]) -> Result<Store> {
+    let mut interlocks = Interlocks::default();
+    for rule in require_gas {
+        interlocks
+            .set_rule(rule)
+            .map_err(|e| anyhow!("--require-gas: {e}"))?;
+    }
     let opts = StoreOptions {
         device,
+        interlocks,
         ..StoreOptions::default()
     };
     tracing::debug!(data = %data.display(), "opening store");

@@ -34,12 +34,16 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        args::Command::Serve(a) => return node_cmds::serve(&cli.data, cli.device, a),
+        args::Command::Serve(a) => {
+            return node_cmds::serve(&cli.data, cli.device, &cli.require_gas, a)
+        }
         args::Command::Status(a) => return node_cmds::status(a, cli.json),
-        args::Command::Sync(a) => return node_cmds::sync_once(&cli.data, cli.device, a, cli.json),
+        args::Command::Sync(a) => {
+            return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
+        }
         _ => {}
     }
-    let store = commands::open_store(&cli.data, cli.device)?;
+    let store = commands::open_store(&cli.data, cli.device, &cli.require_gas)?;
     let outcome = commands::run(&store, cli.command)?;
     let mut out = io::stdout().lock();
     output::render(&outcome, cli.json, &mut out, &mut io::stderr())?;

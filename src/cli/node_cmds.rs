@@ -19,7 +19,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `permitsync serve`: run a node until SIGINT or SIGTERM.
-pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()> {
+pub fn serve(
+    data: &Path,
+    device: Option<String>,
+    require_gas: &[String],
+    args: ServeArgs,
+) -> Result<()> {
     // a blob travels in one frame, with a little framing around it
     const BLOB_FRAME_OVERHEAD: usize = 64 * 1024;
     if args.max_blob_bytes.saturating_add(BLOB_FRAME_OVERHEAD) > args.max_frame_bytes {
@@ -31,7 +36,7 @@ pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()>
             args.max_frame_bytes
         );
     }
-    let store = open_store(data, device)?;
+    let store = open_store(data, device, require_gas)?;
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         limits: Limits {
@@ -162,8 +167,14 @@ async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String>
 }
 
 /// `permitsync sync URL`: one round with a node, then exit.
-pub fn sync_once(data: &Path, device: Option<String>, args: SyncArgs, json: bool) -> Result<()> {
-    let store = open_store(data, device)?;
+pub fn sync_once(
+    data: &Path,
+    device: Option<String>,
+    require_gas: &[String],
+    args: SyncArgs,
+    json: bool,
+) -> Result<()> {
+    let store = open_store(data, device, require_gas)?;
     let state = node::build_state(store, &NodeOptions::default())?;
     let url = args.url.clone();
     let ended = runtime()?.block_on(async move {

@@ -121,6 +121,12 @@ impl From<Error> for ApiError {
             e @ (Error::InvalidInput(_) | Error::WrongType { .. } | Error::Bundle(_)) => {
                 ApiError::invalid_input(e.to_string())
             }
+            e @ Error::Interlock { .. } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "rejected",
+                detail: e.to_string(),
+                reason: Some("interlock".into()),
+            },
             e @ Error::NoConflict { .. } => {
                 Self::new(StatusCode::CONFLICT, "no_conflict", e.to_string())
             }

@@ -13,6 +13,7 @@ mod clock;
 mod durability;
 mod faulty_backend;
 mod group_commit;
+mod interlocks;
 pub(crate) mod keys;
 mod peer_records;
 mod reads;

@@ -45,6 +45,8 @@ pub struct StoreOptions {
     /// actor after a crash could collide with a lost change. Deterministic
     /// simulations supply seeded actors here.
     pub actor: Option<ActorId>,
+    /// The hard interlocks on local writes (gas tests per work type).
+    pub interlocks: crate::write::Interlocks,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +58,7 @@ impl Default for StoreOptions {
             device: None,
             clock: Arc::new(SystemClock),
             actor: None,
+            interlocks: crate::write::Interlocks::default(),
         }
     }
 }
@@ -86,7 +89,7 @@ pub(super) struct Inner {
     node_id: ActorId,
     actor: ActorId,
     device: String,
-    opts: StoreOptions,
+    pub(super) opts: StoreOptions,
     cache: Mutex<Cache>,
     /// Next feed sequence number; held while a write's batch is applied so the
     /// feed's order is the order in which writes hit the backend.
@@ -600,6 +603,7 @@ impl Store {
 
     /// Apply several edits as one change: all of them or none.
     pub fn edit_all(&self, id: EntityId, edits: &[Edit]) -> Result<Option<ChangeHash>> {
+        self.check_interlocks(id, edits)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let ctx = self.ctx();

@@ -32,7 +32,7 @@ pub(crate) use history::{Ingest, LocalTarget};
 pub(crate) use op::OpValue;
 pub(crate) use render::{render, render_field};
 pub use snapshot::photo_hashes;
-pub(crate) use snapshot::true_wins_map;
+pub(crate) use snapshot::{gas_readings, true_wins_map};
 
 #[cfg(test)]
 mod noop_tests;

@@ -7,10 +7,14 @@
 //! edit is reported as rejected and the caller discards the in-memory document.
 
 mod edit;
+mod interlock;
 mod new_entity;
 mod note;
 
 pub use edit::{Edit, NewGasReading, NewPhoto};
+pub use interlock::{
+    check_transition, normalise_work_type, GasRequirement, Interlocks, IsolationFact, PermitFacts,
+};
 pub use new_entity::{NewCloseout, NewIsolationPoint, NewPermit};
 pub use note::{ChangeNote, ResolutionNote};
 

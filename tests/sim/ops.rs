@@ -365,6 +365,7 @@ impl World {
 fn refused_as_expected(e: &Error) -> Result<(), String> {
     match e {
         Error::Rejected(_)
+        | Error::Interlock { .. }
         | Error::InvalidInput(_)
         | Error::UnknownEntity(_)
         | Error::WrongType { .. } => Ok(()),
