@@ -830,9 +830,9 @@ fn target_lines(by: &BTreeMap<String, Vec<Value>>, permitsync: Option<&str>) -> 
         if docs >= TARGET_DOCS {
             return line;
         }
-        let line = line
-            .replacen(" met=yes ", " met=unknown ", 1)
-            .replacen(" met=no ", " met=unknown ", 1);
+        let line =
+            line.replacen(" met=yes ", " met=unknown ", 1)
+                .replacen(" met=no ", " met=unknown ", 1);
         format!("{line} target_docs={TARGET_DOCS}")
     };
     vec![
@@ -870,10 +870,7 @@ fn target_lines(by: &BTreeMap<String, Vec<Value>>, permitsync: Option<&str>) -> 
         )),
         result_line(
             "compare.reconnect_feed_bytes_per_change_byte",
-            ratio(
-                med(ps, "ext_reconnect_bytes"),
-                med(ps, "ext_change_bytes"),
-            ),
+            ratio(med(ps, "ext_reconnect_bytes"), med(ps, "ext_change_bytes")),
             "x",
             Goal::AtMost,
             2.0,

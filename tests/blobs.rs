@@ -309,7 +309,12 @@ async fn a_missing_photo_arrives_later_and_survives_a_restart() {
     )
     .await;
     // the device asked (and noted the photo as wanted before asking)
-    blob_replies_after(&relay, replies, "the relay's \"missing\" for the second photo").await;
+    blob_replies_after(
+        &relay,
+        replies,
+        "the relay's \"missing\" for the second photo",
+    )
+    .await;
     device.sigkill();
     let (s, v) = put(&http, &relay.base, None, &sha(&second), second.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");

@@ -142,7 +142,12 @@ async fn requests_per_token_per_second_are_limited() {
         async move {
             let mut codes = Vec::new();
             for _ in 0..n {
-                let resp = client.get(&url).bearer_auth(token).send().await.expect("get");
+                let resp = client
+                    .get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("get");
                 codes.push(resp.status().as_u16());
             }
             codes

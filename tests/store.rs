@@ -11,9 +11,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, AutomergeError, ROOT};
 use permitsync::bundle;
 use permitsync::model::EntityId;
-use permitsync::store::{
-    Backend, BatchOp, Pair, SledBackend, StorageError, Store, StoreOptions,
-};
+use permitsync::store::{Backend, BatchOp, Pair, SledBackend, StorageError, Store, StoreOptions};
 use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
 use permitsync::Error;
 
@@ -374,10 +372,8 @@ fn concurrent_writers_are_all_durable_and_share_flushes() {
             )
             .expect("edit")
     };
-    let (flushes_before, counted_before) = (
-        disk.flushes.load(Ordering::SeqCst),
-        store.flush_count(),
-    );
+    let (flushes_before, counted_before) =
+        (disk.flushes.load(Ordering::SeqCst), store.flush_count());
     for round in 0..ROUNDS {
         disk.hold(true);
         let applied_before = disk.applies.load(Ordering::SeqCst);
