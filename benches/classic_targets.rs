@@ -13,12 +13,16 @@
 //! 4. order 500 dependent operations: 500 changes, each depending on the one
 //!    before, handed to a fresh sled store in reverse order in one call
 //!    (`Store::apply_changes` orders them causally, applies and flushes).
+//!
+//! Prints a Markdown table, then one `RESULT` line per target (median in ms
+//! against the classic target / 100, `met=yes|no`; see
+//! `loadkit::result_line`), for scripts that compare runs.
 
 use std::time::{Duration, Instant};
 
 mod loadkit;
 
-use loadkit::start_relay;
+use loadkit::{result_line, start_relay, Goal};
 use permitsync::store::{Store, StoreOptions};
 use permitsync::write::{Edit, NewPermit};
 use serde_json::{json, Value};
@@ -30,17 +34,42 @@ fn runs() -> usize {
         .unwrap_or(20)
 }
 
-fn summary(name: &str, target: Duration, mut samples: Vec<Duration>) {
+/// What permitsync aims at: this many times better than each classic target.
+const AIM: f64 = 100.0;
+
+/// Print a target's Markdown row, and keep its `RESULT` line (see
+/// `loadkit::result_line`) in `results` for the end.
+fn summary(
+    key: &str,
+    name: &str,
+    classic: Duration,
+    mut samples: Vec<Duration>,
+    results: &mut Vec<String>,
+) {
     samples.sort();
     let median = samples[samples.len() / 2];
     let p90 = samples[(samples.len() * 9 / 10).min(samples.len() - 1)];
-    let ratio = target.as_secs_f64() / median.as_secs_f64();
+    let ratio = classic.as_secs_f64() / median.as_secs_f64();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "| {name} | {:.2} ms | {:.2} ms | {:?} | {ratio:.0}x |",
-        median.as_secs_f64() * 1e3,
-        p90.as_secs_f64() * 1e3,
-        target
+        "| {name} | {:.2} ms | {:.2} ms | {classic:?} | {ratio:.0}x |",
+        ms(median),
+        ms(p90),
     );
+    results.push(result_line(
+        &format!("classic.{key}"),
+        Some(ms(median)),
+        "ms",
+        Goal::Below,
+        ms(classic) / AIM,
+        &[
+            ("stat", "median".into()),
+            ("p90_ms", format!("{:.3}", ms(p90))),
+            ("runs", samples.len().to_string()),
+            ("classic_ms", format!("{}", ms(classic))),
+            ("better_by", format!("{ratio:.1}x")),
+        ],
+    ));
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
@@ -133,6 +162,7 @@ fn main() {
     let sync_url = format!("{}/api/v1/ptw/sync-offline-data/", base);
     println!("| target | median | p90 | classic target | better by |");
     println!("|---|---|---|---|---|");
+    let mut figures = Vec::new();
     rt.block_on(async {
         // ten permits, created by the classic client
         let creates: Vec<Value> = (0..10)
@@ -186,9 +216,11 @@ fn main() {
             }
         }
         summary(
+            "sync_100_ops",
             "sync 100 operations (one classic batch, durable)",
             Duration::from_secs(2),
             samples,
+            &mut figures,
         );
 
         // a supervisor edits a title; the classic client's stale edit is a conflict
@@ -216,9 +248,11 @@ fn main() {
             assert_eq!(r["summary"]["conflicts"], 1, "{r}");
         }
         summary(
+            "detect_conflict",
             "detect a conflict (stale update answered)",
             Duration::from_millis(500),
             samples,
+            &mut figures,
         );
 
         let mut samples = Vec::new();
@@ -234,14 +268,24 @@ fn main() {
             assert_eq!(r["conflicts"], json!([]), "{r}");
         }
         summary(
+            "resolve_conflict",
             "resolve one conflict (durable write)",
             Duration::from_millis(100),
             samples,
+            &mut figures,
         );
     });
     summary(
+        "order_500_ops",
         "order 500 dependent operations (reverse order, one apply, durable)",
         Duration::from_secs(1),
         order_500(runs.min(10)),
+        &mut figures,
     );
+    // one line per target, against 1/100 of the classic target: what a
+    // script compares from run to run
+    println!();
+    for line in &figures {
+        println!("{line}");
+    }
 }

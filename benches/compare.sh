@@ -4,7 +4,10 @@
 # (benches/floor.rs). Installs and builds what it needs, then for each run
 # starts every server afresh on 127.0.0.1 (a new temporary data directory),
 # runs the load tool against it, stops it, and rotates the order of the
-# systems from run to run. Prints medians and ratios as a Markdown table.
+# systems from run to run. Prints medians and ratios as a Markdown table, then
+# one line per target of issue 5 for scripts, e.g.
+#   RESULT name=compare.ingest_vs_js value=3.82 unit=x target=>=10 met=no workload=50x40x10 ...
+# (`grep '^RESULT'`; the format is in benches/loadkit/mod.rs, `result_line`).
 #
 #   benches/compare.sh            # 5 runs of each
 #   COMPARE_RUNS=7 COMPARE_SYSTEMS="samod permitsync" benches/compare.sh

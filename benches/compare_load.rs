@@ -42,7 +42,8 @@
 //! line of results is appended to `COMPARE_OUT` (if set) and printed.
 //! The whole measurement gives up after `COMPARE_TIMEOUT` seconds (default
 //! 900). `COMPARE_SUMMARIZE=FILE` instead reads such lines and prints the medians
-//! and ratios as a Markdown table.
+//! and ratios as a Markdown table, then one `RESULT` line per target of issue 5
+//! it can check (see `loadkit::result_line`).
 
 mod loadkit;
 
@@ -54,7 +55,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use loadkit::{
     append_result, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile,
-    sync_message, title_of, Conn, WireCounters,
+    result_line, sync_message, title_of, Conn, Goal, WireCounters,
 };
 use permitsync::wire::{DocumentId, Message, PeerId};
 use serde_json::{json, Value};
@@ -774,6 +775,116 @@ fn summarize(path: &str) {
         }
         println!("{row}");
     }
+    println!();
+    for line in target_lines(&by, ps.as_deref()) {
+        println!("{line}");
+    }
+}
+
+/// The size issue 5's reconnect and fresh-device targets are set for.
+const TARGET_DOCS: u64 = 10_000;
+
+/// Issue 5's targets that a comparison run can check, as `RESULT` lines (see
+/// `loadkit::result_line`), from the medians of each system's runs. A target
+/// whose figure is missing (a system failed every run, or was not run) says
+/// `met=unknown`, and so does a size target (reconnect and fresh device, for
+/// [`TARGET_DOCS`] documents) measured on fewer documents (`docs=`).
+fn target_lines(by: &BTreeMap<String, Vec<Value>>, permitsync: Option<&str>) -> Vec<String> {
+    let med = |sys: &str, key: &str| {
+        median(
+            by.get(sys)
+                .map(|runs| runs.iter().filter_map(|r| r[key].as_f64()).collect())
+                .unwrap_or_default(),
+        )
+    };
+    let ps = permitsync.unwrap_or("permitsync");
+    let runs = |sys: &str| by.get(sys).map_or(0, Vec::len);
+    let first = by.get(ps).and_then(|r| r.first());
+    let field = |key: &str| first.and_then(|r| r[key].as_u64()).unwrap_or(0);
+    let docs = field("devices") * field("docs_per_device");
+    let workload = format!(
+        "{}x{}x{}",
+        field("devices"),
+        field("docs_per_device"),
+        field("changes_per_doc")
+    );
+    let context = |others: &[&str]| {
+        let mut c = vec![
+            ("workload", workload.clone()),
+            ("docs", docs.to_string()),
+            ("runs", runs(ps).to_string()),
+        ];
+        for o in others {
+            c.push(("runs_of", format!("{o}:{}", runs(o))));
+        }
+        c
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let ingest = med(ps, "ingest_rate");
+    // the reconnect and fresh-device targets are for 10,000 documents: a
+    // smaller run shows its figure, but cannot say whether the target is met
+    let at_size = |line: String| {
+        if docs >= TARGET_DOCS {
+            return line;
+        }
+        let line =
+            line.replacen(" met=yes ", " met=unknown ", 1)
+                .replacen(" met=no ", " met=unknown ", 1);
+        format!("{line} target_docs={TARGET_DOCS}")
+    };
+    vec![
+        result_line(
+            "compare.ingest_vs_js",
+            ratio(ingest, med("js", "ingest_rate")),
+            "x",
+            Goal::AtLeast,
+            10.0,
+            &context(&["js"]),
+        ),
+        result_line(
+            "compare.ingest_vs_samod",
+            ratio(ingest, med("samod", "ingest_rate")),
+            "x",
+            Goal::AtLeast,
+            1.0,
+            &context(&["samod"]),
+        ),
+        result_line(
+            "compare.ingest_vs_floor",
+            ratio(ingest, med("floor", "ingest_rate")),
+            "fraction",
+            Goal::AtLeast,
+            0.5,
+            &context(&["floor"]),
+        ),
+        at_size(result_line(
+            "compare.reconnect_feed_ms",
+            med(ps, "ext_reconnect_secs").map(|s| s * 1e3),
+            "ms",
+            Goal::Below,
+            100.0,
+            &context(&[]),
+        )),
+        result_line(
+            "compare.reconnect_feed_bytes_per_change_byte",
+            ratio(med(ps, "ext_reconnect_bytes"), med(ps, "ext_change_bytes")),
+            "x",
+            Goal::AtMost,
+            2.0,
+            &context(&[]),
+        ),
+        at_size(result_line(
+            "compare.fresh_device_s",
+            med(ps, "fresh_secs"),
+            "s",
+            Goal::Below,
+            2.0,
+            &context(&[]),
+        )),
+    ]
 }
 
 fn main() {

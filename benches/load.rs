@@ -29,7 +29,9 @@
 //!
 //! The relay's memory is sampled from `/proc/<pid>/status` once a second.
 //! Frames and bytes are counted on the client side (CBOR frames, both ways).
-//! The result is printed as a Markdown table; figures are in
+//! The result is printed as a Markdown table, then one `RESULT` line per
+//! target (peak RSS under 1 GiB, edit-to-visibility p99 under 200 ms, every
+//! device's last title confirmed on the relay; see `loadkit::result_line`); figures are in
 //! `docs/reliability.md` ("Load").
 
 use std::collections::HashMap;
@@ -44,7 +46,7 @@ use automerge::Automerge;
 use futures_util::{SinkExt, StreamExt};
 use loadkit::{
     edit_permit, env_u64, join, memory_kib, new_permit, now_ms, parse_stamp, percentile,
-    start_relay, sync_message, title_of, Ws,
+    result_line, start_relay, sync_message, title_of, Goal, Ws,
 };
 use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
 use rand::rngs::StdRng;
@@ -649,4 +651,49 @@ fn main() {
         get(&c.bytes_in) as f64 / 1048576.0
     );
     println!("| errors (device failures) | {} |", get(&c.errors));
+
+    // issue 5's targets, one line each (see `loadkit::result_line`); the
+    // memory target is for 100,000 held documents and 1,000 devices
+    let context = [
+        ("devices", n.to_string()),
+        ("held_docs", held.len().to_string()),
+        ("secs", secs.to_string()),
+    ];
+    // a smaller run shows its peak, but cannot say whether the target is met
+    let rss = result_line(
+        "load.relay_peak_rss",
+        Some(mib(get(&hwm))),
+        "MiB",
+        Goal::Below,
+        1024.0,
+        &context,
+    );
+    let rss = if held.len() >= 100_000 && n >= 1_000 {
+        rss
+    } else {
+        rss.replacen(" met=yes ", " met=unknown ", 1)
+            .replacen(" met=no ", " met=unknown ", 1)
+    };
+    println!();
+    for line in [
+        rss,
+        result_line(
+            "load.visibility_p99",
+            (!lat.is_empty()).then(|| percentile(&lat, 0.99) as f64),
+            "ms",
+            Goal::Below,
+            200.0,
+            &context,
+        ),
+        result_line(
+            "load.titles_not_confirmed",
+            Some((lost + fetch_errors) as f64),
+            "permits",
+            Goal::AtMost,
+            0.0,
+            &context,
+        ),
+    ] {
+        println!("{line}");
+    }
 }

@@ -4,7 +4,10 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
+
+use permitsync::sync::extension;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -191,13 +194,41 @@ async fn a_photo_taken_on_one_device_reaches_another() {
     );
 }
 
+/// How many `permitsync-blob` messages (a blob, or "missing") the node has
+/// sent so far, from its debug log (see [`logging_blob_replies`]).
+fn blob_replies_sent(node: &NodeProcess) -> usize {
+    let kind = format!("kind=\"{}\"", extension::BLOB);
+    node.logs()
+        .lines()
+        .filter(|l| l.contains(" send ") && l.contains(&kind))
+        .count()
+}
+
+/// A node whose log shows every message it sends (`permitsync::node::connection`
+/// at debug level, without colours): the test reads the blob replies there.
+fn logging_blob_replies(data: &Path) -> NodeProcess {
+    NodeProcess::options(data)
+        .env("RUST_LOG", "warn,permitsync::node::connection=debug")
+        .env("NO_COLOR", "1")
+        .start()
+}
+
+/// Wait until `node` has sent more than `seen` blob replies; how many.
+async fn blob_replies_after(node: &NodeProcess, seen: usize, what: &str) -> usize {
+    eventually(Duration::from_secs(30), what, || {
+        let sent = blob_replies_sent(node);
+        async move { (sent > seen).then_some(sent) }
+    })
+    .await
+}
+
 /// A device asks the relay for a photo the relay lacks too: the relay says so,
 /// and sends it as soon as it arrives there. A photo still missing when the
 /// device stops is asked for again when it comes back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_photo_arrives_later_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let relay = NodeProcess::start(&dir.path().join("relay"), &[]);
+    let relay = logging_blob_replies(&dir.path().join("relay"));
     let mut device = NodeProcess::start(
         &dir.path().join("device"),
         &["--device", "tablet", "--connect", &relay.sync_url()],
@@ -252,7 +283,8 @@ async fn a_missing_photo_arrives_later_and_survives_a_restart() {
         has_permit(&device, id.clone())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the device asked; the relay has no blob at all yet, so it said "missing"
+    blob_replies_after(&relay, 0, "the relay's \"missing\" for the photo").await;
     assert!(blob_on(&device, sha(&first)).await.is_none());
     // the bytes reach the relay: it sends them on to the waiting device
     let (s, v) = put(&http, &relay.base, None, &sha(&first), first.clone()).await;
@@ -264,6 +296,8 @@ async fn a_missing_photo_arrives_later_and_survives_a_restart() {
     )
     .await;
     assert_eq!(got, first);
+    // the relay logs a reply before it sends it: this counts the photo too
+    let replies = blob_replies_sent(&relay);
 
     // 2. a second photo is still missing when the device is killed
     let second = photo_bytes(4, 40_000);
@@ -274,7 +308,13 @@ async fn a_missing_photo_arrives_later_and_survives_a_restart() {
         || has_permit(&device, id.clone()),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the device asked (and noted the photo as wanted before asking)
+    blob_replies_after(
+        &relay,
+        replies,
+        "the relay's \"missing\" for the second photo",
+    )
+    .await;
     device.sigkill();
     let (s, v) = put(&http, &relay.base, None, &sha(&second), second.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");

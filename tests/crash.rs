@@ -12,8 +12,9 @@
 //!
 //! * `relay_survives_sigkill_under_concurrent_writes`: a relay (tokens file,
 //!   four writers with their own device tokens) killed `CRASH_KILLS` times and
-//!   restarted on the same port, with a device mirroring it over a live sync
-//!   connection (`serve --connect`); the mirror ends identical to the relay.
+//!   restarted on the same port (started again while another process holds
+//!   it), with a device mirroring it over a live sync connection
+//!   (`serve --connect`); the mirror ends identical to the relay.
 //! * `device_survives_sigkill_and_converges_with_relay`: a device node killed
 //!   while writing offline, then synced once with a relay (`permitsync sync`);
 //!   then killed while writing *and* syncing (`serve --connect`); the device
@@ -21,7 +22,8 @@
 //! * `a_change_is_never_shipped_before_it_is_durable` (a regression test; fixed by
 //!   waiting for durability before generating sync messages, and a fresh actor per open):
 //!   the same property in process, deterministic, with a backend whose fsync
-//!   is held and that can forget everything after the last completed flush.
+//!   can be held or failed and that can forget everything after the last
+//!   completed flush.
 //!
 //! Environment: `CRASH_KILLS` (default 3; e.g. 20 for a stress run),
 //! `CRASH_SEED` (default: from the clock; printed, so that a failing run's
@@ -48,6 +50,10 @@ const PARK_TIMEOUT: Duration = Duration::from_secs(30);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// One HTTP request, at most.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a restart may wait for its port to be free again.
+const PORT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the in-process regression test waits for one of its signals.
+const SIGNAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---- configuration and a seeded RNG ---------------------------------------
 
@@ -740,6 +746,28 @@ fn kill_and_restart(
     v.checked
 }
 
+/// Start a node on the fixed address of `options` (a restart on the port its
+/// peers dial). Once the old process is gone the kernel may hand that port to
+/// any other process as an ephemeral port; such a process holds it only for a
+/// moment, so a node that cannot listen is started again, for up to
+/// [`PORT_TIMEOUT`].
+fn start_on_its_port(options: &support::NodeOptions) -> NodeProcess {
+    let deadline = Instant::now() + PORT_TIMEOUT;
+    loop {
+        match options.try_start() {
+            Ok(node) => return node,
+            Err(e) if e.log.contains("cannot listen on") && Instant::now() < deadline => {
+                eprintln!(
+                    "the port is taken, starting again: {}",
+                    e.log.lines().last().unwrap_or_default()
+                );
+                thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 // ---- the tests -------------------------------------------------------------
 
 #[test]
@@ -769,9 +797,10 @@ fn relay_survives_sigkill_under_concurrent_writes() {
         .args(&["--tokens", &tokens_arg]);
     let mut relay = relay_options.start();
     // restarts reuse the port, so that the mirror's --connect URL stays valid
-    // (the writers would follow a new one)
+    // (the writers would follow a new one); the port is retried while
+    // another process holds it
     let relay_options = relay_options.listen(relay.addr());
-    let restart = || relay_options.start();
+    let restart = || start_on_its_port(&relay_options);
     let reader = Some(device_tokens[0].0.as_str());
 
     // a device that mirrors the relay over a live sync connection while the
@@ -1039,15 +1068,38 @@ fn device_survives_sigkill_and_converges_with_relay() {
 
 // ---- a change shipped to a peer before it was durable ----------------------
 
-/// A backend whose flush (fsync) can be held, and that can "crash": a store
-/// reopened on [`HeldFlushBackend::after_crash`] sees only what the last
-/// completed flush covered.
+/// What a flush of [`HeldFlushBackend`] does once it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum FlushGate {
+    /// Completes.
+    #[default]
+    Open,
+    /// Waits until the gate changes.
+    Held,
+    /// The next flush fails (the write it covers is not durable); the gate
+    /// is `Held` again after it.
+    FailOne,
+}
+
+/// What the regression test waits for: a flush started, or the device's
+/// answer to its peer.
+#[derive(Debug)]
+enum Signal {
+    FlushStarted,
+    Reply(Result<Option<automerge::sync::Message>, String>),
+}
+
+/// A backend whose flush (fsync) can be held or failed, that reports each
+/// flush it starts, and that can "crash": a store reopened on
+/// [`HeldFlushBackend::after_crash`] sees only what the last completed flush
+/// covered.
 #[derive(Default)]
 struct HeldFlushBackend {
     live: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     durable: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
-    held: Mutex<bool>,
-    released: Condvar,
+    gate: Mutex<FlushGate>,
+    gate_changed: Condvar,
+    signals: Mutex<Option<std::sync::mpsc::Sender<Signal>>>,
 }
 
 impl HeldFlushBackend {
@@ -1055,9 +1107,14 @@ impl HeldFlushBackend {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hold(&self, held: bool) {
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = held;
-        self.released.notify_all();
+    fn set_gate(&self, gate: FlushGate) {
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = gate;
+        self.gate_changed.notify_all();
+    }
+
+    /// Send [`Signal::FlushStarted`] to `to` whenever a flush starts.
+    fn report_flushes(&self, to: std::sync::mpsc::Sender<Signal>) {
+        *self.signals.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
     }
 
     /// The disk as a SIGKILL would leave it.
@@ -1125,11 +1182,28 @@ impl permitsync::store::Backend for HeldFlushBackend {
     fn flush(&self) -> Result<(), permitsync::store::StorageError> {
         // an fsync covers what was applied before it started
         let covered = self.live().clone();
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        while *held {
-            held = self.released.wait(held).unwrap_or_else(|e| e.into_inner());
+        if let Some(to) = &*self.signals.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = to.send(Signal::FlushStarted);
         }
-        drop(held);
+        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match *gate {
+                FlushGate::Open => break,
+                FlushGate::Held => {
+                    gate = self
+                        .gate_changed
+                        .wait(gate)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                FlushGate::FailOne => {
+                    *gate = FlushGate::Held;
+                    return Err(permitsync::store::StorageError(
+                        "fsync failed (injected)".into(),
+                    ));
+                }
+            }
+        }
+        drop(gate);
         *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = covered;
         Ok(())
     }
@@ -1166,15 +1240,22 @@ fn sync_stores(
 /// and sequence number, and the two replicas can never merge that document
 /// again (automerge refuses a second change with the same actor and seq).
 ///
-/// Deterministic, in process: the device's fsync is held while a sync message
-/// is generated (`Store::persist` releases the document's lock before
-/// `wait_durable`, and `Store::generate_sync` reads the in-memory document,
-/// so a message may carry changes that are not durable yet). In a real node
-/// the window is one fsync long; the SIGKILL tests above rarely land in it.
+/// Deterministic, in process. The device's write is applied in memory while
+/// its fsync is held; then that fsync fails, so the write is never
+/// acknowledged and is not durable (`Store::persist` releases the document's
+/// lock before waiting for the flush, and `Store::generate_sync` reads the
+/// in-memory document, so a message may carry changes that are not durable
+/// yet). Meanwhile the device answers its peer. Two positive signals decide:
+/// the answer arrives (with the change: shipped), or the device starts a
+/// flush of its own first (it waits for durability before answering: not
+/// shipped; that flush is held for good). Then the device "crashes". In a
+/// real node the window is one fsync long; the SIGKILL tests above rarely
+/// land in it.
 #[test]
 fn a_change_is_never_shipped_before_it_is_durable() {
     use permitsync::store::{Store, StoreOptions};
     use permitsync::write::{Edit, NewPermit};
+    use std::sync::mpsc;
 
     let disk = Arc::new(HeldFlushBackend::default());
     let device = Store::with_backend(disk.clone(), StoreOptions::default()).expect("device");
@@ -1190,9 +1271,24 @@ fn a_change_is_never_shipped_before_it_is_durable() {
         })
         .expect("create");
     sync_stores(&device, &relay, id).expect("first sync");
+    // the relay opens a new exchange; the device takes its message in before
+    // the write (a message that brings nothing new makes the device flush
+    // what it holds, which would hide the window)
+    let mut relay_state = automerge::sync::State::new();
+    let mut device_state = automerge::sync::State::new();
+    if let Some(m) = relay
+        .generate_sync(id, &mut relay_state)
+        .expect("relay msg")
+    {
+        device
+            .receive_sync(id, &mut device_state, m)
+            .expect("the device receives the relay's message");
+    }
 
     // a write whose fsync has not finished: not acknowledged
-    disk.hold(true);
+    let (signal, signals) = mpsc::channel();
+    disk.report_flushes(signal.clone());
+    disk.set_gate(FlushGate::Held);
     let before = device.heads(id).expect("heads");
     let writer = {
         let device = device.clone();
@@ -1206,46 +1302,50 @@ fn a_change_is_never_shipped_before_it_is_durable() {
             )
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while device.heads(id).expect("heads") == before {
-        assert!(Instant::now() < deadline, "the edit never reached memory");
-        thread::sleep(Duration::from_millis(5));
+    match signals.recv_timeout(SIGNAL_TIMEOUT) {
+        Ok(Signal::FlushStarted) => {}
+        other => panic!("expected the writer's flush to start, got {other:?}"),
     }
-    // the peer asks now: the device must not answer with the change while its
-    // fsync is pending (it waits for the flush instead)
-    let mut relay_state = automerge::sync::State::new();
-    let from_relay = relay
-        .generate_sync(id, &mut relay_state)
-        .expect("relay msg");
-    let (tx, rx) = std::sync::mpsc::channel();
+    assert_ne!(
+        device.heads(id).expect("heads"),
+        before,
+        "the edit is in memory"
+    );
+    // the device answers the relay now, and the write's fsync fails
     {
         let device = device.clone();
         thread::spawn(move || {
-            let mut state = automerge::sync::State::new();
-            if let Some(m) = from_relay {
-                if device.receive_sync(id, &mut state, m).is_err() {
-                    return;
-                }
-            }
-            if let Ok(reply) = device.generate_sync(id, &mut state) {
-                let _ = tx.send(reply);
-            }
+            let reply = device
+                .generate_sync(id, &mut device_state)
+                .map_err(|e| e.to_string());
+            let _ = signal.send(Signal::Reply(reply));
         });
     }
-    let shipped = match rx.recv_timeout(Duration::from_millis(500)) {
-        Ok(Some(m)) => {
+    disk.set_gate(FlushGate::FailOne);
+    let shipped = match signals.recv_timeout(SIGNAL_TIMEOUT) {
+        // it waits for the change to be durable before it answers
+        Ok(Signal::FlushStarted) => false,
+        Ok(Signal::Reply(Ok(Some(m)))) => {
             relay
                 .receive_sync(id, &mut relay_state, m)
                 .expect("relay receives");
             relay.view(id).expect("relay view").fields["title"] == "Never acknowledged"
         }
-        _ => false,
+        Ok(Signal::Reply(Ok(None))) => {
+            panic!("the device had nothing to send: the test no longer opens the window")
+        }
+        Ok(Signal::Reply(Err(e))) => panic!("the device could not answer the relay: {e}"),
+        Err(e) => panic!("neither an answer nor a flush within {SIGNAL_TIMEOUT:?}: {e}"),
     };
+    let written = writer.join().expect("the writer thread");
+    assert!(
+        written.is_err(),
+        "a write whose fsync failed is not acknowledged: {written:?}"
+    );
 
-    // SIGKILL before the fsync returned: the old process and its blocked
-    // threads are gone, so its held flush is never released
+    // SIGKILL before any later fsync returned: the old process and its
+    // blocked threads are gone
     let crashed = Arc::new(disk.after_crash());
-    drop(writer);
     let device = Store::with_backend(crashed, StoreOptions::default()).expect("restart");
     assert_eq!(
         device.view(id).expect("device view").fields["title"],

@@ -33,6 +33,17 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the browser script may run (each of its own waits is bounded too).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// The screenshots `tests/js/dashboard.mjs` takes on success, in
+/// [`artifact_dir`].
+const SCREENSHOTS: [&str; 4] = [
+    "dashboard-overview.png",
+    "dashboard-before.png",
+    "dashboard-after.png",
+    "dashboard.png",
+];
+/// The screenshot it takes when it fails.
+const FAILURE_SCREENSHOT: &str = "dashboard-failure.png";
+
 /// `target/test-artifacts`, beside cargo's scratch directory for tests.
 fn artifact_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -421,6 +432,14 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
 
     let artifacts = artifact_dir();
     fs::create_dir_all(&artifacts).expect("create target/test-artifacts");
+    // screenshots of an earlier run must not pass for this run's
+    for shot in SCREENSHOTS.iter().chain([&FAILURE_SCREENSHOT]) {
+        match fs::remove_file(artifacts.join(shot)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove an old {shot}: {e}"),
+        }
+    }
     let artifacts_arg = artifacts.to_str().expect("a UTF-8 path");
     let (code, stdout, stderr) = run_js(
         &root.join("tests/js/dashboard.mjs"),
@@ -464,6 +483,13 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
             .is_some_and(|es| es.iter().all(|e| e["id"] != id.as_str())),
         "{open}"
     );
-    assert!(artifacts.join("dashboard.png").is_file());
+    for shot in SCREENSHOTS {
+        let bytes = fs::read(artifacts.join(shot))
+            .unwrap_or_else(|e| panic!("this run's {shot} in {}: {e}", artifacts.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{shot} is not a PNG image"
+        );
+    }
     eprintln!("screenshots: {}", artifacts.display());
 }

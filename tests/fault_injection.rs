@@ -16,15 +16,17 @@
 //! - a compacted save beside the chunks it replaces: loading sees their changes
 //!   twice, which Automerge ignores (tolerated);
 //! - a child index entry without the child's new state (tolerated);
-//! - a new document's save without its summary: the id is stuck (not
-//!   tolerated, see `a_torn_create_leaves_the_id_usable`);
-//! - feed entries deleted, duplicated or dangling, and a sequence number that
-//!   the next write reuses (not tolerated, see
-//!   `a_torn_write_keeps_the_change_feed_exact`).
+//! - a new document's save without its summary: the next create of that id
+//!   replaces it (tolerated since the fix; regression test
+//!   `a_torn_create_leaves_the_id_usable`);
+//! - a feed entry that the document's feed position (`fpos/<id>`) does not
+//!   point at: the document is listed twice in the feed, for good (not
+//!   tolerated, see `a_torn_write_keeps_the_change_feed_exact`).
 //!
-//! The test marked `#[ignore]` states behaviour a non-atomic backend cannot give; the store does not
-//! (yet) tolerate a fault; each names the symptom and where it comes from. Run
-//! them with `cargo test --test fault_injection -- --ignored`.
+//! The test marked `#[ignore]` states what the store does not give with a
+//! backend that tears batches, which the `Backend` contract rules out (sled's
+//! batches are atomic); it names the symptom and where it comes from. Run it
+//! with `cargo test --test fault_injection -- --ignored`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -539,7 +541,7 @@ fn all_torn_findings() -> Findings {
 fn a_torn_write_leaves_a_store_that_opens_with_acknowledged_data_and_works() {
     // the scenarios assert: no error or panic on open, acknowledged data
     // intact, every view loads, writes succeed, in the running store and after
-    // a reopen; see the ignored tests for what they find beyond that
+    // a reopen; see the ignored test for what they find beyond that
     let _findings = all_torn_findings();
 }
 
@@ -561,29 +563,25 @@ fn a_torn_create_leaves_the_id_usable() {
     assert!(stuck.is_empty(), "{stuck:#?}");
 }
 
-/// Limitation (outside the `Backend` contract) of the change feed index (`feed/<seq>` -> id, `fpos/<id>` ->
-/// seq) under torn writes, all in store.rs `Store::persist`:
-/// - when `apply` fails, `feed_next` is not advanced, yet a torn batch may
-///   already have written `feed/<seq>` and `fpos/<id>` = seq. The next write
-///   of another document reuses `seq`; the next write of the first document
-///   then deletes "its" old entry `feed/<seq>`, which is now the other
-///   document's: that document vanishes from the feed (feed-based sync,
-///   `GET /v1/entities`, the `/metrics` document count) until it is written
-///   again;
-/// - a batch torn after `feed/<seq>` but before `fpos/<id>`, then a reopen
-///   (which starts the feed after `seq`): the document is listed twice, for
-///   good, since `fpos` never points at the stale entry;
-/// - a create torn after `feed/<seq>` but before the summary: a feed entry
-///   naming an entity that does not exist;
-/// - in the running store, a torn batch's entries are past `durable_seq`, so a
-///   document created by a torn batch is missing from the feed until another
-///   write reuses its sequence number.
+/// Limitation (outside the `Backend` contract) of the change feed index
+/// (`feed/<seq>` -> id, `fpos/<id>` -> seq) under torn writes, in
+/// `Store::persist` (`src/store/store.rs`). A write's batch deletes the
+/// document's old feed entries, then writes `feed/<seq>` and the tenant feed
+/// entry, then `fpos/<id>` = seq. A batch torn after a new feed entry but
+/// before `fpos` leaves an entry that `fpos` does not point at: the next write
+/// of the document deletes the entry `fpos` names, never that one, so the
+/// document is listed twice in the feed (feed-based sync, `GET /v1/entities`,
+/// the `/metrics` document count), for good: in the running store and after a
+/// reopen. Every finding of the scenarios is of this kind (torn creates,
+/// edits with and without compaction, and a torn write followed by another
+/// document's, at several cut points). A failed apply uses up its sequence
+/// number, so another document's write never reuses a torn batch's
+/// `feed/<seq>`, and the scenarios find no dangling feed entry.
 ///
-/// A failed apply should use up its sequence number, and a store that can
-/// meet a non-atomic engine should rebuild `fpos`/`feed` on open (or keep the
-/// feed derivable from the summaries' `feed_seq`).
+/// A store that can meet a non-atomic engine should rebuild `fpos`/`feed` on
+/// open (or keep the feed derivable from the summaries' `feed_seq`).
 #[test]
-#[ignore = "limitation: Backend::apply is atomic by contract (sled batches are); a backend that tears batches can leave duplicate or dangling feed entries"]
+#[ignore = "limitation: Backend::apply is atomic by contract (sled batches are); a backend that tears batches can leave a document listed twice in the feed"]
 fn a_torn_write_keeps_the_change_feed_exact() {
     let feed = all_torn_findings().feed;
     assert!(feed.is_empty(), "{feed:#?}");

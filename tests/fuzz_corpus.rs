@@ -12,6 +12,13 @@ mod entry;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use permitsync::node::Access;
+use permitsync::store::{MemBackend, Store, StoreOptions};
+use permitsync::sync::{extension, Role, Session, SessionConfig};
+use permitsync::wire::{self, DocumentId, Limits, Message, PROTOCOL_V1};
+use permitsync::write::NewPermit;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,11 +114,71 @@ fn reproducer(name: &str) -> Vec<u8> {
     std::fs::read(path).expect("read the reproducer")
 }
 
+/// A server session (the peer may only read, as in the reproducers) over a
+/// store that holds a permit, after the handshake; and that permit's id.
+fn session_with_a_permit() -> (Session, DocumentId) {
+    let store = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())
+        .expect("an in-memory store");
+    let id = store
+        .create_permit(NewPermit {
+            title: "Replace pump seal".into(),
+            ..Default::default()
+        })
+        .expect("a permit");
+    let mut access = Access::open("peer");
+    access.read_only = true;
+    let cfg = SessionConfig {
+        local_peer: "node".into(),
+        role: Role::Server,
+        access,
+        limits: Limits::default(),
+        feed_page: 2,
+    };
+    let mut session = Session::new(cfg, store);
+    session.start();
+    session.on_frame(&wire::encode(&Message::Join {
+        sender_id: "peer".into(),
+        peer_metadata: Some(extension::metadata("peer")),
+        supported_protocol_versions: vec![PROTOCOL_V1.into()],
+    }));
+    assert!(session.is_ready(), "the handshake completes");
+    (session, DocumentId::from(id.uuid()))
+}
+
+/// The automerge sync message in `fuzz/artifacts/session/<message_file>`,
+/// sent to a session for a document it holds, is refused: the session
+/// answers with an `error`, closes the connection, and sends nothing else.
+fn assert_refused(message_file: &str) {
+    let (mut session, document_id) = session_with_a_permit();
+    let frame = wire::encode(&Message::Sync {
+        sender_id: "peer".into(),
+        target_id: "node".into(),
+        document_id,
+        data: reproducer(message_file),
+    });
+    let out = panic::catch_unwind(AssertUnwindSafe(|| session.on_frame(&frame)))
+        .unwrap_or_else(|_| panic!("the session panicked on {message_file}"));
+    let reason = out.close.unwrap_or_else(|| {
+        panic!(
+            "{message_file} was not refused: the connection stays open; sent {:?}",
+            out.send
+        )
+    });
+    assert!(reason.contains("bloom filter"), "closed for: {reason}");
+    assert!(
+        matches!(out.send.as_slice(), [Message::Error { .. }]),
+        "the peer is told why, and nothing else: {:?}",
+        out.send
+    );
+}
+
 /// Found by the `session` target: a 50-byte `sync` frame whose bloom filter
 /// has entries but zero bits per entry made automerge 0.12 divide by zero
 /// (`sync/bloom.rs:74`) in `generate_sync_message`. The session now refuses it.
 #[test]
 fn bloom_filter_without_bits_is_refused() {
+    assert_refused("bloom-divide-by-zero.sync-message");
+    // the fuzz target's inputs still run (minimized and as found)
     entry::session(&reproducer("crash-bloom-divide-by-zero-min"));
     entry::session(&reproducer(
         "crash-19a44f6c4723a2f8e3f6ee180302cfa35dfbdfb5",
@@ -123,5 +190,6 @@ fn bloom_filter_without_bits_is_refused() {
 /// session now refuses filters with more than 64 probes or bits per entry.
 #[test]
 fn bloom_filter_with_billions_of_probes() {
+    assert_refused("bloom-huge-probes.sync-message");
     entry::session(&reproducer("crash-bloom-huge-probes"));
 }

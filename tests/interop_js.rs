@@ -7,9 +7,10 @@
 //! the JS client through the relay, and the JS client's illegal
 //! `draft -> active` shows up in the relay's view as a rejected no-op.
 //!
-//! Skipped (with a message) only when `node` is not installed. The JS
-//! dependencies are installed by `scripts/install-js-deps.sh` when
-//! `tests/js/node_modules` is missing (it needs the npm registry once).
+//! Fails when `node` is not installed, unless `PERMITSYNC_SKIP_JS_INTEROP=1`
+//! is set: then it is skipped with a message. The JS dependencies are
+//! installed by `scripts/install-js-deps.sh` when `tests/js/node_modules` is
+//! missing (it needs the npm registry once).
 
 mod support;
 
@@ -107,13 +108,26 @@ fn has_rejected_activation(view: &Value) -> bool {
     })
 }
 
+/// Whether the test can run: panics when `node` is missing, unless
+/// `PERMITSYNC_SKIP_JS_INTEROP=1`, in which case it returns false.
+fn node_ready() -> bool {
+    if node_js_installed() {
+        return true;
+    }
+    let what = "`node` (Node.js >= 20) is not installed: run scripts/ensure-node.sh";
+    if std::env::var("PERMITSYNC_SKIP_JS_INTEROP").as_deref() == Ok("1") {
+        eprintln!("SKIPPED interop_js (PERMITSYNC_SKIP_JS_INTEROP=1): {what}");
+        return false;
+    }
+    panic!(
+        "the JavaScript interop test cannot run: {what}. Set PERMITSYNC_SKIP_JS_INTEROP=1 to \
+         skip it."
+    );
+}
+
 #[test]
 fn js_automerge_repo_client_syncs_with_relay_and_device() {
-    if !node_js_installed() {
-        eprintln!(
-            "SKIPPED interop_js: `node` is not installed; install Node.js >= 20 to run \
-             the JavaScript automerge-repo interop test"
-        );
+    if !node_ready() {
         return;
     }
     let root = repo_root();

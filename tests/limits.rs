@@ -1,12 +1,13 @@
 //! Limits and abuse: each limit gives the offending client a clear error and
 //! the node keeps serving everyone else. Real nodes on 127.0.0.1:0.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use permitsync::model::EntityId;
 use permitsync::node::{self, NodeOptions, NodeState, Quotas};
-use permitsync::store::{ReceiveLimits, Store};
+use permitsync::store::{Clock, ReceiveLimits, Store};
 use permitsync::wire::Limits;
 use permitsync::write::{Edit, NewPermit};
 
@@ -23,6 +24,31 @@ struct Running {
 }
 
 async fn relay(quotas: Quotas, limits: Limits) -> Running {
+    relay_with_clock(quotas, limits, None).await
+}
+
+/// A clock that moves only when the test says so.
+#[derive(Default)]
+struct TestClock(AtomicI64);
+
+impl TestClock {
+    fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        1_700_000_000_000 + self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// [`relay`] whose node reads the time from `clock` (when given).
+async fn relay_with_clock(
+    quotas: Quotas,
+    limits: Limits,
+    clock: Option<Arc<dyn Clock>>,
+) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let tokens = dir.path().join("tokens.json");
     std::fs::write(&tokens, TOKENS).expect("tokens");
@@ -33,7 +59,12 @@ async fn relay(quotas: Quotas, limits: Limits) -> Running {
         quotas,
         ..Default::default()
     };
-    let state = node::build_state(store, &opts).expect("state");
+    let mut state = node::build_state(store, &opts).expect("state");
+    if let Some(clock) = clock {
+        Arc::get_mut(&mut state)
+            .expect("a node state nobody else holds yet")
+            .clock = clock;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -89,31 +120,53 @@ async fn one_round(state: &Arc<NodeState>, url: &str) -> node::Ended {
     .expect("connect")
 }
 
+/// 5 requests a second per token, in bursts of up to 10. The node's clock
+/// stands still unless the test moves it, so the counts do not depend on how
+/// fast the requests go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_per_token_per_second_are_limited() {
-    let r = relay(
+    let clock = Arc::new(TestClock::default());
+    let r = relay_with_clock(
         Quotas {
             requests_per_second: 5,
             ..Default::default()
         },
         Limits::default(),
+        Some(clock.clone() as Arc<dyn Clock>),
     )
     .await;
     let client = reqwest::Client::new();
     let url = format!("http://{}/v1/entities", r.addr);
-    let mut codes = Vec::new();
-    for _ in 0..15 {
-        let resp = client.get(&url).bearer_auth("a").send().await.expect("get");
-        codes.push(resp.status().as_u16());
-    }
-    assert!(codes[..10].iter().all(|c| *c == 200), "{codes:?}");
-    assert!(codes.contains(&429), "{codes:?}");
+    let statuses = |token: &'static str, n: usize| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut codes = Vec::new();
+            for _ in 0..n {
+                let resp = client
+                    .get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("get");
+                codes.push(resp.status().as_u16());
+            }
+            codes
+        }
+    };
+    // a burst of 10, then nothing until time passes
+    let codes = statuses("a", 13).await;
+    assert_eq!(codes, [[200; 10].as_slice(), &[429; 3]].concat());
     let resp = client.get(&url).bearer_auth("a").send().await.expect("get");
     let body: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(body["error"], "rate_limited", "{body}");
     // another token is not affected
-    let resp = client.get(&url).bearer_auth("b").send().await.expect("get");
-    assert_eq!(resp.status(), 200);
+    assert_eq!(statuses("b", 1).await, [200]);
+    // one second later: 5 more
+    clock.advance(1_000);
+    assert_eq!(statuses("a", 6).await, [200, 200, 200, 200, 200, 429]);
+    // 400 ms: two more
+    clock.advance(400);
+    assert_eq!(statuses("a", 3).await, [200, 200, 429]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! `benches/compare_load.rs`, `benches/floor.rs`, `benches/classic_targets.rs`):
 //! a raw automerge-repo WebSocket client over `permitsync::wire`, the permit
 //! document the simulated devices write, stamped titles for edit-to-visibility
-//! latency, reading a server's memory from `/proc`, and starting a relay.
+//! latency, reading a server's memory from `/proc`, starting a relay, and
+//! `RESULT` lines that set a figure against its target.
 //!
 //! Each bench uses only some of these, hence the `dead_code` allowance.
 #![allow(dead_code)]
@@ -155,6 +156,65 @@ pub fn sync_message(
             data,
         }
     }
+}
+
+/// How a figure must compare with its target.
+#[derive(Clone, Copy, Debug)]
+pub enum Goal {
+    /// Below the target.
+    Below,
+    /// At most the target.
+    AtMost,
+    /// At least the target.
+    AtLeast,
+}
+
+/// One figure against its target, as a line for scripts (and people):
+///
+/// ```text
+/// RESULT name=classic.sync_100_ops value=81.5 unit=ms target=<20 met=no runs=20
+/// ```
+///
+/// Every field is `key=value` without spaces; `target` is `<`, `<=` or `>=`
+/// followed by the number; `met` is `yes`, `no`, or `unknown` when the figure
+/// is missing (`value=nan`: a system failed, or was not run). More fields
+/// after `met` describe the workload. `grep '^RESULT'` collects them.
+pub fn result_line(
+    name: &str,
+    value: Option<f64>,
+    unit: &str,
+    goal: Goal,
+    target: f64,
+    context: &[(&str, String)],
+) -> String {
+    let (op, met) = match goal {
+        Goal::Below => ("<", value.map(|v| v < target)),
+        Goal::AtMost => ("<=", value.map(|v| v <= target)),
+        Goal::AtLeast => (">=", value.map(|v| v >= target)),
+    };
+    let number = |x: f64| {
+        let s = format!("{x:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s.is_empty() || s == "-" {
+            "0".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut line = format!(
+        "RESULT name={name} value={} unit={unit} target={op}{} met={}",
+        value.map_or_else(|| "nan".to_string(), number),
+        number(target),
+        match met {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        }
+    );
+    for (key, value) in context {
+        line += &format!(" {key}={}", value.replace(char::is_whitespace, "_"));
+    }
+    line
 }
 
 /// Append one result line to the file named by `COMPARE_OUT`, if set.

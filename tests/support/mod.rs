@@ -30,6 +30,7 @@ pub struct NodeOptions {
     listen: String,
     args: Vec<String>,
     log_level: String,
+    env: Vec<(String, String)>,
 }
 
 impl NodeOptions {
@@ -64,6 +65,13 @@ impl NodeOptions {
         self
     }
 
+    /// Set an environment variable of the node, after everything else (so
+    /// `RUST_LOG` here wins over the test's own).
+    pub fn env(mut self, key: &str, value: &str) -> NodeOptions {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// Start the node and wait for its `listening on` line.
     pub fn start(&self) -> NodeProcess {
         let (child, base) = self.spawn();
@@ -74,7 +82,24 @@ impl NodeOptions {
         }
     }
 
+    /// [`NodeOptions::start`] that returns, instead of panicking, when the
+    /// node ends or times out before its `listening on` line: for a caller
+    /// that can retry (a fixed port another process holds for a moment).
+    pub fn try_start(&self) -> Result<NodeProcess, StartError> {
+        let (child, base) = self.try_spawn()?;
+        Ok(NodeProcess {
+            child,
+            base,
+            options: self.clone(),
+        })
+    }
+
     fn spawn(&self) -> (Child, String) {
+        self.try_spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_spawn(&self) -> Result<(Child, String), StartError> {
+        let logged_before = fs::metadata(&self.log).map_or(0, |m| m.len());
         let stderr = File::options()
             .create(true)
             .append(true)
@@ -91,6 +116,7 @@ impl NodeOptions {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| self.log_level.clone()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -118,12 +144,17 @@ impl NodeOptions {
                     let status = child.try_wait().ok().flatten();
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!(
-                        "{}: no `listening on` line within {START_TIMEOUT:?} ({e}); \
-                         exit status {status:?}\n{}",
-                        self.name,
-                        self.log_tail()
-                    );
+                    let log = fs::read(&self.log).unwrap_or_default();
+                    let this_run = log.get(logged_before as usize..).unwrap_or_default();
+                    return Err(StartError {
+                        message: format!(
+                            "{}: no `listening on` line within {START_TIMEOUT:?} ({e}); \
+                             exit status {status:?}\n{}",
+                            self.name,
+                            self.log_tail()
+                        ),
+                        log: String::from_utf8_lossy(this_run).into_owned(),
+                    });
                 }
             }
         };
@@ -132,7 +163,7 @@ impl NodeOptions {
             "{}: unexpected listen URL {base}",
             self.name
         );
-        (child, base)
+        Ok((child, base))
     }
 
     fn log_tail(&self) -> String {
@@ -141,6 +172,21 @@ impl NodeOptions {
             self.name,
             tail(&self.log, LOG_TAIL)
         )
+    }
+}
+
+/// Why [`NodeOptions::try_start`] got no node.
+#[derive(Debug)]
+pub struct StartError {
+    /// What [`NodeOptions::start`] would have panicked with.
+    pub message: String,
+    /// What the node wrote to its log during this attempt.
+    pub log: String,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -171,6 +217,7 @@ impl NodeProcess {
             listen: "127.0.0.1:0".into(),
             args: Vec::new(),
             log_level: "warn".into(),
+            env: Vec::new(),
         }
     }
 
