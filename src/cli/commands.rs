@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use permitsync::bundle::{self, ImportReport};
-use permitsync::store::{Store, StoreOptions, Summary};
+use permitsync::store::{CostLimits, Store, StoreOptions, Summary};
 use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto};
 use permitsync::{EntityId, EntityType, Error, View};
 use uuid::Uuid;
@@ -54,8 +54,14 @@ pub enum Outcome {
 
 /// Open the store in `data`; `device` is recorded when the store is created.
 pub fn open_store(data: &Path, device: Option<String>) -> Result<Store> {
+    open_store_with(data, device, CostLimits::default())
+}
+
+/// [`open_store`] with the cost limits of `serve`.
+pub fn open_store_with(data: &Path, device: Option<String>, cost: CostLimits) -> Result<Store> {
     let opts = StoreOptions {
         device,
+        cost,
         ..StoreOptions::default()
     };
     tracing::debug!(data = %data.display(), "opening store");

@@ -10,7 +10,7 @@ use permitsync::wire::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
-use super::commands::open_store;
+use super::commands::{open_store, open_store_with};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -31,7 +31,7 @@ pub fn serve(data: &Path, device: Option<String>, args: ServeArgs) -> Result<()>
             args.max_frame_bytes
         );
     }
-    let store = open_store(data, device)?;
+    let store = open_store_with(data, device, args.cost_limits())?;
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         limits: Limits {

@@ -10,6 +10,7 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 
 use super::backend::{Backend, BatchOp, StorageError};
 use super::clock::{Clock, SystemClock};
+use super::cost::{self, CostLimits};
 use super::durability::Owed;
 use super::group_commit::GroupCommit;
 use super::keys;
@@ -45,6 +46,9 @@ pub struct StoreOptions {
     /// actor after a crash could collide with a lost change. Deterministic
     /// simulations supply seeded actors here.
     pub actor: Option<ActorId>,
+    /// What foreign data and writes may cost in memory (operations,
+    /// characters, value bytes), checked before they are applied.
+    pub cost: CostLimits,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +60,7 @@ impl Default for StoreOptions {
             device: None,
             clock: Arc::new(SystemClock),
             actor: None,
+            cost: CostLimits::default(),
         }
     }
 }
@@ -86,7 +91,7 @@ pub(super) struct Inner {
     node_id: ActorId,
     actor: ActorId,
     device: String,
-    opts: StoreOptions,
+    pub(super) opts: StoreOptions,
     cache: Mutex<Cache>,
     /// Next feed sequence number; held while a write's batch is applied so the
     /// feed's order is the order in which writes hit the backend.
@@ -444,6 +449,12 @@ impl Store {
         let Some(doc) = slot.doc.as_ref() else {
             return Err(Error::UnknownEntity(id));
         };
+        if let Err(e) = inner.opts.cost.check_document(id, doc.doc().stats().num_ops) {
+            // over the limit in memory only: forget it, nothing is stored
+            slot.doc = None;
+            slot.loaded = false;
+            return Err(e);
+        }
         let ty = doc.entity_type().ok_or(Error::UntypedDocument(id))?;
         let view = doc.view(&CrossRefs::default());
         let changes = doc.history().change_count();
@@ -530,6 +541,10 @@ impl Store {
         durability: Durability,
     ) -> Result<EntityId> {
         let id = id.unwrap_or_else(EntityId::new_random);
+        self.inner
+            .opts
+            .cost
+            .check_strings(cost::new_entity_strings(&new))?;
         if let Some(permit) = new.permit_id() {
             match self.summary(permit)? {
                 Some(s) if s.entity_type == EntityType::Permit => {}
@@ -600,6 +615,7 @@ impl Store {
 
     /// Apply several edits as one change: all of them or none.
     pub fn edit_all(&self, id: EntityId, edits: &[Edit]) -> Result<Option<ChangeHash>> {
+        self.check_edits(edits)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let ctx = self.ctx();
@@ -737,8 +753,10 @@ impl Store {
         changes: Vec<Change>,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        let cost = cost::measure(changes.iter().map(Change::raw_bytes), &self.inner.opts.cost)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
+        self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
         let mut doc = g
             .doc
@@ -798,8 +816,11 @@ impl Store {
         msg: automerge::sync::Message,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        // what the message will cost, before Automerge expands any of it
+        let cost = cost::measure(msg.changes.iter(), &self.inner.opts.cost)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
+        self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
         let mut doc = g
             .doc

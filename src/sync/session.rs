@@ -639,12 +639,17 @@ impl Session {
                 return Ok(out);
             }
             Err(e @ Error::LimitExceeded(_)) => {
-                tracing::warn!(error = %e, "sync message over a limit; closing");
+                // refused before anything was applied; the connection's other
+                // documents go on (the peer may close on the error)
+                tracing::warn!(%id, error = %e, "sync message over a limit; nothing stored");
                 self.states.insert(id, sync::State::new());
-                out.merge(self.fail(e.to_string()));
+                self.pending.remove(&id);
+                out.send.push(Message::Error {
+                    message: format!("document {id}: {e}"),
+                });
                 return Ok(out);
             }
-            Err(e @ Error::Automerge(_)) => {
+            Err(e @ (Error::Automerge(_) | Error::InvalidInput(_))) => {
                 out.merge(self.fail(format!("invalid changes for document {id}: {e}")));
                 return Ok(out);
             }
