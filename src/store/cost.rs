@@ -44,11 +44,11 @@ pub struct CostLimits {
 impl Default for CostLimits {
     fn default() -> Self {
         CostLimits {
-            max_ops_per_change: 100_000,
-            max_ops_per_message: 100_000,
-            max_text_chars: 100_000,
+            max_ops_per_change: 200_000,
+            max_ops_per_message: 200_000,
+            max_text_chars: 200_000,
             max_value_bytes: 4 * 1024 * 1024,
-            max_document_ops: 100_000,
+            max_document_ops: 200_000,
         }
     }
 }
@@ -121,7 +121,12 @@ impl Store {
     /// and no whole-document chunk larger than the limit. (A whole document
     /// mostly repeats what the receiver has; the document's real size is
     /// checked again before anything is stored.)
-    pub(super) fn check_growth(&self, id: EntityId, doc: Option<&EntityDoc>, cost: &Cost) -> Result<()> {
+    pub(super) fn check_growth(
+        &self,
+        id: EntityId,
+        doc: Option<&EntityDoc>,
+        cost: &Cost,
+    ) -> Result<()> {
         let limits = self.cost_limits();
         let have = doc.map_or(0, |d| d.doc().stats().num_ops);
         limits.check_document(id, have.saturating_add(cost.change_ops))?;
@@ -559,8 +564,11 @@ mod tests {
     fn text_doc(chars: usize) -> AutoCommit {
         let mut doc = AutoCommit::new();
         doc.put(ROOT, "type", "permit").expect("put");
-        let text = doc.put_object(ROOT, "description", ObjType::Text).expect("text");
-        doc.splice_text(&text, 0, 0, &"x".repeat(chars)).expect("splice");
+        let text = doc
+            .put_object(ROOT, "description", ObjType::Text)
+            .expect("text");
+        doc.splice_text(&text, 0, 0, &"x".repeat(chars))
+            .expect("splice");
         doc.commit();
         doc
     }
@@ -606,7 +614,10 @@ mod tests {
         let mut change = doc.get_changes(&[])[0].clone();
         let deflated = change.bytes().into_owned();
         let e = measure([deflated.as_slice()], &limits(100_000)).expect_err("refused");
-        assert!(e.to_string().contains("a change of 200002 operations"), "{e}");
+        assert!(
+            e.to_string().contains("a change of 200002 operations"),
+            "{e}"
+        );
         // characters and value bytes are limits of their own
         let few_chars = CostLimits {
             max_text_chars: 100,
@@ -627,7 +638,8 @@ mod tests {
         // a deflated value column of 64 MiB of zeros: inflated only into the
         // budget, then refused
         let mut doc = AutoCommit::new();
-        doc.put(ROOT, "blob", vec![0u8; 64 * 1024 * 1024]).expect("put");
+        doc.put(ROOT, "blob", vec![0u8; 64 * 1024 * 1024])
+            .expect("put");
         doc.commit();
         let saved = doc.save();
         assert!(saved.len() < 1024 * 1024, "{}", saved.len());

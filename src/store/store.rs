@@ -449,7 +449,11 @@ impl Store {
         let Some(doc) = slot.doc.as_ref() else {
             return Err(Error::UnknownEntity(id));
         };
-        if let Err(e) = inner.opts.cost.check_document(id, doc.doc().stats().num_ops) {
+        if let Err(e) = inner
+            .opts
+            .cost
+            .check_document(id, doc.doc().stats().num_ops)
+        {
             // over the limit in memory only: forget it, nothing is stored
             slot.doc = None;
             slot.loaded = false;
