@@ -11,6 +11,8 @@ mod backend;
 mod blobs;
 mod clock;
 pub mod cost;
+#[cfg(test)]
+mod cost_tests;
 mod durability;
 mod faulty_backend;
 mod group_commit;
