@@ -523,6 +523,36 @@ async fn another_tenants_id_answers_like_an_unknown_one() {
         }
     }
     assert_eq!(replies[0], replies[1]);
+    // a sync message without changes (what a client sends first about a
+    // document it has): the same answer, an empty document's
+    let (_, mut probe) = permit_doc("probe", 0);
+    let probe = automerge::Automerge::load(&probe.save()).expect("load");
+    let first = probe
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .expect("a first message")
+        .encode();
+    let mut answers = Vec::new();
+    for id in [theirs, EntityId::new_random()] {
+        let frame = Message::Sync {
+            sender_id: PeerId::new("prober"),
+            target_id: peer.clone(),
+            document_id: DocumentId::from(id.uuid()),
+            data: first.clone(),
+        };
+        ws.send(WsMessage::Binary(wire::encode(&frame).into()))
+            .await
+            .expect("sync");
+        match next_message(&mut ws).await {
+            Message::Sync {
+                document_id, data, ..
+            } => {
+                assert_eq!(document_id, DocumentId::from(id.uuid()));
+                answers.push(data);
+            }
+            other => panic!("expected sync, got {other:?}"),
+        }
+    }
+    assert_eq!(answers[0], answers[1]);
     // the rightful tenant's permit is untouched
     let (status, view) = relay
         .call(get, &format!("/v1/entities/{theirs}"), "acme-a", None)

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::sync::{self, ChunkList};
 
 mod feed;
+mod unavailable;
 
 use super::blob_fetch::BlobFetch;
 use super::extension::{self, Extensions};
@@ -598,16 +599,8 @@ impl Session {
         };
         if !allowed {
             // unknown here, or another tenant's: the same answer for both
-            if !exists && self.store.owner(id)?.is_none() {
-                self.wanted.insert(id);
-            }
-            self.pending.remove(&id);
-            out.send.push(Message::DocUnavailable {
-                sender_id: self.cfg.local_peer.clone(),
-                target_id: target,
-                document_id: DocumentId::from(id.uuid()),
-            });
-            return Ok(out);
+            let foreign = exists || self.store.owner(id)?.is_some();
+            return self.answer_unavailable(id, msg, is_request, foreign);
         }
         if !exists && !msg.changes.is_empty() && !self.store.claim(id, &access.tenant)? {
             return Ok(out);
