@@ -142,6 +142,18 @@ pub fn import(store: &Store, bytes: &[u8]) -> Result<ImportReport> {
     let entries = decode(bytes)?;
     let mut parsed = Vec::with_capacity(entries.len());
     for e in &entries {
+        // what loading it would cost, before Automerge expands it
+        crate::store::cost::measure([e.bytes.as_slice()], store.cost_limits())
+            .and_then(|cost| {
+                let ops = cost.document_ops.saturating_add(cost.change_ops);
+                store.cost_limits().check_document(e.id, ops)
+            })
+            .map_err(|err| match err {
+                Error::InvalidInput(why) => {
+                    Error::Bundle(format!("document {}: invalid automerge data: {why}", e.id))
+                }
+                other => Error::Bundle(format!("document {}: {other}", e.id)),
+            })?;
         let doc = automerge::Automerge::load(&e.bytes).map_err(|err| {
             Error::Bundle(format!("document {}: invalid automerge data: {err}", e.id))
         })?;

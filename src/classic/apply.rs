@@ -24,9 +24,16 @@ use crate::store::{keys, BatchOp, Durability, Store};
 use crate::view::{BitSet, RejectReason};
 use crate::write::{self, ChangeNote, Edit, NewGasReading, NewPermit, NewPhoto, WriteCtx};
 
-/// Namespace of the ids derived from `(tenant, device, offline_id)` when a
-/// client creates an entity without choosing its id.
-const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0e_4c1d_9a57_4a0b_b3e2_7c1f_a2d4_9e61);
+/// Namespace of the ids earlier versions derived from `(tenant, device,
+/// offline_id)` when a client created a permit without choosing its id: a
+/// public formula, so anyone could compute another tenant's ids. Kept only to
+/// finish a create begun under it (see `derived_permit_id`).
+const LEGACY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0e_4c1d_9a57_4a0b_b3e2_7c1f_a2d4_9e61);
+
+/// Namespace of the keys of gas readings and photos a classic client appends
+/// without choosing one: keys inside the tenant's own permit, which no other
+/// tenant can write, so a public derivation names nothing anyone could take.
+const ENTRY_NAMESPACE: Uuid = LEGACY_ID_NAMESPACE;
 
 /// Apply a classic client's batch for `tenant`. `store` writes as the
 /// client's device. Storage failures end the batch with an error (changes
@@ -122,6 +129,21 @@ fn refusal_of(e: Error) -> std::result::Result<Refusal, Error> {
     })
 }
 
+/// Every string in `v` (values and keys).
+fn json_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|i| json_strings(i, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k);
+                json_strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The answer to a refused change.
 fn rejected(change: &ClassicChange, refusal: Refusal) -> Outcome {
     Outcome::Rejected(RejectedItem {
@@ -173,6 +195,13 @@ impl Client<'_> {
     }
 
     fn dispatch(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
+        // what the write will cost (each character of text is an operation),
+        // before anything is written
+        let mut strings = Vec::new();
+        for v in change.data.values() {
+            json_strings(v, &mut strings);
+        }
+        self.store.cost_limits().check_strings(strings)?;
         match (change.entity.as_str(), change.op.as_str()) {
             ("permit", "create") => self.create_permit(change, record_key),
             ("permit", "update") => self.update(change, EntityType::Permit, false, record_key),
@@ -400,10 +429,7 @@ impl Client<'_> {
             Some(raw) => raw
                 .parse()
                 .map_err(|_| Error::InvalidInput(format!("server_id {raw:?} is not a UUID")))?,
-            None => EntityId::from(Uuid::new_v5(
-                &ID_NAMESPACE,
-                format!("{}\0{}\0{}", self.tenant, self.device, change.offline_id).as_bytes(),
-            )),
+            None => self.derived_permit_id(&change.offline_id)?,
         };
         let note = self.note(change);
         match self.store.summary(id)? {
@@ -475,7 +501,7 @@ impl Client<'_> {
                 .parse::<Uuid>()
                 .map_err(|_| Error::InvalidInput(format!("id {raw:?} is not a UUID")))?,
             None => Uuid::new_v5(
-                &ID_NAMESPACE,
+                &ENTRY_NAMESPACE,
                 format!("{}\0{}\0{}", self.device, change.entity, change.offline_id).as_bytes(),
             ),
         };
@@ -525,6 +551,27 @@ impl Client<'_> {
                 self.applied(change, id, doc, Default::default(), record_key)
             },
         )
+    }
+
+    /// The id of the permit this device creates with `offline_id`: keyed with
+    /// the store's secret ([`Store::keyed_id`]), so that no other tenant can
+    /// compute it and create it first. Ids already handed out stay: a create
+    /// with a record answers from it before this runs, and a create an older
+    /// version began under its public UUIDv5 but did not record (a crash in
+    /// between) is finished under that id.
+    fn derived_permit_id(&self, offline_id: &str) -> Result<EntityId> {
+        let legacy = EntityId::from(Uuid::new_v5(
+            &LEGACY_ID_NAMESPACE,
+            format!("{}\0{}\0{}", self.tenant, self.device, offline_id).as_bytes(),
+        ));
+        if self
+            .store
+            .created_by(legacy, self.tenant, EntityType::Permit, self.device)?
+        {
+            return Ok(legacy);
+        }
+        self.store
+            .keyed_id(&["classic-permit", self.tenant, self.device, offline_id])
     }
 
     /// The permit this device created with `offline_id` (a photo or reading

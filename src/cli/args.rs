@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use permitsync::store::CostLimits;
 use permitsync::EntityType;
 
 /// Offline-first Permit-to-Work store: permits, isolation points and closeouts
@@ -115,6 +116,24 @@ pub struct ServeArgs {
     /// Largest stored size of one document, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub max_document_bytes: usize,
+    /// Most operations one Automerge change may hold (foreign data is
+    /// measured before it is decoded; see docs/storage.md "Cost limits").
+    #[arg(long, default_value_t = CostLimits::default().max_ops_per_change, value_name = "N")]
+    pub max_ops_per_change: u64,
+    /// Most operations one sync message, write or bundle document may bring.
+    #[arg(long, default_value_t = CostLimits::default().max_ops_per_message, value_name = "N")]
+    pub max_ops_per_message: u64,
+    /// Most characters of text (and list items) one sync message or write may
+    /// insert.
+    #[arg(long, default_value_t = CostLimits::default().max_text_chars, value_name = "N")]
+    pub max_text_chars: u64,
+    /// Most bytes of values one sync message or write may bring, after
+    /// decompression.
+    #[arg(long, default_value_t = CostLimits::default().max_value_bytes, value_name = "BYTES")]
+    pub max_value_bytes: u64,
+    /// Most operations one document may hold.
+    #[arg(long, default_value_t = CostLimits::default().max_document_ops, value_name = "N")]
+    pub max_document_ops: u64,
     /// Largest photo (blob) accepted, by upload or from a peer, in bytes
     /// (keep it below --max-frame-bytes: a blob travels in one frame).
     #[arg(long, default_value_t = permitsync::store::DEFAULT_MAX_BLOB_BYTES, value_name = "BYTES")]
@@ -126,6 +145,19 @@ pub struct ServeArgs {
     /// up to twice that; 0 = unlimited).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_requests_per_second: u32,
+}
+
+impl ServeArgs {
+    /// The cost limits these flags ask for.
+    pub fn cost_limits(&self) -> CostLimits {
+        CostLimits {
+            max_ops_per_change: self.max_ops_per_change,
+            max_ops_per_message: self.max_ops_per_message,
+            max_text_chars: self.max_text_chars,
+            max_value_bytes: self.max_value_bytes,
+            max_document_ops: self.max_document_ops,
+        }
+    }
 }
 
 /// `status` options.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use permitsync::bundle::{self, ImportReport};
 use permitsync::resolve::{self, Resolution};
-use permitsync::store::{Store, StoreOptions, Summary};
+use permitsync::store::{CostLimits, Store, StoreOptions, Summary};
 use permitsync::write::{
     Edit, Interlocks, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto,
 };
@@ -65,6 +65,16 @@ pub enum Outcome {
 /// Open the store in `data`; `device` is recorded when the store is created;
 /// `require_gas` are the gas rules of the interlocks (`--require-gas`).
 pub fn open_store(data: &Path, device: Option<String>, require_gas: &[String]) -> Result<Store> {
+    open_store_with(data, device, require_gas, CostLimits::default())
+}
+
+/// [`open_store`] with the cost limits of `serve`.
+pub fn open_store_with(
+    data: &Path,
+    device: Option<String>,
+    require_gas: &[String],
+    cost: CostLimits,
+) -> Result<Store> {
     let mut interlocks = Interlocks::default();
     for rule in require_gas {
         interlocks
@@ -74,6 +84,7 @@ pub fn open_store(data: &Path, device: Option<String>, require_gas: &[String]) -
     let opts = StoreOptions {
         device,
         interlocks,
+        cost,
         ..StoreOptions::default()
     };
     tracing::debug!(data = %data.display(), "opening store");

@@ -10,7 +10,7 @@ use permitsync::wire::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
-use super::commands::open_store;
+use super::commands::{open_store, open_store_with};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +36,7 @@ pub fn serve(
             args.max_frame_bytes
         );
     }
-    let store = open_store(data, device, require_gas)?;
+    let store = open_store_with(data, device, require_gas, args.cost_limits())?;
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         limits: Limits {

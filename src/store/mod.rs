@@ -10,9 +10,13 @@
 mod backend;
 mod blobs;
 mod clock;
+pub mod cost;
+#[cfg(test)]
+mod cost_tests;
 mod durability;
 mod faulty_backend;
 mod group_commit;
+mod id_key;
 mod interlocks;
 pub(crate) mod keys;
 mod peer_records;
@@ -26,6 +30,7 @@ mod tenancy;
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{parse_sha256, BlobPut, Sha256Hash};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use cost::{Cost, CostLimits};
 pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;

@@ -10,6 +10,7 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 
 use super::backend::{Backend, BatchOp, StorageError};
 use super::clock::{Clock, SystemClock};
+use super::cost::{self, CostLimits};
 use super::durability::Owed;
 use super::group_commit::GroupCommit;
 use super::keys;
@@ -47,6 +48,9 @@ pub struct StoreOptions {
     pub actor: Option<ActorId>,
     /// The hard interlocks on local writes (gas tests per work type).
     pub interlocks: crate::write::Interlocks,
+    /// What foreign data and writes may cost in memory (operations,
+    /// characters, value bytes), checked before they are applied.
+    pub cost: CostLimits,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +63,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             actor: None,
             interlocks: crate::write::Interlocks::default(),
+            cost: CostLimits::default(),
         }
     }
 }
@@ -447,6 +452,16 @@ impl Store {
         let Some(doc) = slot.doc.as_ref() else {
             return Err(Error::UnknownEntity(id));
         };
+        if let Err(e) = inner
+            .opts
+            .cost
+            .check_document(id, doc.doc().stats().num_ops)
+        {
+            // over the limit in memory only: forget it, nothing is stored
+            slot.doc = None;
+            slot.loaded = false;
+            return Err(e);
+        }
         let ty = doc.entity_type().ok_or(Error::UntypedDocument(id))?;
         let view = doc.view(&CrossRefs::default());
         let changes = doc.history().change_count();
@@ -533,6 +548,10 @@ impl Store {
         durability: Durability,
     ) -> Result<EntityId> {
         let id = id.unwrap_or_else(EntityId::new_random);
+        self.inner
+            .opts
+            .cost
+            .check_strings(cost::new_entity_strings(&new))?;
         if let Some(permit) = new.permit_id() {
             match self.summary(permit)? {
                 Some(s) if s.entity_type == EntityType::Permit => {}
@@ -603,6 +622,7 @@ impl Store {
 
     /// Apply several edits as one change: all of them or none.
     pub fn edit_all(&self, id: EntityId, edits: &[Edit]) -> Result<Option<ChangeHash>> {
+        self.check_edits(edits)?;
         self.check_interlocks(id, edits)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
@@ -741,8 +761,10 @@ impl Store {
         changes: Vec<Change>,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        let cost = cost::measure(changes.iter().map(Change::raw_bytes), &self.inner.opts.cost)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
+        self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
         let mut doc = g
             .doc
@@ -802,8 +824,11 @@ impl Store {
         msg: automerge::sync::Message,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        // what the message will cost, before Automerge expands any of it
+        let cost = cost::measure(msg.changes.iter(), &self.inner.opts.cost)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
+        self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
         let mut doc = g
             .doc

@@ -329,7 +329,9 @@ pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 raw.into_iter()
-                    .map(|b| Change::from_bytes(b).ok())
+                    // plain change chunks only: a deflated one would inflate
+                    // before any limit could look at it
+                    .map(crate::store::cost::plain_change)
                     .collect::<Option<Vec<_>>>()
             }
             Some(_) => return None,

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::sync::{self, ChunkList};
 
 mod feed;
+mod unavailable;
 
 use super::blob_fetch::BlobFetch;
 use super::extension::{self, Extensions};
@@ -598,16 +599,8 @@ impl Session {
         };
         if !allowed {
             // unknown here, or another tenant's: the same answer for both
-            if !exists && self.store.owner(id)?.is_none() {
-                self.wanted.insert(id);
-            }
-            self.pending.remove(&id);
-            out.send.push(Message::DocUnavailable {
-                sender_id: self.cfg.local_peer.clone(),
-                target_id: target,
-                document_id: DocumentId::from(id.uuid()),
-            });
-            return Ok(out);
+            let foreign = exists || self.store.owner(id)?.is_some();
+            return self.answer_unavailable(id, msg, is_request, foreign);
         }
         if !exists && !msg.changes.is_empty() && !self.store.claim(id, &access.tenant)? {
             return Ok(out);
@@ -639,12 +632,17 @@ impl Session {
                 return Ok(out);
             }
             Err(e @ Error::LimitExceeded(_)) => {
-                tracing::warn!(error = %e, "sync message over a limit; closing");
+                // refused before anything was applied; the connection's other
+                // documents go on (the peer may close on the error)
+                tracing::warn!(%id, error = %e, "sync message over a limit; nothing stored");
                 self.states.insert(id, sync::State::new());
-                out.merge(self.fail(e.to_string()));
+                self.pending.remove(&id);
+                out.send.push(Message::Error {
+                    message: format!("document {id}: {e}"),
+                });
                 return Ok(out);
             }
-            Err(e @ Error::Automerge(_)) => {
+            Err(e @ (Error::Automerge(_) | Error::InvalidInput(_))) => {
                 out.merge(self.fail(format!("invalid changes for document {id}: {e}")));
                 return Ok(out);
             }
