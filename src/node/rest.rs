@@ -10,8 +10,9 @@
 //! | `PATCH /v1/entities/{id}` | several edits as one change, all or nothing (200 + view) |
 //! | `POST /v1/entities/{id}/gas-readings` | append a gas reading (201 + view; 200 if already recorded) |
 //! | `GET /v1/conflicts?type=` | views of the tenant's entities with conflicts, rejected operations or violations |
-//! | `GET /v1/devices` | the tenant's devices |
-//! | `DELETE /v1/devices/{id}` | forget a device and close its connections |
+//! | `GET /v1/devices` | the tenant's devices, and its blocked ones (`blocked`) |
+//! | `DELETE /v1/devices/{id}` | forget a device, close its connections and block its tokens (403 `device_blocked`) until re-enabled; persisted |
+//! | `POST /v1/devices/{id}/enable` | lift a device's block (404 `unknown_device` when it is not blocked) |
 //! | `GET /v1/status` | node id, document count, feed head and live connections |
 //!
 //! Every `/v1` route needs a bearer token (`Authorization: Bearer <token>` or
@@ -40,7 +41,7 @@ use uuid::Uuid;
 
 use super::access::Access;
 use super::api_error::ApiError;
-use super::auth::access_from_parts;
+use super::gate::{authenticate, PeerIp};
 use super::hub::PeerStatus;
 use super::state::NodeState;
 use crate::model::{EntityId, EntityType, PermitStatus};
@@ -67,6 +68,7 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
         .route("/v1/conflicts", get(conflicts))
         .route("/v1/devices", get(list_devices))
         .route("/v1/devices/{id}", delete(delete_device))
+        .route("/v1/devices/{id}/enable", post(enable_device))
         .route("/v1/status", get(status))
         .merge(super::classic_api::classic_routes())
         .merge(super::operator_api::operator_routes())
@@ -89,12 +91,11 @@ impl FromRequestParts<Shared> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
-        let token = access_from_parts(&parts.headers, parts.uri.query());
-        let access = state.auth.check(token.as_deref()).map_err(|e| {
-            state.metrics.error("auth");
-            ApiError::from(e)
-        })?;
-        check_rate(state, &access)?;
+        let PeerIp(peer) = match PeerIp::from_request_parts(parts, state).await {
+            Ok(p) => p,
+            Err(never) => match never {},
+        };
+        let access = authenticate(state, &parts.headers, parts.uri.query(), peer)?;
         if !state.auth.is_open() {
             // in memory, and at most a small unflushed write per device per minute
             state.devices.seen(&access, state.clock.now_ms());
@@ -123,7 +124,8 @@ pub(crate) fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
             "more than {} requests per second for this token; slow down",
             state.quotas.requests_per_second
         ),
-    ))
+    )
+    .retry_after(1))
 }
 
 impl FromRequestParts<Shared> for Writer {
@@ -705,11 +707,12 @@ async fn list_devices(
     Authed(access): Authed,
 ) -> Json<serde_json::Value> {
     let devices = state.devices.list_live(&access.tenant, &state.hub);
-    Json(json!({ "devices": devices }))
+    let blocked = state.devices.blocked(&access.tenant);
+    Json(json!({ "devices": devices, "blocked": blocked }))
 }
 
-/// Forget a device of the tenant and close its live connections. Its token
-/// stays valid: revoke it in the tokens file.
+/// Forget a device of the tenant, block its tokens (durably) and close its
+/// live connections. `POST /v1/devices/{id}/enable` lifts the block.
 async fn delete_device(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -718,7 +721,16 @@ async fn delete_device(
     let Path(device) = device?;
     let tenant = access.tenant.clone();
     let dev = device.clone();
-    let known = blocking(&state, move |s| Ok(s.devices.try_remove(&tenant, &dev)?)).await?;
+    let known = blocking(&state, move |s| {
+        let known = s.devices.try_remove(&tenant, &dev)? || s.devices.is_blocked(&tenant, &dev);
+        if known {
+            // blocked before the answer, and before its connections are closed,
+            // so that it cannot reconnect in between
+            s.devices.block(&tenant, &dev)?;
+        }
+        Ok(known)
+    })
+    .await?;
     if !known {
         let quoted: String = device.chars().take(MAX_QUOTED).collect();
         return Err(ApiError::new(
@@ -727,12 +739,35 @@ async fn delete_device(
             format!("unknown device {quoted:?}"),
         ));
     }
-    let disconnected = state.hub.disconnect_device(&access.tenant, &device);
+    let disconnected = state
+        .hub
+        .revoke(&access.tenant, &device, "device removed");
     tracing::info!(tenant = %access.tenant, by = %access.device, %device, disconnected,
-        "device removed");
+        "device removed and blocked");
     Ok(Json(
-        json!({ "removed": device, "disconnected": disconnected }),
+        json!({ "removed": device, "disconnected": disconnected, "blocked": true }),
     ))
+}
+
+/// Lift the block of a device of the tenant: its tokens work again.
+async fn enable_device(
+    State(state): State<Shared>,
+    Writer(access): Writer,
+    device: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Path(device) = device?;
+    let (tenant, dev) = (access.tenant.clone(), device.clone());
+    let was_blocked = blocking(&state, move |s| Ok(s.devices.unblock(&tenant, &dev)?)).await?;
+    if !was_blocked {
+        let quoted: String = device.chars().take(MAX_QUOTED).collect();
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_device",
+            format!("device {quoted:?} is not blocked"),
+        ));
+    }
+    tracing::info!(tenant = %access.tenant, by = %access.device, %device, "device re-enabled");
+    Ok(Json(json!({ "enabled": device })))
 }
 
 #[derive(Serialize)]
