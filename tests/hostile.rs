@@ -225,22 +225,42 @@ async fn the_per_token_limit_holds_under_concurrent_joins_and_floods() {
 
 // ---- hole 4: slowloris ---------------------------------------------------
 
-/// One `GET /healthz` on a fresh connection: its status, or `None` when no
-/// answer came within `timeout`.
-async fn healthz(addr: &str, timeout: Duration) -> Option<u16> {
+/// What one `GET /healthz` on a fresh connection got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// An HTTP answer with this status.
+    Answered(u16),
+    /// The node refused the connection at once (closed or reset it unanswered).
+    Refused,
+    /// Nothing within the timeout: what slowloris did to `/healthz` before.
+    TimedOut,
+}
+
+async fn healthz(addr: &str, timeout: Duration) -> Probe {
+    use tokio::io::AsyncReadExt;
     let probe = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .ok()?;
+        let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+            return Probe::Refused;
+        };
+        let request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        if s.write_all(request).await.is_err() {
+            return Probe::Refused;
+        }
         let mut buf = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut buf)
-            .await
-            .ok()?;
+        let mut chunk = [0u8; 1024];
+        // until the node closes (or resets) the connection
+        while let Ok(n @ 1..) = s.read(&mut chunk).await {
+            buf.extend_from_slice(&chunk[..n]);
+        }
         let text = String::from_utf8_lossy(&buf);
-        text.split_whitespace().nth(1)?.parse().ok()
+        match text.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
+            Some(status) => Probe::Answered(status),
+            None => Probe::Refused,
+        }
     };
-    tokio::time::timeout(timeout, probe).await.ok().flatten()
+    tokio::time::timeout(timeout, probe)
+        .await
+        .unwrap_or(Probe::TimedOut)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +280,7 @@ async fn slowloris_against_a_low_open_file_limit_leaves_healthz_answering() {
         "warn",
     );
     let addr = node.addr().to_string();
-    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Some(200));
+    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Probe::Answered(200));
 
     // 1,100 connections that send one header line a second and never finish
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -285,27 +305,28 @@ async fn slowloris_against_a_low_open_file_limit_leaves_healthz_answering() {
             }
         }));
     }
-    // while the attack runs, /healthz answers every time (200, or a clean 503
-    // while every slot is taken), and is served again before the attack ends
-    let mut statuses = Vec::new();
+    // while the attack runs, /healthz never hangs: it is answered (200, or a
+    // clean 503 while every slot is taken) or refused at once, and it is
+    // served (200) before the attack ends
+    let mut probes = Vec::new();
     for _ in 0..15 {
-        let status = healthz(&addr, Duration::from_secs(5)).await;
+        let probe = healthz(&addr, Duration::from_secs(5)).await;
         assert!(
-            matches!(status, Some(200 | 503)),
-            "/healthz did not answer in time during the attack: {status:?}; fds {}",
+            matches!(probe, Probe::Answered(200 | 503) | Probe::Refused),
+            "/healthz during the attack: {probe:?}; fds {}",
             node.open_fds()
         );
-        statuses.push(status);
+        probes.push(probe);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(statuses.contains(&Some(200)), "{statuses:?}");
+    assert!(probes.contains(&Probe::Answered(200)), "{probes:?}");
     assert!(node.open_fds() < 256, "descriptors {}", node.open_fds());
     assert!(node.alive());
     let _ = stop_tx.send(true);
     for a in attackers {
         let _ = a.await;
     }
-    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Some(200));
+    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Probe::Answered(200));
 }
 
 // ---- hole 5: failed logins -----------------------------------------------

@@ -101,7 +101,11 @@ pub(super) async fn serve(
                 drop(slot);
             });
         } else {
-            // nothing to wait for: one non-blocking write, then close
+            // nothing to wait for: read what already arrived (closing with
+            // unread bytes would reset the connection before the client reads
+            // the answer), one non-blocking write, then close
+            let mut scratch = [0u8; 4096];
+            let _ = tcp.try_read(&mut scratch);
             let _ = tcp.try_write(REFUSED);
         }
     }

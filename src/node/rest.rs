@@ -722,13 +722,14 @@ async fn delete_device(
     let tenant = access.tenant.clone();
     let dev = device.clone();
     let known = blocking(&state, move |s| {
-        let known = s.devices.try_remove(&tenant, &dev)? || s.devices.is_blocked(&tenant, &dev);
-        if known {
-            // blocked before the answer, and before its connections are closed,
-            // so that it cannot reconnect in between
-            s.devices.block(&tenant, &dev)?;
+        if !s.devices.contains(&tenant, &dev) {
+            return Ok(false);
         }
-        Ok(known)
+        // blocked first (durably), so that it cannot authenticate, reappear
+        // in the registry or reconnect while it is being removed
+        s.devices.block(&tenant, &dev)?;
+        s.devices.try_remove(&tenant, &dev)?;
+        Ok(true)
     })
     .await?;
     if !known {
