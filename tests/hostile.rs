@@ -16,10 +16,8 @@ mod hostile_support;
 
 use std::time::Duration;
 
-use hostile_support::{
-    eventually, join, until_closed, upgrade, write_tokens, Relay, Ws, PNG,
-};
 use futures_util::SinkExt;
+use hostile_support::{eventually, join, until_closed, upgrade, write_tokens, Relay, Ws, PNG};
 use permitsync::wire::Message;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
@@ -64,7 +62,10 @@ async fn html_and_svg_blobs_are_refused_and_photos_are_served_inert() {
     let http = http();
     let put = |bytes: &'static [u8], claimed: &'static str| {
         let url = format!("{}/v1/blobs/{}", node.base, sha(bytes));
-        let req = http.put(url).bearer_auth("a").header("content-type", claimed);
+        let req = http
+            .put(url)
+            .bearer_auth("a")
+            .header("content-type", claimed);
         async move { req.body(bytes).send().await.expect("PUT") }
     };
     let html: &[u8] = b"<!doctype html><script>fetch('/v1/entities')</script>";
@@ -77,10 +78,17 @@ async fn html_and_svg_blobs_are_refused_and_photos_are_served_inert() {
         (svg, "image/png"),
     ] {
         let res = put(bytes, claimed).await;
-        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{claimed}");
+        assert_eq!(
+            res.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{claimed}"
+        );
         let body: serde_json::Value = res.json().await.expect("JSON error");
         assert_eq!(body["error"], "unsupported_media_type", "{body}");
-        assert!(body["detail"].as_str().unwrap_or("").contains("image/jpeg"), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap_or("").contains("image/jpeg"),
+            "{body}"
+        );
         // nothing stored
         let got = http
             .get(format!("{}/v1/blobs/{}", node.base, sha(bytes)))
@@ -145,7 +153,8 @@ async fn silent_upgrades_are_closed_by_the_join_timeout() {
     for ws in &mut open {
         let seen = until_closed(ws, Duration::from_secs(30)).await;
         assert!(
-            seen.iter().any(|m| matches!(m, Message::Error { message } if message.contains("no join"))),
+            seen.iter()
+                .any(|m| matches!(m, Message::Error { message } if message.contains("no join"))),
             "told why before the close: {seen:?}"
         );
     }
@@ -154,7 +163,10 @@ async fn silent_upgrades_are_closed_by_the_join_timeout() {
         upgrade(&node.sync_url("a")).await.ok()
     })
     .await;
-    assert!(matches!(join(&mut ws, "tablet").await, Message::Peer { .. }));
+    assert!(matches!(
+        join(&mut ws, "tablet").await,
+        Message::Peer { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +230,9 @@ async fn the_per_token_limit_holds_under_concurrent_joins_and_floods() {
     let mut first = joined.pop().expect("a joined connection");
     drop(joined);
     first
-        .send(tokio_tungstenite::tungstenite::Message::Ping(b"x".to_vec().into()))
+        .send(tokio_tungstenite::tungstenite::Message::Ping(
+            b"x".to_vec().into(),
+        ))
         .await
         .expect("still open");
 }
@@ -280,7 +294,10 @@ async fn slowloris_against_a_low_open_file_limit_leaves_healthz_answering() {
         "warn",
     );
     let addr = node.addr().to_string();
-    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Probe::Answered(200));
+    assert_eq!(
+        healthz(&addr, Duration::from_secs(5)).await,
+        Probe::Answered(200)
+    );
 
     // 1,100 connections that send one header line a second and never finish
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -326,7 +343,10 @@ async fn slowloris_against_a_low_open_file_limit_leaves_healthz_answering() {
     for a in attackers {
         let _ = a.await;
     }
-    assert_eq!(healthz(&addr, Duration::from_secs(5)).await, Probe::Answered(200));
+    assert_eq!(
+        healthz(&addr, Duration::from_secs(5)).await,
+        Probe::Answered(200)
+    );
 }
 
 // ---- hole 5: failed logins -----------------------------------------------
@@ -349,7 +369,10 @@ async fn failed_logins_are_throttled_per_address_and_valid_tokens_are_not() {
         match res.status() {
             StatusCode::UNAUTHORIZED => unauthorized += 1,
             StatusCode::TOO_MANY_REQUESTS => {
-                let retry = res.headers()["retry-after"].to_str().expect("ascii").to_string();
+                let retry = res.headers()["retry-after"]
+                    .to_str()
+                    .expect("ascii")
+                    .to_string();
                 let body: serde_json::Value = res.json().await.expect("JSON");
                 throttled = Some((retry, body));
                 break;
@@ -359,16 +382,27 @@ async fn failed_logins_are_throttled_per_address_and_valid_tokens_are_not() {
     }
     let (retry, body) = throttled.expect("throttled before 2,000 guesses");
     // the budget (a burst of 20, refilled one every 3 s), then 429
-    assert!((20..40).contains(&unauthorized), "{unauthorized} failures before 429");
+    assert!(
+        (20..40).contains(&unauthorized),
+        "{unauthorized} failures before 429"
+    );
     assert_eq!(body["error"], "auth_throttled", "{body}");
-    assert!(retry.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)), "{retry}");
+    assert!(
+        retry.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)),
+        "{retry}"
+    );
     // the same address with a valid token: not slowed
     for _ in 0..50 {
         let res = http.get(&url).bearer_auth("a").send().await.expect("GET");
         assert_eq!(res.status(), StatusCode::OK);
     }
     // and a wrong one is still throttled
-    let res = http.get(&url).bearer_auth("nope").send().await.expect("GET");
+    let res = http
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -414,14 +448,19 @@ async fn a_removed_device_is_refused_at_once_and_after_a_restart() {
     assert_eq!(upgrade(&node.sync_url("b")).await.err(), Some(403));
     until_closed(&mut b_ws, Duration::from_secs(10)).await;
     // tab-a is untouched
-    a_ws.send(tokio_tungstenite::tungstenite::Message::Ping(b"x".to_vec().into()))
-        .await
-        .expect("tab-a still connected");
+    a_ws.send(tokio_tungstenite::tungstenite::Message::Ping(
+        b"x".to_vec().into(),
+    ))
+    .await
+    .expect("tab-a still connected");
     assert_eq!(status_of(&http, &node.base, "a").await, StatusCode::OK);
 
     // after a restart, still blocked
     node.restart();
-    assert_eq!(status_of(&http, &node.base, "b").await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(&http, &node.base, "b").await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(upgrade(&node.sync_url("b")).await.err(), Some(403));
     // until re-enabled
     let res = http
@@ -440,7 +479,10 @@ async fn a_removed_device_is_refused_at_once_and_after_a_restart() {
 async fn the_tokens_file_is_reloaded_on_change_and_on_sighup() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tokens = dir.path().join("tokens.json");
-    write_tokens(&tokens, &[("a", "acme", "tab-a", RW), ("b", "acme", "tab-b", RW)]);
+    write_tokens(
+        &tokens,
+        &[("a", "acme", "tab-a", RW), ("b", "acme", "tab-b", RW)],
+    );
     let node = Relay::start_with(
         &dir.path().join("node"),
         &["--tokens", tokens.to_str().expect("utf-8")],
@@ -452,36 +494,60 @@ async fn the_tokens_file_is_reloaded_on_change_and_on_sighup() {
     assert!(matches!(join(&mut a_ws, "a").await, Message::Peer { .. }));
     let mut b_ws = upgrade(&node.sync_url("b")).await.expect("upgrade");
     assert!(matches!(join(&mut b_ws, "b").await, Message::Peer { .. }));
-    assert_eq!(status_of(&http, &node.base, "c1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&http, &node.base, "c1").await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // the file changes: b removed, c1 added
-    write_tokens(&tokens, &[("a", "acme", "tab-a", RW), ("c1", "acme", "tab-c", RW)]);
+    write_tokens(
+        &tokens,
+        &[("a", "acme", "tab-a", RW), ("c1", "acme", "tab-c", RW)],
+    );
     eventually(Duration::from_secs(20), "the new token to work", || async {
         (status_of(&http, &node.base, "c1").await == StatusCode::OK).then_some(())
     })
     .await;
-    assert_eq!(status_of(&http, &node.base, "b").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&http, &node.base, "b").await,
+        StatusCode::UNAUTHORIZED
+    );
     // b's live connection is closed; a's is not
     until_closed(&mut b_ws, Duration::from_secs(10)).await;
-    a_ws.send(tokio_tungstenite::tungstenite::Message::Ping(b"x".to_vec().into()))
-        .await
-        .expect("tab-a still connected");
-    assert!(a_ws_is_open(&mut a_ws).await, "tab-a's connection was dropped");
+    a_ws.send(tokio_tungstenite::tungstenite::Message::Ping(
+        b"x".to_vec().into(),
+    ))
+    .await
+    .expect("tab-a still connected");
+    assert!(
+        a_ws_is_open(&mut a_ws).await,
+        "tab-a's connection was dropped"
+    );
 
     // SIGHUP: a change the poll cannot see (same size, same modification time)
-    let stamp = std::fs::metadata(&tokens).and_then(|m| m.modified()).expect("mtime");
-    write_tokens(&tokens, &[("a", "acme", "tab-a", RW), ("c2", "acme", "tab-c", RW)]);
+    let stamp = std::fs::metadata(&tokens)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    write_tokens(
+        &tokens,
+        &[("a", "acme", "tab-a", RW), ("c2", "acme", "tab-c", RW)],
+    );
     std::fs::File::options()
         .write(true)
         .open(&tokens)
         .and_then(|f| f.set_modified(stamp))
         .expect("restore mtime");
     node.sighup();
-    eventually(Duration::from_secs(20), "SIGHUP to reload the tokens", || async {
-        (status_of(&http, &node.base, "c2").await == StatusCode::OK).then_some(())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "SIGHUP to reload the tokens",
+        || async { (status_of(&http, &node.base, "c2").await == StatusCode::OK).then_some(()) },
+    )
     .await;
-    assert_eq!(status_of(&http, &node.base, "c1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&http, &node.base, "c1").await,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(node.logs().contains("SIGHUP"), "{}", node.logs());
     assert_eq!(status_of(&http, &node.base, "a").await, StatusCode::OK);
 }

@@ -484,7 +484,10 @@ mod tests {
             .collect();
         assert_eq!(lost, vec![("tab-b", false), ("tab-c", false)]);
         assert!(auth.check(Some("a")).is_ok());
-        assert!(matches!(auth.check(Some("b")), Err(AuthError::InvalidToken)));
+        assert!(matches!(
+            auth.check(Some("b")),
+            Err(AuthError::InvalidToken)
+        ));
         assert_eq!(auth.check(Some("c")).map(|a| a.read_only).ok(), Some(true));
         assert!(auth.check(Some("d")).is_ok());
         // a broken file changes nothing

@@ -68,10 +68,16 @@ mod tests {
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
         assert!((0..5).all(|_| t.failed(a, 5).is_ok()), "a burst of 5");
-        let wait = t.failed(a, 5).err().expect("throttled");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(12), "{wait:?}");
+        let wait = t.failed(a, 5).expect_err("throttled");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(12),
+            "{wait:?}"
+        );
         assert!(t.failed(b, 5).is_ok(), "another address is not throttled");
         let free = AuthThrottle::default();
-        assert!((0..1000).all(|_| free.failed(a, 0).is_ok()), "0 is unlimited");
+        assert!(
+            (0..1000).all(|_| free.failed(a, 0).is_ok()),
+            "0 is unlimited"
+        );
     }
 }

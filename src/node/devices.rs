@@ -119,7 +119,9 @@ impl Devices {
                         String::from_utf8_lossy(d).into_owned(),
                     ));
                 }
-                _ => tracing::warn!(key = %String::from_utf8_lossy(&k), "skipping an unreadable block record"),
+                _ => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&k), "skipping an unreadable block record")
+                }
             }
         }
         Ok(Devices {
@@ -349,7 +351,10 @@ mod tests {
         let reloaded = Devices::load(&store)?;
         assert!(reloaded.is_blocked("acme", "tablet-1"));
         assert_eq!(reloaded.blocked("acme"), vec!["tablet-1".to_string()]);
-        assert!(reloaded.list("acme").is_empty(), "a block is not a sighting");
+        assert!(
+            reloaded.list("acme").is_empty(),
+            "a block is not a sighting"
+        );
         assert!(reloaded.unblock("acme", "tablet-1")?);
         assert!(!reloaded.unblock("acme", "tablet-1")?);
         assert!(!Devices::load(&store)?.is_blocked("acme", "tablet-1"));

@@ -115,8 +115,10 @@ pub(super) async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!(left = all as usize - slots.available_permits(),
-            "connections still open after {DRAIN:?}; stopping anyway");
+        tracing::warn!(
+            left = all as usize - slots.available_permits(),
+            "connections still open after {DRAIN:?}; stopping anyway"
+        );
     }
 }
 

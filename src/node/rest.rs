@@ -740,9 +740,7 @@ async fn delete_device(
             format!("unknown device {quoted:?}"),
         ));
     }
-    let disconnected = state
-        .hub
-        .revoke(&access.tenant, &device, "device removed");
+    let disconnected = state.hub.revoke(&access.tenant, &device, "device removed");
     tracing::info!(tenant = %access.tenant, by = %access.device, %device, disconnected,
         "device removed and blocked");
     Ok(Json(

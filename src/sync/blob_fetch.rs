@@ -246,8 +246,7 @@ mod tests {
         let s = store();
         let secret = [&[0xFF, 0xD8, 0xFF][..], b"acme's photo"].concat();
         let (_, sha) = permit_with_photo(&s, "acme", &secret);
-        s.put_blob(&sha, &secret, "acme", 1 << 20)
-            .expect("put");
+        s.put_blob(&sha, &secret, "acme", 1 << 20).expect("put");
         // globex refers to the same hash from its own permit
         let (globex_doc, _) = permit_with_photo(&s, "globex", &secret);
         let (a, b) = (PeerId::new("a"), PeerId::new("b"));
