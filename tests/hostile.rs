@@ -349,6 +349,81 @@ async fn slowloris_against_a_low_open_file_limit_leaves_healthz_answering() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = relay(
+        dir.path(),
+        &[
+            "--body-read-timeout-secs",
+            "2",
+            "--idle-timeout-secs",
+            "2",
+            "--ping-interval-secs",
+            "1",
+        ],
+    );
+    let addr = node.addr().to_string();
+    // a body that stops arriving: 408, and the connection is not held
+    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer a\r\n\
+         content-length: 1000\r\n\r\n",
+        sha(PNG)
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    s.write_all(&PNG[..10]).await.expect("some of the body");
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut answer))
+        .await
+        .expect("an answer to the stalled body")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+
+    // a kept-alive connection with no further request is closed
+    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).await.expect("answer");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let closed = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("the idle connection closed in time");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+
+    // a peer that joined, then stopped answering (never reads, so never pongs)
+    let http = http();
+    let peers = |http: reqwest::Client| {
+        let url = format!("{}/v1/status", node.base);
+        async move {
+            let v: serde_json::Value = http
+                .get(url)
+                .bearer_auth("b")
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("JSON");
+            v["peers"].as_array().map_or(0, Vec::len)
+        }
+    };
+    let mut ws = upgrade(&node.sync_url("a")).await.expect("upgrade");
+    assert!(matches!(join(&mut ws, "sleepy").await, Message::Peer { .. }));
+    assert_eq!(peers(http.clone()).await, 1);
+    eventually(Duration::from_secs(30), "the dead peer to be dropped", || {
+        let http = http.clone();
+        async move { (peers(http).await == 0).then_some(()) }
+    })
+    .await;
+    drop(ws);
+}
+
 // ---- hole 5: failed logins -----------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
