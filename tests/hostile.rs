@@ -366,7 +366,9 @@ async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
     );
     let addr = node.addr().to_string();
     // a body that stops arriving: 408, and the connection is not held
-    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let head = format!(
         "PUT /v1/blobs/{} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer a\r\n\
          content-length: 1000\r\n\r\n",
@@ -384,7 +386,9 @@ async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
     assert!(text.contains("body_timeout"), "{text}");
 
     // a kept-alive connection with no further request is closed
-    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .expect("request");
@@ -414,12 +418,19 @@ async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
         }
     };
     let mut ws = upgrade(&node.sync_url("a")).await.expect("upgrade");
-    assert!(matches!(join(&mut ws, "sleepy").await, Message::Peer { .. }));
+    assert!(matches!(
+        join(&mut ws, "sleepy").await,
+        Message::Peer { .. }
+    ));
     assert_eq!(peers(http.clone()).await, 1);
-    eventually(Duration::from_secs(30), "the dead peer to be dropped", || {
-        let http = http.clone();
-        async move { (peers(http).await == 0).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the dead peer to be dropped",
+        || {
+            let http = http.clone();
+            async move { (peers(http).await == 0).then_some(()) }
+        },
+    )
     .await;
     drop(ws);
 }
