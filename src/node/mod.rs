@@ -11,6 +11,7 @@ mod classic_api;
 mod conn_slots;
 mod connection;
 mod dashboard;
+mod device_api;
 mod devices;
 mod dialer;
 mod events;

@@ -10,9 +10,7 @@
 //! | `PATCH /v1/entities/{id}` | several edits as one change, all or nothing (200 + view) |
 //! | `POST /v1/entities/{id}/gas-readings` | append a gas reading (201 + view; 200 if already recorded) |
 //! | `GET /v1/conflicts?type=` | views of the tenant's entities with conflicts, rejected operations or violations |
-//! | `GET /v1/devices` | the tenant's devices, and its blocked ones (`blocked`) |
-//! | `DELETE /v1/devices/{id}` | forget a device, close its connections and block its tokens (403 `device_blocked`) until re-enabled; persisted |
-//! | `POST /v1/devices/{id}/enable` | lift a device's block (404 `unknown_device` when it is not blocked) |
+//! | `GET /v1/devices`, `DELETE /v1/devices/{id}`, `POST /v1/devices/{id}/enable` | the device registry and blocks (`device_api.rs`) |
 //! | `GET /v1/status` | node id, document count, feed head and live connections |
 //!
 //! Every `/v1` route needs a bearer token (`Authorization: Bearer <token>` or
@@ -33,7 +31,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -66,13 +64,11 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
         .route("/v1/entities/{id}", get(get_entity).patch(patch_entity))
         .route("/v1/entities/{id}/gas-readings", post(add_gas_reading))
         .route("/v1/conflicts", get(conflicts))
-        .route("/v1/devices", get(list_devices))
-        .route("/v1/devices/{id}", delete(delete_device))
-        .route("/v1/devices/{id}/enable", post(enable_device))
         .route("/v1/status", get(status))
         .merge(super::classic_api::classic_routes())
         .merge(super::operator_api::operator_routes())
         .merge(super::blob_api::blob_routes())
+        .merge(super::device_api::device_routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
@@ -153,7 +149,7 @@ where
 }
 
 /// At most this much of a user-supplied string is quoted back in an error.
-const MAX_QUOTED: usize = 64;
+pub(super) const MAX_QUOTED: usize = 64;
 
 pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
     let Path(raw) = raw?;
@@ -700,74 +696,7 @@ async fn conflicts(
     Ok(Json(json!({ "entities": views })))
 }
 
-// ---- devices and status -------------------------------------------------
-
-async fn list_devices(
-    State(state): State<Shared>,
-    Authed(access): Authed,
-) -> Json<serde_json::Value> {
-    let devices = state.devices.list_live(&access.tenant, &state.hub);
-    let blocked = state.devices.blocked(&access.tenant);
-    Json(json!({ "devices": devices, "blocked": blocked }))
-}
-
-/// Forget a device of the tenant, block its tokens (durably) and close its
-/// live connections. `POST /v1/devices/{id}/enable` lifts the block.
-async fn delete_device(
-    State(state): State<Shared>,
-    Writer(access): Writer,
-    device: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let Path(device) = device?;
-    let tenant = access.tenant.clone();
-    let dev = device.clone();
-    let known = blocking(&state, move |s| {
-        if !s.devices.contains(&tenant, &dev) {
-            return Ok(false);
-        }
-        // blocked first (durably), so that it cannot authenticate, reappear
-        // in the registry or reconnect while it is being removed
-        s.devices.block(&tenant, &dev)?;
-        s.devices.try_remove(&tenant, &dev)?;
-        Ok(true)
-    })
-    .await?;
-    if !known {
-        let quoted: String = device.chars().take(MAX_QUOTED).collect();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_device",
-            format!("unknown device {quoted:?}"),
-        ));
-    }
-    let disconnected = state.hub.revoke(&access.tenant, &device, "device removed");
-    tracing::info!(tenant = %access.tenant, by = %access.device, %device, disconnected,
-        "device removed and blocked");
-    Ok(Json(
-        json!({ "removed": device, "disconnected": disconnected, "blocked": true }),
-    ))
-}
-
-/// Lift the block of a device of the tenant: its tokens work again.
-async fn enable_device(
-    State(state): State<Shared>,
-    Writer(access): Writer,
-    device: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let Path(device) = device?;
-    let (tenant, dev) = (access.tenant.clone(), device.clone());
-    let was_blocked = blocking(&state, move |s| Ok(s.devices.unblock(&tenant, &dev)?)).await?;
-    if !was_blocked {
-        let quoted: String = device.chars().take(MAX_QUOTED).collect();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_device",
-            format!("device {quoted:?} is not blocked"),
-        ));
-    }
-    tracing::info!(tenant = %access.tenant, by = %access.device, %device, "device re-enabled");
-    Ok(Json(json!({ "enabled": device })))
-}
+// ---- status -------------------------------------------------------------
 
 #[derive(Serialize)]
 struct Status {
