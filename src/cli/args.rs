@@ -145,6 +145,33 @@ pub struct ServeArgs {
     /// up to twice that; 0 = unlimited).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_requests_per_second: u32,
+    /// Open connections (HTTP and sync) at once; beyond it a new connection
+    /// gets 503 (only /healthz is answered). Lowered to fit the open-file limit.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// HTTP requests handled at once; beyond it 503 `busy` (not /healthz).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_concurrent_requests: usize,
+    /// A new connection must send its first request's headers within this.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// A request body must arrive within this (408 `body_timeout`).
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: u64,
+    /// A kept-alive connection with no request for this long is closed.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// A sync connection must send `join` within this after the upgrade.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub join_timeout_secs: u64,
+    /// A silent sync connection is pinged after this; after two unanswered
+    /// pings it is closed.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval_secs: u64,
+    /// Failed authentications per source address per minute (bursts of as
+    /// many); beyond, 429 `auth_throttled` with Retry-After. 0 = unlimited.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub max_auth_failures_per_minute: u32,
 }
 
 impl ServeArgs {

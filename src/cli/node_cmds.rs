@@ -37,6 +37,21 @@ pub fn serve(
         );
     }
     let store = open_store_with(data, device, require_gas, args.cost_limits())?;
+    // every connection holds a descriptor: take what the hard limit allows,
+    // and keep the connections within it
+    let open_files = node::raise_open_file_limit();
+    let secs = Duration::from_secs;
+    let net = node::NetLimits {
+        max_connections: args.max_connections,
+        max_concurrent_requests: args.max_concurrent_requests,
+        header_read_timeout: secs(args.header_read_timeout_secs),
+        body_read_timeout: secs(args.body_read_timeout_secs),
+        idle_timeout: secs(args.idle_timeout_secs),
+        join_timeout: secs(args.join_timeout_secs),
+        ping_interval: secs(args.ping_interval_secs),
+        auth_failures_per_minute: args.max_auth_failures_per_minute,
+    }
+    .fit_to_open_files(open_files);
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         limits: Limits {
@@ -51,6 +66,7 @@ pub fn serve(
             },
             max_connections_per_token: args.max_connections_per_token,
             requests_per_second: args.max_requests_per_second,
+            net,
         },
     };
     let state = node::build_state(store, &opts)?;
@@ -59,13 +75,16 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        // SIGHUP reloads the tokens from now on (before anyone is told the address)
+        let _watch = node::watch_tokens(state.clone())?;
         {
             // tests and scripts wait for this line
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
         }
-        tracing::info!(%addr, data = %data.display(), peers = args.connect.len(), "node started");
+        tracing::info!(%addr, data = %data.display(), peers = args.connect.len(), open_files,
+            max_connections = net.max_connections, "node started");
         node::run(listener, state, args.connect, shutdown_signal()).await?;
         Ok(())
     })

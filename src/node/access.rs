@@ -3,7 +3,7 @@
 use crate::store::DEFAULT_TENANT;
 
 /// The rights a bearer token grants.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Access {
     /// The tenant: documents it uploaded first belong to it; it sees no others.
     pub tenant: String,

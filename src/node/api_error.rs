@@ -23,6 +23,8 @@ pub struct ApiError {
     pub detail: String,
     /// For `rejected`: the policy's reason code (`invalid_transition`, ...).
     pub reason: Option<String>,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -33,7 +35,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             reason: None,
+            retry_after: None,
         }
+    }
+
+    /// This error with a `Retry-After` of `secs` seconds (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// 400 `invalid_input`.
@@ -98,6 +107,11 @@ impl IntoResponse for ApiError {
             map.insert("reason".into(), reason.into());
         }
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -117,6 +131,7 @@ impl From<Error> for ApiError {
                 code: "rejected",
                 detail: r.to_string(),
                 reason: Some(r.reason.clone()),
+                retry_after: None,
             },
             e @ (Error::InvalidInput(_) | Error::WrongType { .. } | Error::Bundle(_)) => {
                 ApiError::invalid_input(e.to_string())
@@ -126,6 +141,7 @@ impl From<Error> for ApiError {
                 code: "rejected",
                 detail: e.to_string(),
                 reason: Some("interlock".into()),
+                retry_after: None,
             },
             e @ Error::NoConflict { .. } => {
                 Self::new(StatusCode::CONFLICT, "no_conflict", e.to_string())

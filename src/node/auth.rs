@@ -9,9 +9,16 @@
 //! Tokens are compared in constant time: the presented token and every known
 //! token are hashed (SHA-256, so that lengths do not leak either) and the
 //! digests compared with [`subtle`], against every entry, without early exit.
+//!
+//! A tokens file can be read again while the node runs ([`Auth::reload`], on
+//! `SIGHUP` and when the file changes): requests and new connections see the
+//! new tokens at once; the caller closes the live connections of the devices
+//! that lost their access.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap};
 use serde::Deserialize;
@@ -134,7 +141,10 @@ struct Known {
 
 /// Token checking for a node.
 pub struct Auth {
-    tokens: Option<Vec<Known>>,
+    /// `None` on an open node; otherwise the current tokens, swapped whole on a reload.
+    tokens: Option<RwLock<Arc<Vec<Known>>>>,
+    /// The tokens file, when the tokens came from one.
+    path: Option<PathBuf>,
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -145,16 +155,64 @@ impl Auth {
     /// No tokens: everyone gets full access to the default tenant, as device
     /// `anonymous`.
     pub fn open() -> Self {
-        Auth { tokens: None }
+        Auth {
+            tokens: None,
+            path: None,
+        }
     }
 
-    /// Load a tokens file.
+    /// Load a tokens file (kept as the file [`Auth::reload`] reads).
     pub fn from_file(path: &Path) -> Result<Auth, AuthError> {
+        let mut auth = Self::read(path)?;
+        auth.path = Some(path.to_path_buf());
+        Ok(auth)
+    }
+
+    fn read(path: &Path) -> Result<Auth, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         Self::parse(&text, path)
+    }
+
+    /// The tokens file, if the tokens came from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Read the tokens file again and use its tokens from now on. Returns the
+    /// accesses (tenant, device, mode) that no token grants any more: their
+    /// live connections should be closed. A file that cannot be read or is
+    /// invalid changes nothing (the error says why).
+    pub fn reload(&self) -> Result<Vec<Access>, AuthError> {
+        let (Some(path), Some(current)) = (&self.path, &self.tokens) else {
+            return Ok(Vec::new());
+        };
+        let Some(fresh) = Self::read(path)?.tokens else {
+            return Ok(Vec::new());
+        };
+        let fresh = fresh.into_inner().unwrap_or_else(|p| p.into_inner());
+        let kept: HashSet<&Access> = fresh.iter().map(|k| &k.access).collect();
+        let mut lost: Vec<Access> = self
+            .snapshot()
+            .iter()
+            .map(|k| &k.access)
+            .filter(|a| !kept.contains(a))
+            .cloned()
+            .collect();
+        lost.sort_by(|a, b| (&a.tenant, &a.device).cmp(&(&b.tenant, &b.device)));
+        lost.dedup();
+        let mut slot = current.write().unwrap_or_else(|p| p.into_inner());
+        *slot = fresh;
+        Ok(lost)
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Known>> {
+        match &self.tokens {
+            Some(lock) => lock.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => Arc::new(Vec::new()),
+        }
     }
 
     /// Parse the JSON text of a tokens file.
@@ -204,7 +262,8 @@ impl Auth {
             });
         }
         Ok(Auth {
-            tokens: Some(known),
+            tokens: Some(RwLock::new(Arc::new(known))),
+            path: None,
         })
     }
 
@@ -224,7 +283,7 @@ impl Auth {
 
     /// Number of known tokens (0 for an open node).
     pub fn len(&self) -> usize {
-        self.tokens.as_ref().map_or(0, Vec::len)
+        self.snapshot().len()
     }
 
     /// Whether the node knows no tokens.
@@ -235,9 +294,10 @@ impl Auth {
     /// The access `token` grants. On an open node every request (with or
     /// without a token) gets [`Access::open`]`("anonymous")`.
     pub fn check(&self, token: Option<&str>) -> Result<Access, AuthError> {
-        let Some(known) = &self.tokens else {
+        if self.tokens.is_none() {
             return Ok(Access::open("anonymous"));
-        };
+        }
+        let known = self.snapshot();
         let token = token.ok_or(AuthError::MissingToken)?;
         let presented = digest(token);
         let mut found = Choice::from(0);
@@ -392,6 +452,48 @@ mod tests {
         let e = Auth::from_file(Path::new("/nonexistent/tokens.json"));
         let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("/nonexistent/tokens.json"), "{msg}");
+    }
+
+    #[test]
+    fn a_reload_takes_new_tokens_and_names_the_lost_accesses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokens.json");
+        let entry = |t: &str, d: &str, m: &str| {
+            format!(r#"{{"token": "{t}", "tenant": "acme", "device": "{d}", "mode": "{m}"}}"#)
+        };
+        let write = |entries: &[String]| {
+            std::fs::write(&path, format!(r#"{{"tokens": [{}]}}"#, entries.join(",")))
+                .expect("write")
+        };
+        write(&[
+            entry("a", "tab-a", "read-write"),
+            entry("b", "tab-b", "read-write"),
+            entry("c", "tab-c", "read-write"),
+        ]);
+        let auth = Auth::from_file(&path).expect("load");
+        // b removed, c now read-only, d new
+        write(&[
+            entry("a", "tab-a", "read-write"),
+            entry("c", "tab-c", "read-only"),
+            entry("d", "tab-d", "read-write"),
+        ]);
+        let lost = auth.reload().expect("reload");
+        let lost: Vec<(&str, bool)> = lost
+            .iter()
+            .map(|a| (a.device.as_str(), a.read_only))
+            .collect();
+        assert_eq!(lost, vec![("tab-b", false), ("tab-c", false)]);
+        assert!(auth.check(Some("a")).is_ok());
+        assert!(matches!(
+            auth.check(Some("b")),
+            Err(AuthError::InvalidToken)
+        ));
+        assert_eq!(auth.check(Some("c")).map(|a| a.read_only).ok(), Some(true));
+        assert!(auth.check(Some("d")).is_ok());
+        // a broken file changes nothing
+        std::fs::write(&path, "{not json").expect("write");
+        assert!(matches!(auth.reload(), Err(AuthError::Json { .. })));
+        assert!(auth.check(Some("d")).is_ok());
     }
 
     #[test]

@@ -1,9 +1,17 @@
-//! Photo blobs over HTTP: content-addressed, deduplicated, size-limited.
+//! Photo blobs over HTTP: content-addressed, deduplicated, size-limited and
+//! inert.
 //!
 //! | route | |
 //! |---|---|
-//! | `PUT /v1/blobs/{sha256}` | store the body as the blob (201; 200 when already here). 400 `hash_mismatch` when the body hashes otherwise, 413 `blob_too_large` over `--max-blob-bytes` |
-//! | `GET /v1/blobs/{sha256}` | the bytes with their media type; 404 when the node lacks the blob or the tenant may not read it |
+//! | `PUT /v1/blobs/{sha256}` | store the body as the blob (201; 200 when already here). 415 `unsupported_media_type` unless the bytes are a JPEG, PNG, WebP or HEIC image (the bytes decide, not `Content-Type`), 400 `hash_mismatch` when the body hashes otherwise, 413 `blob_too_large` over `--max-blob-bytes` |
+//! | `GET /v1/blobs/{sha256}` | the bytes with the media type they show; 404 when the node lacks the blob or the tenant may not read it |
+//!
+//! A blob is served from the node's own origin, where the dashboard keeps its
+//! token, so it is served so that a browser never runs it: the media type its
+//! bytes show (never the uploader's claim), `X-Content-Type-Options: nosniff`,
+//! `Content-Security-Policy: default-src 'none'; sandbox`, and
+//! `Content-Disposition: inline` only for the raster photo types
+//! (`attachment` for anything else, such as a blob stored by an older node).
 //! | `POST /v1/entities/{id}/photos` | append photo metadata `{id?, sha256, mime, size, caption, taken_at?}` to a permit (201 + view; 200 when already recorded) |
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -18,11 +26,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::api_error::ApiError;
+use super::http_guards::{body_timeout_error, is_body_timeout};
 use super::rest::{
     author, blocking, body, changed, parse_id, visible_summary, ApiResult, Authed, Shared, Writer,
 };
 use crate::error::Error;
-use crate::store::{parse_sha256, BlobPut, Sha256Hash};
+use crate::store::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash};
 use crate::view::View;
 use crate::write::{Edit, NewPhoto};
 
@@ -64,18 +73,26 @@ async fn put_blob(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let bytes: Bytes = to_bytes(body, max).await.map_err(|_| too_large(max))?;
-    let mime = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|m| m.len() <= 128 && !m.is_empty())
-        .unwrap_or("application/octet-stream")
-        .to_string();
+    let bytes: Bytes = to_bytes(body, max).await.map_err(|e| {
+        if is_body_timeout(&e) {
+            body_timeout_error(state.quotas.net.body_read_timeout)
+        } else {
+            too_large(max)
+        }
+    })?;
+    // the bytes decide what a blob is, whatever the client's Content-Type says
+    let Some(mime) = image_type(&bytes) else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            not_an_image(),
+        ));
+    };
     blocking(&state, move |s| {
         let wanted_by = s.store.wanted_by(&access.tenant, &sha)?;
         let put = s
             .store
-            .put_blob(&sha, &bytes, &mime, &access.tenant, max)
+            .put_blob(&sha, &bytes, &access.tenant, max)
             .map_err(|e| match e {
                 Error::InvalidInput(d) => {
                     ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", d)
@@ -105,27 +122,45 @@ async fn get_blob(
 ) -> ApiResult<Response> {
     let sha = parse(sha)?;
     blocking(&state, move |s| {
-        let Some((bytes, mime)) = s.store.blob_for(&sha, &access.tenant)? else {
+        let Some((bytes, _stored_type)) = s.store.blob_for(&sha, &access.tenant)? else {
             return Err(ApiError::not_found(format!(
                 "no blob {} here (not uploaded or not synced yet)",
                 hex::encode(sha)
             )));
         };
-        let mime = HeaderValue::from_str(&mime)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-        Ok((
-            [
-                (header::CONTENT_TYPE, mime),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, max-age=31536000, immutable"),
-                ),
-            ],
-            bytes,
-        )
-            .into_response())
+        Ok((inert_headers(&bytes, &sha), bytes).into_response())
     })
     .await
+}
+
+/// The headers of a served blob: the type its bytes show, and everything that
+/// keeps a browser from running it.
+fn inert_headers(bytes: &[u8], sha: &Sha256Hash) -> [(header::HeaderName, HeaderValue); 5] {
+    let (mime, disposition) = match image_type(bytes) {
+        Some(mime) => (mime, "inline"),
+        // stored before blobs were checked, or by a bug: bytes to save, never to render
+        None => ("application/octet-stream", "attachment"),
+    };
+    let name = format!("{disposition}; filename=\"{}\"", hex::encode(sha));
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        ),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&name).unwrap_or(HeaderValue::from_static("attachment")),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        ),
+    ]
 }
 
 #[derive(Deserialize)]

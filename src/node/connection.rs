@@ -48,6 +48,9 @@ pub struct DriveOptions {
     pub url: Option<String>,
     /// Stop as soon as the session's first round is done (one-shot sync).
     pub stop_when_idle: bool,
+    /// Close the connection when the peer has not joined within this (inbound
+    /// connections: a silent upgrade must not hold a slot for long).
+    pub join_timeout: Option<std::time::Duration>,
 }
 
 /// Run `session` over `transport` until either side closes.
@@ -82,7 +85,16 @@ pub async fn drive<T: Transport>(
                     ev = rx.recv() => Input::Event(ev),
                 }
             }
-            None => Input::Frame(transport.recv().await),
+            None => match opts.join_timeout {
+                Some(t) => {
+                    let deadline = tokio::time::Instant::from_std(started + t);
+                    match tokio::time::timeout_at(deadline, transport.recv()).await {
+                        Ok(frame) => Input::Frame(frame),
+                        Err(_) => Input::JoinTimeout(t),
+                    }
+                }
+                None => Input::Frame(transport.recv().await),
+            },
         };
         let out = match event {
             Input::Frame(None) => {
@@ -131,6 +143,16 @@ pub async fn drive<T: Transport>(
             }
             Input::Event(None) => {
                 ended.reason = "node shutting down".into();
+                break;
+            }
+            Input::JoinTimeout(t) => {
+                let reason = format!("no join within {t:?}");
+                let message = Message::Error {
+                    message: reason.clone(),
+                };
+                let _ = send_all(&state, &stats, &mut transport, vec![message]).await;
+                state.metrics.error("protocol");
+                ended.reason = reason;
                 break;
             }
         };
@@ -243,6 +265,7 @@ fn take_ready<T: Transport>(transport: &mut T, first: Vec<u8>) -> (Vec<Vec<u8>>,
 enum Input {
     Frame(Option<Result<Vec<u8>, String>>),
     Event(Option<HubEvent>),
+    JoinTimeout(std::time::Duration),
 }
 
 /// Record an output's effects in metrics and the hub; returns the close reason.

@@ -6,10 +6,15 @@
 //! The registry is advisory: a failed write is logged, never fatal to the
 //! request or connection that caused it. To keep writes off the hot path,
 //! `last_seen_ms` is persisted at most every [`PERSIST_EVERY_MS`] per device
-//! (first sightings and syncs are persisted at once). Removing a device from the
-//! registry does not revoke its token: a device that connects again reappears.
+//! (first sightings and syncs are persisted at once).
+//!
+//! Removing a device (`DELETE /v1/devices/{id}`) also *blocks* it: its tokens
+//! are refused (403 `device_blocked`) until an operator re-enables it
+//! (`POST /v1/devices/{id}/enable`). Blocks are persisted under
+//! `blk/<tenant>\0<device>` (flushed before the answer), so they survive
+//! restarts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +26,9 @@ use crate::store::{Backend, BatchOp, Store};
 
 /// Key prefix of the registry in the store's backend.
 const PREFIX: &[u8] = b"dev/";
+
+/// Key prefix of blocked devices in the store's backend.
+const BLOCKED: &[u8] = b"blk/";
 
 /// How stale a persisted `last_seen_ms` may get before it is written again.
 pub const PERSIST_EVERY_MS: i64 = 60_000;
@@ -56,10 +64,15 @@ struct Entry {
 pub struct Devices {
     backend: Arc<dyn Backend>,
     devices: Mutex<BTreeMap<(String, String), Entry>>,
+    blocked: Mutex<BTreeSet<(String, String)>>,
 }
 
 fn key(tenant: &str, device: &str) -> Vec<u8> {
     [PREFIX, tenant.as_bytes(), b"\0", device.as_bytes()].concat()
+}
+
+fn blocked_key(tenant: &str, device: &str) -> Vec<u8> {
+    [BLOCKED, tenant.as_bytes(), b"\0", device.as_bytes()].concat()
 }
 
 impl Devices {
@@ -92,10 +105,72 @@ impl Devices {
                 ),
             }
         }
+        let mut blocked = BTreeSet::new();
+        let pairs = backend
+            .scan_prefix(BLOCKED, None, usize::MAX)
+            .map_err(|e| Error::Storage(e.0))?;
+        for (k, _) in pairs {
+            let rest = k.get(BLOCKED.len()..).unwrap_or_default();
+            let mut parts = rest.splitn(2, |b| *b == 0);
+            match (parts.next(), parts.next()) {
+                (Some(t), Some(d)) => {
+                    blocked.insert((
+                        String::from_utf8_lossy(t).into_owned(),
+                        String::from_utf8_lossy(d).into_owned(),
+                    ));
+                }
+                _ => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&k), "skipping an unreadable block record")
+                }
+            }
+        }
         Ok(Devices {
             backend,
             devices: Mutex::new(devices),
+            blocked: Mutex::new(blocked),
         })
+    }
+
+    fn blocked_set(&self) -> MutexGuard<'_, BTreeSet<(String, String)>> {
+        // every update is one insert or remove: consistent even after a panic
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `device` of `tenant` is blocked (its tokens are refused).
+    pub fn is_blocked(&self, tenant: &str, device: &str) -> bool {
+        self.blocked_set()
+            .contains(&(tenant.to_string(), device.to_string()))
+    }
+
+    /// The blocked devices of `tenant`.
+    pub fn blocked(&self, tenant: &str) -> Vec<String> {
+        self.blocked_set()
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+
+    /// Block `device` of `tenant`, durably (flushed) before it takes effect.
+    pub fn block(&self, tenant: &str, device: &str) -> Result<()> {
+        let mut set = self.blocked_set();
+        self.write(vec![(blocked_key(tenant, device), Some(Vec::new()))])?;
+        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        set.insert((tenant.to_string(), device.to_string()));
+        Ok(())
+    }
+
+    /// Lift the block of `device` of `tenant`, durably; returns whether it was blocked.
+    pub fn unblock(&self, tenant: &str, device: &str) -> Result<bool> {
+        let mut set = self.blocked_set();
+        let k = (tenant.to_string(), device.to_string());
+        if !set.contains(&k) {
+            return Ok(false);
+        }
+        self.write(vec![(blocked_key(tenant, device), None)])?;
+        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        set.remove(&k);
+        Ok(true)
     }
 
     fn map(&self) -> MutexGuard<'_, BTreeMap<(String, String), Entry>> {
@@ -263,6 +338,26 @@ mod tests {
         assert!(!reloaded.remove("acme", "tablet-1"));
         assert!(Devices::load(&store)?.list("acme").is_empty());
         assert_eq!(Devices::load(&store)?.list("globex").len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_survive_a_reload_until_lifted() -> Result<()> {
+        let store = Store::with_backend(Arc::new(MemBackend::new()), StoreOptions::default())?;
+        let devices = Devices::load(&store)?;
+        devices.block("acme", "tablet-1")?;
+        assert!(devices.is_blocked("acme", "tablet-1"));
+        assert!(!devices.is_blocked("globex", "tablet-1"));
+        let reloaded = Devices::load(&store)?;
+        assert!(reloaded.is_blocked("acme", "tablet-1"));
+        assert_eq!(reloaded.blocked("acme"), vec!["tablet-1".to_string()]);
+        assert!(
+            reloaded.list("acme").is_empty(),
+            "a block is not a sighting"
+        );
+        assert!(reloaded.unblock("acme", "tablet-1")?);
+        assert!(!reloaded.unblock("acme", "tablet-1")?);
+        assert!(!Devices::load(&store)?.is_blocked("acme", "tablet-1"));
         Ok(())
     }
 

@@ -53,6 +53,7 @@ pub async fn connect(
             direction: Direction::Outbound,
             url: Some(redact(url)),
             stop_when_idle,
+            join_timeout: None,
         },
     )
     .await)

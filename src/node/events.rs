@@ -67,6 +67,14 @@ pub enum NodeEvent {
         /// Whether the connection opened.
         connected: bool,
     },
+    /// A device lost its access (removed, or its token left the tokens file):
+    /// its streams end.
+    Revoked {
+        /// The device's tenant.
+        tenant: String,
+        /// The device.
+        device: String,
+    },
     /// The node is shutting down: streams end.
     Shutdown,
 }
@@ -235,6 +243,13 @@ impl Feed {
                     return Some(json_event("device", &data));
                 }
                 Ok(NodeEvent::Peer { .. }) => {}
+                Ok(NodeEvent::Revoked { tenant, device })
+                    if tenant == self.access.tenant && device == self.access.device =>
+                {
+                    tracing::debug!(%tenant, %device, "event stream of a revoked device ended");
+                    return None;
+                }
+                Ok(NodeEvent::Revoked { .. }) => {}
                 Ok(NodeEvent::Shutdown) | Err(broadcast::error::RecvError::Closed) => return None,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(tenant = %self.access.tenant, missed,

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::access::Access;
+use super::conn_slots::ConnSlots;
 use super::events::{EventBus, NodeEvent};
 use crate::model::EntityId;
 
@@ -132,12 +133,19 @@ pub struct Hub {
     next: AtomicU64,
     /// What live clients (`GET /v1/events`) hear about.
     events: EventBus,
+    /// Sync connections per token, counted from the upgrade (before `join`).
+    slots: Arc<ConnSlots>,
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sync connections per token, counted from the upgrade.
+    pub fn slots(&self) -> &Arc<ConnSlots> {
+        &self.slots
     }
 
     /// The node's live events: document changes and device connections.
@@ -226,13 +234,28 @@ impl Hub {
 
     /// Close every connection of `device` in `tenant`; returns how many.
     pub fn disconnect_device(&self, tenant: &str, device: &str) -> usize {
+        self.close_device(tenant, device, "device removed")
+    }
+
+    /// A device lost its access: close its sync connections and end its event
+    /// streams; returns how many sync connections were told.
+    pub fn revoke(&self, tenant: &str, device: &str, reason: &str) -> usize {
+        let n = self.close_device(tenant, device, reason);
+        self.events.publish(NodeEvent::Revoked {
+            tenant: tenant.to_string(),
+            device: device.to_string(),
+        });
+        n
+    }
+
+    fn close_device(&self, tenant: &str, device: &str, reason: &str) -> usize {
         let Ok(peers) = self.peers.lock() else {
             return 0;
         };
         let mut n = 0;
         for p in peers.values() {
             if p.access.tenant == tenant && p.access.device == device {
-                let _ = p.events.send(HubEvent::Close("device removed".into()));
+                let _ = p.events.send(HubEvent::Close(reason.to_string()));
                 n += 1;
             }
         }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::auth_throttle::AuthThrottle;
+use super::net_limits::NetLimits;
 use crate::store::ReceiveLimits;
 
 /// A node's abuse limits. Exceeding one gives the offending client a clear
@@ -17,6 +19,8 @@ pub struct Quotas {
     /// Requests (REST calls and sync connection attempts) per token per second,
     /// with bursts up to twice that.
     pub requests_per_second: u32,
+    /// What the network may cost: connections, timeouts, failed logins.
+    pub net: NetLimits,
 }
 
 impl Default for Quotas {
@@ -25,6 +29,7 @@ impl Default for Quotas {
             receive: ReceiveLimits::default(),
             max_connections_per_token: 16,
             requests_per_second: 200,
+            net: NetLimits::default(),
         }
     }
 }
@@ -39,6 +44,8 @@ struct Bucket {
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Failed authentications per source address.
+    pub auth_failures: AuthThrottle,
 }
 
 impl RateLimiter {

@@ -10,8 +10,7 @@
 //! | `PATCH /v1/entities/{id}` | several edits as one change, all or nothing (200 + view) |
 //! | `POST /v1/entities/{id}/gas-readings` | append a gas reading (201 + view; 200 if already recorded) |
 //! | `GET /v1/conflicts?type=` | views of the tenant's entities with conflicts, rejected operations or violations |
-//! | `GET /v1/devices` | the tenant's devices |
-//! | `DELETE /v1/devices/{id}` | forget a device and close its connections |
+//! | `GET /v1/devices`, `DELETE /v1/devices/{id}`, `POST /v1/devices/{id}/enable` | the device registry and blocks (`device_api.rs`) |
 //! | `GET /v1/status` | node id, document count, feed head and live connections |
 //!
 //! Every `/v1` route needs a bearer token (`Authorization: Bearer <token>` or
@@ -32,7 +31,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -40,7 +39,7 @@ use uuid::Uuid;
 
 use super::access::Access;
 use super::api_error::ApiError;
-use super::auth::access_from_parts;
+use super::gate::{authenticate, PeerIp};
 use super::hub::PeerStatus;
 use super::state::NodeState;
 use crate::model::{EntityId, EntityType, PermitStatus};
@@ -65,12 +64,11 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
         .route("/v1/entities/{id}", get(get_entity).patch(patch_entity))
         .route("/v1/entities/{id}/gas-readings", post(add_gas_reading))
         .route("/v1/conflicts", get(conflicts))
-        .route("/v1/devices", get(list_devices))
-        .route("/v1/devices/{id}", delete(delete_device))
         .route("/v1/status", get(status))
         .merge(super::classic_api::classic_routes())
         .merge(super::operator_api::operator_routes())
         .merge(super::blob_api::blob_routes())
+        .merge(super::device_api::device_routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
@@ -89,12 +87,11 @@ impl FromRequestParts<Shared> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
-        let token = access_from_parts(&parts.headers, parts.uri.query());
-        let access = state.auth.check(token.as_deref()).map_err(|e| {
-            state.metrics.error("auth");
-            ApiError::from(e)
-        })?;
-        check_rate(state, &access)?;
+        let PeerIp(peer) = match PeerIp::from_request_parts(parts, state).await {
+            Ok(p) => p,
+            Err(never) => match never {},
+        };
+        let access = authenticate(state, &parts.headers, parts.uri.query(), peer)?;
         if !state.auth.is_open() {
             // in memory, and at most a small unflushed write per device per minute
             state.devices.seen(&access, state.clock.now_ms());
@@ -123,7 +120,8 @@ pub(crate) fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
             "more than {} requests per second for this token; slow down",
             state.quotas.requests_per_second
         ),
-    ))
+    )
+    .retry_after(1))
 }
 
 impl FromRequestParts<Shared> for Writer {
@@ -151,7 +149,7 @@ where
 }
 
 /// At most this much of a user-supplied string is quoted back in an error.
-const MAX_QUOTED: usize = 64;
+pub(super) const MAX_QUOTED: usize = 64;
 
 pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
     let Path(raw) = raw?;
@@ -698,42 +696,7 @@ async fn conflicts(
     Ok(Json(json!({ "entities": views })))
 }
 
-// ---- devices and status -------------------------------------------------
-
-async fn list_devices(
-    State(state): State<Shared>,
-    Authed(access): Authed,
-) -> Json<serde_json::Value> {
-    let devices = state.devices.list_live(&access.tenant, &state.hub);
-    Json(json!({ "devices": devices }))
-}
-
-/// Forget a device of the tenant and close its live connections. Its token
-/// stays valid: revoke it in the tokens file.
-async fn delete_device(
-    State(state): State<Shared>,
-    Writer(access): Writer,
-    device: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let Path(device) = device?;
-    let tenant = access.tenant.clone();
-    let dev = device.clone();
-    let known = blocking(&state, move |s| Ok(s.devices.try_remove(&tenant, &dev)?)).await?;
-    if !known {
-        let quoted: String = device.chars().take(MAX_QUOTED).collect();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_device",
-            format!("unknown device {quoted:?}"),
-        ));
-    }
-    let disconnected = state.hub.disconnect_device(&access.tenant, &device);
-    tracing::info!(tenant = %access.tenant, by = %access.device, %device, disconnected,
-        "device removed");
-    Ok(Json(
-        json!({ "removed": device, "disconnected": disconnected }),
-    ))
-}
+// ---- status -------------------------------------------------------------
 
 #[derive(Serialize)]
 struct Status {

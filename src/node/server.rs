@@ -6,6 +6,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -16,7 +17,9 @@ use super::dashboard::dashboard_router;
 use super::devices::Devices;
 use super::dialer;
 use super::events::events_router;
+use super::http_guards::{guard, Guards};
 use super::hub::Hub;
+use super::listener;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
 use super::rest::rest_router;
@@ -66,19 +69,23 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
 }
 
 /// The node's HTTP application: the REST API, the sync WebSocket, live
-/// events (`/v1/events`) and the dashboard (`/`).
+/// events (`/v1/events`) and the dashboard (`/`), behind the request guards
+/// (concurrent requests, body read timeout).
 pub fn app(state: Arc<NodeState>) -> Router {
+    let guards = Guards::new(&state.quotas.net);
     Router::new()
         .route("/v1/sync", get(sync_endpoint))
         .with_state(state.clone())
         .merge(events_router(state.clone()))
         .merge(dashboard_router())
         .merge(rest_router(state))
+        .layer(middleware::from_fn_with_state(guards, guard))
 }
 
-/// Serve `state` on `listener`, dial every URL in `connect`, and stop when
-/// `shutdown` completes: live sync connections are told, dialers stop, and the
-/// store is flushed.
+/// Serve `state` on `listener` (within the node's network limits, see
+/// [`super::listener`]), dial every URL in `connect`, and stop when `shutdown`
+/// completes: live sync connections are told, connections drain, dialers
+/// stop, and the store is flushed.
 pub async fn run(
     listener: TcpListener,
     state: Arc<NodeState>,
@@ -94,16 +101,18 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
-    let hub_state = state.clone();
     let app = app(state.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            hub_state.hub.shutdown_all("node shutting down");
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let server = tokio::spawn(listener::serve(
+        listener,
+        app,
+        state.quotas.net,
+        stop_rx.clone(),
+    ));
+    shutdown.await;
+    tracing::info!("shutting down");
+    state.hub.shutdown_all("node shutting down");
+    let _ = stop_tx.send(true);
+    let result = server.await.map_err(std::io::Error::other);
     for d in dialers {
         let _ = d.await;
     }

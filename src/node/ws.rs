@@ -2,6 +2,7 @@
 //! client side (tokio-tungstenite, for dialing other nodes).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -11,52 +12,60 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as TMessage;
 
 use super::api_error::ApiError;
-use super::auth::access_from_parts;
 use super::connection::{drive, DriveOptions, Transport};
+use super::gate::{authenticate, PeerIp};
 use super::hub::Direction;
-use super::rest::check_rate;
+use super::listener::Held;
 use super::state::NodeState;
 use crate::sync::{Role, Session, SessionConfig};
 use crate::wire::PeerId;
 
-/// `GET /v1/sync`: authenticate (bearer header or `?token=`), then speak the
-/// automerge-repo protocol as the server side.
+/// `GET /v1/sync`: authenticate (bearer header or `?token=`), take one of the
+/// token's connection slots (held from the upgrade until the connection ends,
+/// `join` or not), then speak the automerge-repo protocol as the server side.
+/// A peer must `join` within the join timeout; a silent one is pinged and,
+/// if it stays silent, closed.
 pub async fn sync_endpoint(
     State(state): State<Arc<NodeState>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    PeerIp(peer): PeerIp,
+    Held(held): Held,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = access_from_parts(&headers, query.as_deref());
-    let access = match state.auth.check(token.as_deref()) {
+    let access = match authenticate(&state, &headers, query.as_deref(), peer) {
         Ok(a) => a,
-        Err(e) => {
-            state.metrics.error("auth");
-            return ApiError::from(e).into_response();
+        Err(e) => return e.into_response(),
+    };
+    // per token: a node without tokens has no way to tell its clients apart
+    let max = if state.auth.is_open() {
+        usize::MAX
+    } else {
+        state.quotas.max_connections_per_token
+    };
+    let slot = match state.hub.slots().take(&access, max) {
+        Ok(slot) => slot,
+        Err(live) => {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                format!("this token already has {live} sync connections (the limit is {max})"),
+            )
+            .retry_after(1)
+            .into_response();
         }
     };
-    if let Err(e) = check_rate(&state, &access) {
-        return e.into_response();
-    }
-    // per token: a node without tokens has no way to tell its clients apart
-    let live = state.hub.connections_of(&access.tenant, &access.device);
-    if !state.auth.is_open() && live >= state.quotas.max_connections_per_token {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_connections",
-            format!(
-                "this token already has {live} sync connections (the limit is {})",
-                state.quotas.max_connections_per_token
-            ),
-        )
-        .into_response();
-    }
+    let net = state.quotas.net;
     // the transport admits frames up to twice the limit so that the decoder,
     // not a silent close, answers an oversized frame with an `error` message
     let max = state.limits.max_frame_bytes.saturating_mul(2);
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
+            // both live as long as the connection: its token slot and its
+            // place in the node's connection budget
+            let _slot = slot;
+            let _held = held;
             let session = Session::new(
                 SessionConfig {
                     local_peer: PeerId::new(state.peer_id.clone()),
@@ -71,12 +80,13 @@ pub async fn sync_endpoint(
             let ended = drive(
                 state.clone(),
                 session,
-                AxumSocket(socket),
+                AxumSocket::new(socket, net.ping_interval),
                 access,
                 DriveOptions {
                     direction: Direction::Inbound,
                     url: None,
                     stop_when_idle: false,
+                    join_timeout: Some(net.join_timeout),
                 },
             )
             .await;
@@ -85,13 +95,50 @@ pub async fn sync_endpoint(
         .into_response()
 }
 
-/// The server side of a WebSocket.
-pub struct AxumSocket(pub WebSocket);
+/// Pings a silent peer may leave unanswered before it is taken for dead.
+const MAX_UNANSWERED_PINGS: u32 = 2;
+
+/// The server side of a WebSocket. A peer silent for a ping interval is
+/// pinged; after [`MAX_UNANSWERED_PINGS`] pings with no frame back (a pong
+/// counts), [`Transport::recv`] fails and the connection ends.
+pub struct AxumSocket {
+    socket: WebSocket,
+    ping_every: Duration,
+    unanswered: u32,
+}
+
+impl AxumSocket {
+    /// `socket`, pinged after `ping_every` of silence.
+    pub fn new(socket: WebSocket, ping_every: Duration) -> Self {
+        AxumSocket {
+            socket,
+            ping_every: ping_every.max(Duration::from_millis(100)),
+            unanswered: 0,
+        }
+    }
+}
 
 impl Transport for AxumSocket {
     async fn recv(&mut self) -> Option<Result<Vec<u8>, String>> {
         loop {
-            return match self.0.recv().await? {
+            let next = match tokio::time::timeout(self.ping_every, self.socket.recv()).await {
+                Ok(next) => next?,
+                Err(_) if self.unanswered >= MAX_UNANSWERED_PINGS => {
+                    return Some(Err(format!(
+                        "no answer to {MAX_UNANSWERED_PINGS} pings; the peer is gone"
+                    )));
+                }
+                Err(_) => {
+                    self.unanswered += 1;
+                    let ping = AxMessage::Ping(axum::body::Bytes::from_static(b"permitsync"));
+                    if let Err(e) = self.socket.send(ping).await {
+                        return Some(Err(e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            self.unanswered = 0;
+            return match next {
                 Ok(AxMessage::Binary(b)) => Some(Ok(b.to_vec())),
                 Ok(AxMessage::Text(t)) => Some(Ok(t.as_bytes().to_vec())),
                 Ok(AxMessage::Close(_)) => None,
@@ -102,14 +149,14 @@ impl Transport for AxumSocket {
     }
 
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
-        self.0
+        self.socket
             .send(AxMessage::Binary(frame.into()))
             .await
             .map_err(|e| e.to_string())
     }
 
     async fn close(&mut self) {
-        let _ = self.0.send(AxMessage::Close(None)).await;
+        let _ = self.socket.send(AxMessage::Close(None)).await;
     }
 }
 

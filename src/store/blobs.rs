@@ -33,13 +33,15 @@ pub enum BlobPut {
 }
 
 impl Store {
-    /// Store `bytes` as the blob `sha` for `tenant`, durably. Refused when
-    /// the bytes do not hash to `sha` or exceed `max_bytes`.
+    /// Store `bytes` as the blob `sha` for `tenant`, durably, with the media
+    /// type its bytes show ([`image_type`]). Refused when the bytes do not
+    /// hash to `sha`, exceed `max_bytes`, or are not one of the
+    /// [`IMAGE_TYPES`] (`Error::InvalidInput`, like a hash mismatch): a blob
+    /// is a photo, never a page or a script.
     pub fn put_blob(
         &self,
         sha: &Sha256Hash,
         bytes: &[u8],
-        mime: &str,
         tenant: &str,
         max_bytes: usize,
     ) -> Result<BlobPut> {
@@ -57,6 +59,9 @@ impl Store {
                 hex::encode(sha)
             )));
         }
+        let Some(mime) = image_type(bytes) else {
+            return Err(Error::InvalidInput(not_an_image()));
+        };
         let existed = self.has_blob(sha)?;
         let mut batch = vec![
             (keys::blob_grant(tenant, sha), Some(Vec::new())),
@@ -180,10 +185,92 @@ impl Store {
         id: EntityId,
         sha: &Sha256Hash,
         bytes: &[u8],
-        mime: &str,
         max_bytes: usize,
     ) -> Result<BlobPut> {
         let tenant = self.blob_tenant(id)?;
-        self.put_blob(sha, bytes, mime, &tenant, max_bytes)
+        self.put_blob(sha, bytes, &tenant, max_bytes)
+    }
+}
+
+/// The media types a blob may have: the raster photos a field app produces.
+pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/heic"];
+
+/// Why a blob was refused for its content.
+pub fn not_an_image() -> String {
+    format!(
+        "a blob must be a photo ({}), decided by its bytes; this one is not",
+        IMAGE_TYPES.join(", ")
+    )
+}
+
+/// The media type `bytes` show by their leading magic number, if it is one of
+/// [`IMAGE_TYPES`]; `None` for anything else (HTML, SVG, scripts, ...),
+/// whatever a client claims in its `Content-Type`.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    // ISO base media file brands of HEIF images coded with HEVC
+    const HEIC_BRANDS: [&[u8]; 6] = [b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"];
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some("image/jpeg");
+    }
+    if bytes.starts_with(PNG) {
+        return Some("image/png");
+    }
+    if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        return Some("image/webp");
+    }
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        // `ftyp` box: size, "ftyp", major brand, minor version, compatible brands
+        let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let end = size.clamp(12, bytes.len().min(256));
+        let major = &bytes[8..12];
+        let compatible = bytes.get(16..end).unwrap_or_default().chunks_exact(4);
+        let heic = |b: &[u8]| HEIC_BRANDS.contains(&b);
+        let generic = major == b"mif1" || major == b"msf1";
+        if heic(major) || (generic && compatible.clone().any(heic)) {
+            return Some("image/heic");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod image_type_tests {
+    use super::image_type;
+
+    #[test]
+    fn raster_photos_are_recognised_by_their_bytes() {
+        assert_eq!(
+            image_type(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            image_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some("image/png")
+        );
+        assert_eq!(image_type(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic";
+        assert_eq!(image_type(heic), Some("image/heic"));
+        let heif = b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic";
+        assert_eq!(image_type(heif), Some("image/heic"));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bytes in [
+            b"<!doctype html><script>alert(1)</script>".as_slice(),
+            b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+            b"<?xml version='1.0'?><svg/>",
+            b"GIF89a",
+            b"%PDF-1.7",
+            b"",
+            &[0xFF, 0xD8],
+            b"RIFF\0\0\0\0WAVEfmt ",
+            // AVIF: an ISO media file, but not HEIC
+            b"\0\0\0\x18ftypavif\0\0\0\0mif1avif",
+            b"\0\0\0\x18ftypmp42\0\0\0\0isommp42",
+        ] {
+            assert_eq!(image_type(bytes), None, "{bytes:?}");
+        }
     }
 }

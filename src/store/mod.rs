@@ -28,7 +28,7 @@ mod summary;
 mod tenancy;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
-pub use blobs::{parse_sha256, BlobPut, Sha256Hash};
+pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cost::{Cost, CostLimits};
 pub use faulty_backend::{Fault, FaultyBackend};

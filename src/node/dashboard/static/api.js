@@ -40,6 +40,26 @@ export async function api(path, { method = "GET", body, token } = {}) {
   return data;
 }
 
+/** The image types a photo blob may have (the node refuses any other). */
+const PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp", "image/heic"];
+
+/**
+ * A photo blob as an object URL (`blob:`), fetched with the bearer header so
+ * that the token never appears in a URL. Resolves `null` when the node does
+ * not have it (yet). The caller revokes the URL when it is no longer shown.
+ */
+export async function photoUrl(path) {
+  const headers = {};
+  const bearer = getToken();
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const res = await fetch(path, { headers, cache: "default" });
+  if (!res.ok) return null;
+  const data = await res.blob();
+  // a type that is not a photo is kept as bytes, never rendered as a page
+  const type = PHOTO_TYPES.includes(data.type) ? data.type : "application/octet-stream";
+  return URL.createObjectURL(new Blob([data], { type }));
+}
+
 /** Whether `token` is accepted by the node (rejects with a readable error otherwise). */
 export async function checkToken(token) {
   try {

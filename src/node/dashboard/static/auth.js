@@ -1,6 +1,6 @@
 // The operator's token: typed once, kept in this browser's localStorage, sent
-// as a bearer header on API calls and as ?token= where a browser cannot set
-// headers (EventSource, <img>).
+// only as a bearer header (API calls, photos, the live event stream): never in
+// a URL, where it would end up in logs, history and Referer headers.
 
 import { h } from "./dom.js";
 
@@ -23,14 +23,6 @@ export function setToken(token) {
   } catch {
     // private mode without storage: the token lasts until the page closes
   }
-}
-
-/** `url` with `?token=` added, for requests that cannot carry a header. */
-export function withToken(url) {
-  const token = getToken();
-  if (!token) return url;
-  const sep = url.includes("?") ? "&" : "?";
-  return `${url}${sep}token=${encodeURIComponent(token)}`;
 }
 
 /**

@@ -1,13 +1,38 @@
-// Live updates: the node's Server-Sent Events stream (`GET /v1/events`).
-// EventSource cannot send headers, so the token goes in `?token=`. The browser
-// reconnects by itself after a dropped connection; when the node refuses the
-// stream outright (a 401, the node restarting), we retry with a growing delay
-// and ask `onRefused` whether the token is the reason.
+// Live updates: the node's Server-Sent Events stream (`GET /v1/events`), read
+// with `fetch` so that the token goes in the `Authorization` header, never in
+// the URL (`EventSource` cannot send headers). A dropped stream is opened
+// again with a growing delay; when the node refuses it (a 401, the node
+// restarting), we ask `onRefused` whether the token is the reason.
 
-import { withToken } from "./auth.js";
+import { getToken } from "./auth.js";
 
 const MIN_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
+
+/**
+ * Split Server-Sent Events text into events: returns the complete events in
+ * `buffer` as `{event, data}` and the incomplete rest.
+ */
+export function parseEvents(buffer) {
+  const events = [];
+  const blocks = buffer.split(/\r\n\r\n|\n\n|\r\r/);
+  const rest = blocks.pop();
+  for (const block of blocks) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (line === "" || line.startsWith(":")) continue; // a comment (keep-alive)
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    if (data.length > 0) events.push({ event, data: data.join("\n") });
+  }
+  return { events, rest };
+}
 
 /**
  * Open the stream. Handlers: `onReady()` (connected: refetch what may have been
@@ -16,52 +41,76 @@ const MAX_DELAY_MS = 30000;
  * false to stop retrying). Returns `{ close() }`.
  */
 export function connectLive(handlers) {
-  let source = null;
+  let controller = null;
   let delay = MIN_DELAY_MS;
   let timer = null;
   let closed = false;
 
-  const parse = (e) => {
+  const parse = (data) => {
     try {
-      return JSON.parse(e.data);
+      return JSON.parse(data);
     } catch {
       return null;
     }
   };
 
-  function open() {
-    if (closed) return;
-    handlers.onState?.("connecting");
-    source = new EventSource(withToken("/v1/events"));
-    source.addEventListener("ready", () => {
+  function dispatch({ event, data }) {
+    if (event === "ready") {
       delay = MIN_DELAY_MS;
       handlers.onState?.("live");
       handlers.onReady?.();
-    });
-    source.addEventListener("change", (e) => {
-      const s = parse(e);
+    } else if (event === "change") {
+      const s = parse(data);
       if (s) handlers.onChange?.(s);
-    });
-    source.addEventListener("device", (e) => {
-      const d = parse(e);
+    } else if (event === "device") {
+      const d = parse(data);
       if (d) handlers.onDevice?.(d);
-    });
-    source.addEventListener("resync", () => handlers.onResync?.());
-    source.onerror = async () => {
-      if (closed) return;
-      if (source.readyState === EventSource.CONNECTING) {
-        // the browser retries by itself
-        handlers.onState?.("connecting");
-        return;
-      }
-      // CLOSED: the node refused the stream; find out why, then retry
+    } else if (event === "resync") {
+      handlers.onResync?.();
+    }
+  }
+
+  function again() {
+    if (closed) return;
+    timer = setTimeout(open, delay);
+    delay = Math.min(delay * 2, MAX_DELAY_MS);
+  }
+
+  async function open() {
+    if (closed) return;
+    handlers.onState?.("connecting");
+    controller = new AbortController();
+    const headers = { Accept: "text/event-stream" };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch("/v1/events", { headers, cache: "no-store", signal: controller.signal });
+    } catch {
+      return again(); // the node cannot be reached: try again
+    }
+    if (!res.ok || !res.body) {
+      // the node refused the stream; find out why, then retry
       handlers.onState?.("offline");
-      source.close();
-      const again = (await handlers.onRefused?.()) !== false;
-      if (!again || closed) return;
-      timer = setTimeout(open, delay);
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
-    };
+      const retry = (await handlers.onRefused?.()) !== false;
+      if (retry) again();
+      return;
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        const { events, rest } = parseEvents(buffer);
+        buffer = rest;
+        for (const e of events) dispatch(e);
+      }
+    } catch {
+      // dropped (or closed by us)
+    }
+    if (!closed) again();
   }
 
   open();
@@ -69,7 +118,7 @@ export function connectLive(handlers) {
     close() {
       closed = true;
       clearTimeout(timer);
-      source?.close();
+      controller?.abort();
     },
   };
 }

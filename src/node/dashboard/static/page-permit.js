@@ -2,8 +2,7 @@
 // readings (out-of-range ones flagged), isolation points, closeout, photos and
 // history.
 
-import { api } from "./api.js";
-import { withToken } from "./auth.js";
+import { api, photoUrl } from "./api.js";
 import { conflictCard } from "./conflict.js";
 import { badge, empty, h, panel } from "./dom.js";
 import {
@@ -177,21 +176,34 @@ function closeouts(kids) {
   }));
 }
 
+/** Object URLs of the photos shown, revoked when the photos are drawn again. */
+let shownPhotos = [];
+
 function photos(map) {
+  for (const url of shownPhotos) URL.revokeObjectURL(url);
+  shownPhotos = [];
   const list = Object.entries(map || {})
     .map(([id, p]) => ({ id, ...p }))
     .sort((a, b) => (a.taken_at || 0) - (b.taken_at || 0));
   if (list.length === 0) return empty("No photos.");
   return h("div", { class: "photos" }, list.map((p) => {
-    const src = withToken(`/v1/blobs/${encodeURIComponent(p.sha256 || "")}`);
-    const img = h("img", { src, alt: p.caption || "Site photo", loading: "lazy" });
-    const frame = h("a", { href: src, target: "_blank", rel: "noopener noreferrer", class: "photo" },
+    const img = h("img", { alt: p.caption || "Site photo" });
+    const frame = h("a", { target: "_blank", rel: "noopener noreferrer", class: "photo" },
       img,
       h("span", { class: "caption" }, p.caption || "Photo",
         h("span", { class: "hint" }, ` ${dateTime(p.taken_at)} · ${bytes(p.size)}`)));
-    img.addEventListener("error", () => {
+    const missing = () =>
       img.replaceWith(h("span", { class: "photo-missing" }, "Photo not synced to this node yet"));
-    });
+    // fetched with the bearer header and shown as an object URL: no token in any URL
+    photoUrl(`/v1/blobs/${encodeURIComponent(p.sha256 || "")}`)
+      .then((url) => {
+        if (!url) return missing();
+        shownPhotos.push(url);
+        img.src = url;
+        frame.href = url;
+      })
+      .catch(missing);
+    img.addEventListener("error", missing);
     return frame;
   }));
 }

@@ -1,0 +1,248 @@
+//! The accept loop: every TCP connection is counted against
+//! [`NetLimits::max_connections`] before it costs anything, and each is
+//! watched so that a client cannot hold it without using it.
+//!
+//! - Up to `max_connections`, a connection is served by the node's app
+//!   (HTTP/1.1 with upgrades to WebSocket, or HTTP/2).
+//! - The next [`NetLimits::overflow_connections`] are read only briefly: they
+//!   get `/healthz` (so monitoring sees a live, busy node) or `503 busy`, then
+//!   are closed.
+//! - Beyond those, a connection gets a canned `503` written without waiting,
+//!   and is closed.
+//!
+//! A watchdog per connection closes it when its first request's headers have
+//! not arrived within the header read timeout (slowloris), and closes it
+//! gracefully when no request has started for the idle timeout. Upgraded
+//! (WebSocket) connections leave the watchdog: the sync connection keeps its
+//! own join timeout and pings. The peer's address is put in each request's
+//! extensions as [`ConnectInfo`] for the failed-login throttle.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Request, Response, StatusCode};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
+
+use super::net_limits::NetLimits;
+
+/// How long a connection above the cap may take to send its request and read the answer.
+const OVERFLOW_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The answer for a connection beyond every budget, written without waiting.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 68\r\n\r\n\
+{\"error\":\"busy\",\"detail\":\"too many connections; retry in a moment\"}\n";
+
+/// How long a stopping node waits for its connections to end.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A connection's place in the node's connection budget. Every request of the
+/// connection carries a clone; a WebSocket upgrade keeps one for as long as
+/// the socket lives (the HTTP connection's task ends at the upgrade).
+#[derive(Clone)]
+pub(super) struct ConnHold(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// The request's [`ConnHold`] (absent without the node's listener).
+pub(super) struct Held(pub(super) Option<ConnHold>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Held {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Held(parts.extensions.get::<ConnHold>().cloned()))
+    }
+}
+
+/// Accept connections on `listener` and serve `app` on them until `stop`
+/// turns true; then wait (up to [`DRAIN`]) for the live connections to end.
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: NetLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let overflow = Arc::new(Semaphore::new(limits.overflow_connections()));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // out of descriptors (or a connection reset before accept):
+                // wait a little instead of spinning
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            let (app, stop) = (app.clone(), stop.clone());
+            let hold = ConnHold(Arc::new(slot));
+            tokio::spawn(serve_connection(tcp, peer, hold, app, limits, stop));
+        } else if let Ok(slot) = overflow.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                serve_overflow(tcp).await;
+                drop(slot);
+            });
+        } else {
+            // nothing to wait for: read what already arrived (closing with
+            // unread bytes would reset the connection before the client reads
+            // the answer), one non-blocking write, then close
+            let mut scratch = [0u8; 4096];
+            let _ = tcp.try_read(&mut scratch);
+            let _ = tcp.try_write(REFUSED);
+        }
+    }
+    drop(listener);
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = all as usize - slots.available_permits(),
+            "connections still open after {DRAIN:?}; stopping anyway"
+        );
+    }
+}
+
+/// When a connection last started or finished a request, and how many are in flight.
+struct Activity {
+    opened: Instant,
+    last_ms: AtomicU64,
+    started: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection is due to be closed, if nothing happens before.
+    fn deadline(&self, limits: &NetLimits) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        if self.started.load(Ordering::Relaxed) == 0 {
+            return Some(self.opened + limits.header_read_timeout);
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        Some(self.opened + last + limits.idle_timeout)
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    hold: ConnHold,
+    app: Router,
+    limits: NetLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::new());
+    let act = activity.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (app, act) = (app.clone(), act.clone());
+        act.started.fetch_add(1, Ordering::Relaxed);
+        act.in_flight.fetch_add(1, Ordering::Relaxed);
+        act.touch();
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(hold.clone());
+        async move {
+            let response = app.oneshot(req).await;
+            act.in_flight.fetch_sub(1, Ordering::Relaxed);
+            act.touch();
+            response
+        }
+    });
+    let builder = Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = activity.deadline(&limits);
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                // a request in flight: look again later
+                None => tokio::time::sleep(limits.idle_timeout).await,
+            }
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = sleep => {
+                let Some(d) = activity.deadline(&limits) else { continue };
+                if Instant::now() < d {
+                    continue; // a request came in meanwhile
+                }
+                if activity.started.load(Ordering::Relaxed) == 0 || closing {
+                    tracing::debug!(%peer, "closing a connection that sent no request in time");
+                    return; // dropping the connection closes it
+                }
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = stop.wait_for(|s| *s), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// A connection above the cap: `/healthz` is answered, anything else gets `503 busy`.
+async fn serve_overflow(tcp: TcpStream) {
+    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+        let (status, body) = if req.uri().path() == "/healthz" {
+            (StatusCode::OK, r#"{"status":"ok"}"#)
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"error":"busy","detail":"too many connections; retry in a moment"}"#,
+            )
+        };
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("retry-after", "1")
+            .header("connection", "close")
+            .body(Body::from(body));
+        Ok::<_, Infallible>(response.unwrap_or_else(|_| Response::new(Body::empty())))
+    });
+    let builder = Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let _ = tokio::time::timeout(OVERFLOW_TIMEOUT, conn).await;
+}
