@@ -379,11 +379,17 @@ fn verify(http: &Http, base: &str, token: Option<&str>, ledger: &Ledger) -> Veri
             .entry(id.to_string())
             .or_insert_with(|| {
                 let url = format!("{base}/v1/entities/{id}");
-                match http.get(&url, token) {
-                    Ok((200, view)) => Ok(view),
-                    Ok((status, body)) => Err(format!("GET {url}: {status} {body}")),
-                    Err(e) => panic!("verification: {e}"),
+                // the node's per-token rate limit answers 429 to a verifier
+                // reading hundreds of permits at once: wait as it asks
+                for _ in 0..120 {
+                    match http.get(&url, token) {
+                        Ok((429, _)) => thread::sleep(Duration::from_millis(500)),
+                        Ok((200, view)) => return Ok(view),
+                        Ok((status, body)) => return Err(format!("GET {url}: {status} {body}")),
+                        Err(e) => panic!("verification: {e}"),
+                    }
                 }
+                panic!("verification: GET {url} still rate limited after 60 s")
             })
             .clone()
     };
