@@ -69,6 +69,14 @@ fn create_permit(data: &Path, args: &[&str]) -> String {
     id
 }
 
+/// Carry everything of store `from` to store `to` in a bundle file.
+fn bundle(from: &Path, to: &Path, name: &str) {
+    let file = from.join(name);
+    let file = file.to_str().expect("utf-8 path");
+    ok(from, &["export", file]);
+    ok(to, &["import", file]);
+}
+
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
@@ -480,12 +488,6 @@ fn concurrent_titles_show_as_a_conflict_until_rewritten() {
     let a = tempdir();
     let b = tempdir();
     let (a, b) = (a.path(), b.path());
-    let bundle = |from: &Path, to: &Path, name: &str| {
-        let file = from.join(name);
-        let file = file.to_str().expect("utf-8 path");
-        ok(from, &["export", file]);
-        ok(to, &["import", file]);
-    };
     let id = create_permit(a, &["--title", "Original"]);
     bundle(a, b, "1.bundle");
     assert_eq!(
@@ -648,12 +650,6 @@ fn resolve_settles_a_conflict_from_the_cli() {
     let a = tempdir();
     let b = tempdir();
     let (a, b) = (a.path(), b.path());
-    let bundle = |from: &Path, to: &Path, name: &str| {
-        let file = from.join(name);
-        let file = file.to_str().expect("utf-8 path");
-        ok(from, &["export", file]);
-        ok(to, &["import", file]);
-    };
     let id = create_permit(a, &["--title", "Original"]);
     bundle(a, b, "1.bundle");
     ok(a, &["permit", "set", &id, "--title", "From A"]);

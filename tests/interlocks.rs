@@ -201,26 +201,49 @@ async fn the_classic_api_rejects_an_interlocked_move() {
     assert_eq!(http.view(&p).await["fields"]["status"], "approved");
 }
 
-#[test]
-fn the_cli_refuses_an_interlocked_move_and_names_what_is_missing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path();
-    let run = |args: &[&str]| run_cli(data, args);
-    let out = run(&[
+/// Through the CLI on the store in `data` (with `extra` global flags first):
+/// a permit of `work_type` with one checklist item, ticked, submitted and
+/// approved. Its id.
+fn approved_permit(data: &std::path::Path, extra: &[&str], work_type: &str) -> String {
+    let run = |args: &[&str]| {
+        let mut all = extra.to_vec();
+        all.extend_from_slice(args);
+        let out = run_cli(data, &all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let p = run(&[
         "permit",
         "create",
         "--title",
         "Line break",
         "--work-type",
-        "mechanical",
+        work_type,
         "--check",
         "drained",
-    ]);
-    assert!(out.status.success());
-    let p = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string();
+    ])
+    .trim()
+    .to_string();
+    for args in [
+        ["permit", "tick", &p, "drained"],
+        ["permit", "status", &p, "submitted"],
+        ["permit", "status", &p, "approved"],
+    ] {
+        run(&args);
+    }
+    p
+}
+
+#[test]
+fn the_cli_refuses_an_interlocked_move_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let run = |args: &[&str]| run_cli(data, args);
+    let p = approved_permit(data, &[], "mechanical");
     let out = run(&[
         "isolation",
         "create",
@@ -230,13 +253,6 @@ fn the_cli_refuses_an_interlocked_move_and_names_what_is_missing() {
         "Suction valve V-12",
     ]);
     assert!(out.status.success());
-    for args in [
-        vec!["permit", "tick", &p, "drained"],
-        vec!["permit", "status", &p, "submitted"],
-        vec!["permit", "status", &p, "approved"],
-    ] {
-        assert!(run(&args).status.success(), "{args:?}");
-    }
     let out = run(&["permit", "status", &p, "active"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).expect("utf-8");
@@ -259,32 +275,12 @@ fn require_gas_configures_which_gases_a_work_type_needs() {
         all.extend_from_slice(args);
         run_cli(data, &all)
     };
+    let p = approved_permit(data, &rule, "Line Break");
     let out = run(&[
-        "permit",
-        "create",
-        "--title",
-        "Line break",
-        "--work-type",
-        "Line Break",
-        "--check",
-        "drained",
+        "permit", "gas", &p, "--gas", "O2", "--value", "20.9", "--unit", "%", "--min", "19.5",
+        "--max", "23.5",
     ]);
     assert!(out.status.success());
-    let p = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string();
-    for args in [
-        vec!["permit", "tick", &p, "drained"],
-        vec!["permit", "status", &p, "submitted"],
-        vec!["permit", "status", &p, "approved"],
-        vec![
-            "permit", "gas", &p, "--gas", "O2", "--value", "20.9", "--unit", "%", "--min", "19.5",
-            "--max", "23.5",
-        ],
-    ] {
-        assert!(run(&args).status.success(), "{args:?}");
-    }
     let out = run(&["permit", "status", &p, "active"]);
     let err = String::from_utf8(out.stderr).expect("utf-8");
     assert_eq!(
