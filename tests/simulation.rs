@@ -4,17 +4,22 @@
 //! garbage, crashes and restarts; every run must end converged with the
 //! policy invariants holding.
 //!
-//! - `cargo test --test simulation`: 200 seeds (`0..200`);
+//! - `cargo test --test simulation`: a fixed range (`0..200`) plus a batch of
+//!   fresh seeds drawn for this run (`SIM_FRESH=50`; printed, so a failing
+//!   one replays by number), plus every seed that ever failed
+//!   (`tests/simulation-regressions.txt`, each a named case);
 //! - `SIM_SEEDS=5000 cargo test --release --test simulation`: a stress run
-//!   (`SIM_SEED_START` moves the range);
+//!   (`SIM_SEED_START` moves the range; `SIM_FRESH=0` leaves out fresh seeds);
 //! - `SIM_SEED=1234 cargo test --test simulation -- --nocapture`: replay one
 //!   seed and print its event log (`SIM_STEPS=40` cuts the run to its first
 //!   40 random events, which keeps every choice of those 40).
 //!
 //! A failing seed is printed with its shortest failing prefix and that run's
-//! event log (the whole log of the failing run is also written to the temp
-//! dir). Sessions that end up quiet but still pending although everything
-//! converged are listed, not failed (`SIM_STRICT_IDLE=1` fails them): see
+//! event log (the whole log of the failing run is also written to a temp dir
+//! of its own), and appended to `tests/simulation-regressions.txt`, so every
+//! later run replays it. Sessions left pending although everything converged
+//! fail the run when nothing explains them (`UNEXPLAINED`); the ones crossed
+//! messages explain are listed (`SIM_STRICT_IDLE=1` fails them too): see
 //! `crossed_sync_messages_leave_the_client_pending`.
 //!
 //! What the sessions tolerate (tested below, and by the duplicates the
@@ -42,6 +47,71 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
 }
 
+/// Seeds that failed once, one named case a line (`seed name  # note`).
+const REGRESSIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/simulation-regressions.txt");
+
+/// Fresh seeds are drawn from this range (above any stress range, short
+/// enough to type).
+const FRESH_SEEDS: std::ops::Range<u64> = 1_000_000..1_000_000_000;
+
+/// The named cases of [`REGRESSIONS`]: `(seed, name)`.
+fn regressions() -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(REGRESSIONS).expect("read tests/simulation-regressions.txt");
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (seed, name) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let seed = seed
+                .parse()
+                .unwrap_or_else(|e| panic!("{REGRESSIONS}: bad seed in {line:?}: {e}"));
+            (seed, name.trim().to_string())
+        })
+        .collect()
+}
+
+/// Append the seeds of `failed` that are not named cases yet to
+/// [`REGRESSIONS`], so every later run replays them.
+fn persist_failures(failed: &[&Report]) {
+    let known: Vec<u64> = regressions().into_iter().map(|(s, _)| s).collect();
+    let mut lines = String::new();
+    for r in failed.iter().filter(|r| !known.contains(&r.seed)) {
+        let msg = r.failure.as_ref().map(|(m, _)| m.as_str()).unwrap_or_default();
+        let first = msg.lines().next().unwrap_or_default();
+        lines.push_str(&format!("{} found-{}  # {first}\n", r.seed, r.seed));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    use std::io::Write as _;
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(REGRESSIONS)
+        .and_then(|mut f| f.write_all(lines.as_bytes()));
+    match appended {
+        Ok(()) => eprintln!("the failing seeds were added to {REGRESSIONS}: commit it"),
+        Err(e) => eprintln!("could not add the failing seeds to {REGRESSIONS}: {e}"),
+    }
+}
+
+/// `count` seeds from [`FRESH_SEEDS`], different in every run.
+fn fresh_seeds(count: u64) -> Vec<u64> {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    (0..count)
+        .map(|i| {
+            let mut h = state.build_hasher();
+            h.write_u64(i);
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            FRESH_SEEDS.start + h.finish() % (FRESH_SEEDS.end - FRESH_SEEDS.start)
+        })
+        .collect()
+}
+
 /// Run `seeds` on every core, each seed once.
 fn run_all(seeds: Vec<u64>) -> Vec<Report> {
     let next = AtomicU64::new(0);
@@ -66,17 +136,22 @@ fn print_failure(r: &Report) {
     let Some((msg, log)) = &r.failure else { return };
     eprintln!("\n=== seed {} FAILED: {msg}", r.seed);
     eprintln!("    params: {:?}", r.params);
-    let path = std::env::temp_dir().join(format!("permitsync-sim-seed-{}.log", r.seed));
-    match std::fs::write(&path, log.join("\n")) {
-        Ok(()) => eprintln!(
+    // a directory of this run's own: nothing of another run is overwritten or read
+    let written = tempfile::Builder::new()
+        .prefix(&format!("permitsync-sim-seed-{}-", r.seed))
+        .tempdir()
+        .map(tempfile::TempDir::keep)
+        .and_then(|dir| {
+            let path = dir.join("events.log");
+            std::fs::write(&path, log.join("\n")).map(|()| path)
+        });
+    match written {
+        Ok(path) => eprintln!(
             "    full event log ({} lines): {}",
             log.len(),
             path.display()
         ),
-        Err(e) => eprintln!(
-            "    could not write the event log to {}: {e}",
-            path.display()
-        ),
+        Err(e) => eprintln!("    could not write the event log: {e}"),
     }
     let small = shrink(r.seed, r.params.steps);
     match &small.failure {
@@ -102,6 +177,38 @@ fn print_failure(r: &Report) {
             }
         }
     }
+}
+
+/// Print what `reports` add up to and the failures; the failing seeds.
+fn summarize(what: &str, reports: &[Report], started: Instant) -> Vec<u64> {
+    let mut total = Stats::default();
+    for r in reports {
+        total.add(&r.stats);
+    }
+    let failed: Vec<&Report> = reports.iter().filter(|r| r.failure.is_some()).collect();
+    eprintln!(
+        "simulation, {what}: {} seeds, {} failed, {:.1} s\n  {total:?}",
+        reports.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for r in failed.iter().take(3) {
+        print_failure(r);
+    }
+    let stuck: Vec<&Report> = reports.iter().filter(|r| !r.stuck.is_empty()).collect();
+    if !stuck.is_empty() {
+        // crossed sync messages explain these (an UNEXPLAINED one fails its seed)
+        eprintln!(
+            "{} seeds converged but left sessions pending that crossed messages explain \
+             (SIM_STRICT_IDLE=1 fails them): {:?}",
+            stuck.len(),
+            stuck.iter().map(|r| r.seed).take(20).collect::<Vec<_>>()
+        );
+        for r in stuck.iter().take(3) {
+            eprintln!("  seed {}:\n    {}", r.seed, r.stuck.join("\n    "));
+        }
+    }
+    failed.iter().map(|r| r.seed).collect()
 }
 
 #[test]
@@ -134,52 +241,43 @@ fn every_seed_ends_converged_with_the_invariants_holding() {
     }
     let count = env_u64("SIM_SEEDS").unwrap_or(200);
     let start = env_u64("SIM_SEED_START").unwrap_or(0);
-    let reports = run_all((start..start + count).collect());
-    let mut total = Stats::default();
-    for r in &reports {
-        total.add(&r.stats);
-    }
-    let failed: Vec<&Report> = reports.iter().filter(|r| r.failure.is_some()).collect();
+    let fresh = fresh_seeds(env_u64("SIM_FRESH").unwrap_or(50));
     eprintln!(
-        "simulation: {} seeds ({}..{}), {} failed, {:.1} s\n  {total:?}",
-        reports.len(),
-        start,
+        "simulation: seeds {start}..{} and {} fresh seeds {fresh:?}; a failing one \
+         replays with SIM_SEED=<seed> cargo test --test simulation -- --nocapture",
         start + count,
-        failed.len(),
-        started.elapsed().as_secs_f64()
+        fresh.len()
     );
-    for r in failed.iter().take(3) {
-        print_failure(r);
-    }
-    let stuck: Vec<&Report> = reports.iter().filter(|r| !r.stuck.is_empty()).collect();
-    if !stuck.is_empty() {
-        eprintln!(
-            "{} seeds converged but left sessions pending (SIM_STRICT_IDLE=1 fails them): {:?}",
-            stuck.len(),
-            stuck.iter().map(|r| r.seed).take(20).collect::<Vec<_>>()
-        );
-        for r in stuck.iter().take(3) {
-            eprintln!("  seed {}:\n    {}", r.seed, r.stuck.join("\n    "));
-        }
-        // crossed sync messages (see `crossed_sync_messages_leave_the_client_pending`)
-        // explain the others; anything else is worth a look
-        for r in stuck
-            .iter()
-            .filter(|r| r.stuck.iter().any(|s| s.starts_with("UNEXPLAINED")))
-            .take(3)
-        {
-            eprintln!(
-                "  seed {} (unexplained):\n    {}",
-                r.seed,
-                r.stuck.join("\n    ")
-            );
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "failing seeds: {:?}",
-        failed.iter().map(|r| r.seed).collect::<Vec<_>>()
+    let mut seeds: Vec<u64> = (start..start + count).collect();
+    seeds.extend(&fresh);
+    let reports = run_all(seeds);
+    let failed = summarize(
+        &format!("{start}..{} and {} fresh", start + count, fresh.len()),
+        &reports,
+        started,
     );
+    let failed_reports: Vec<&Report> = reports.iter().filter(|r| r.failure.is_some()).collect();
+    persist_failures(&failed_reports);
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+}
+
+/// Every seed that ever failed, by its name in `tests/simulation-regressions.txt`.
+#[test]
+fn every_seed_that_ever_failed_now_passes() {
+    if env_u64("SIM_SEED").is_some() {
+        return; // replaying one seed: the test above does it
+    }
+    let started = Instant::now();
+    let cases = regressions();
+    assert!(!cases.is_empty(), "{REGRESSIONS} lists no seed");
+    let reports = run_all(cases.iter().map(|(s, _)| *s).collect());
+    let failed = summarize("seeds that failed before", &reports, started);
+    let named: Vec<String> = cases
+        .iter()
+        .filter(|(s, _)| failed.contains(s))
+        .map(|(s, name)| format!("{s} ({name})"))
+        .collect();
+    assert!(named.is_empty(), "failing again: {named:?}");
 }
 
 /// The event log of a run that passed (`SIM_SEED` prints it).

@@ -5,6 +5,8 @@
 //!   {entries, next_cursor, has_more}`: the documents of the peer's tenant
 //!   changed since a cursor, so a reconnecting device syncs only what changed;
 //!   with `changes: 1` each entry also carries the changes the requester lacks;
+//! - `permitsync-feed-ack {entries}`: the heads a client reached by applying
+//!   a page's inline changes, sent only to a peer that announced `feed_ack`;
 //! - `permitsync-rejected {documentId, rejected}`: the operations of the
 //!   receiving peer's that the view rejected (`rejected` is the JSON list);
 //! - `permitsync-blob-request {documentId, sha256}` / `permitsync-blob
@@ -13,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::Change;
+use automerge::{Change, ChangeHash};
 
 use crate::model::EntityId;
 use crate::store::{parse_sha256, Sha256Hash};
@@ -23,6 +25,8 @@ use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
 pub const FEED_REQUEST: &str = "permitsync-feed-request";
 /// Message type: a page of the feed.
 pub const FEED: &str = "permitsync-feed";
+/// Message type: what a client took of a page's inline changes.
+pub const FEED_ACK: &str = "permitsync-feed-ack";
 /// Message type: rejected operations.
 pub const REJECTED: &str = "permitsync-rejected";
 /// Message type: ask for a blob.
@@ -37,6 +41,8 @@ pub const METADATA_KEY: &str = "permitsync";
 pub struct Extensions {
     /// The change feed.
     pub feed: bool,
+    /// Takes `permitsync-feed-ack` (what a client took of inline changes).
+    pub feed_ack: bool,
     /// Rejection notices.
     pub rejections: bool,
     /// Blob (photo) fetching.
@@ -47,6 +53,7 @@ impl Extensions {
     /// Every extension.
     pub const ALL: Extensions = Extensions {
         feed: true,
+        feed_ack: true,
         rejections: true,
         blobs: true,
     };
@@ -64,6 +71,7 @@ impl Extensions {
         };
         Extensions {
             feed: on("feed"),
+            feed_ack: on("feed_ack"),
             rejections: on("rejections"),
             blobs: on("blobs"),
         }
@@ -74,6 +82,7 @@ impl Extensions {
 pub fn metadata(storage_id: &str) -> PeerMetadata {
     let mut flags = BTreeMap::new();
     flags.insert("feed".to_string(), Value::Int(1));
+    flags.insert("feed_ack".to_string(), Value::Int(1));
     flags.insert("rejections".to_string(), Value::Int(1));
     flags.insert("blobs".to_string(), Value::Int(1));
     let mut extra = BTreeMap::new();
@@ -203,6 +212,60 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
         body.insert("has_more".into(), Value::Bool(true));
     }
     message(FEED, from, to, body)
+}
+
+/// One document of a `permitsync-feed-ack`: the client now holds exactly
+/// these heads of it (the entry's), having applied the page's changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedAck {
+    /// The document.
+    pub id: EntityId,
+    /// The heads the client holds.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// `permitsync-feed-ack`: `entries` is an array of `[documentId, heads]`,
+/// the id as its 16 UUID bytes and each head as its 32 bytes.
+pub fn feed_ack(from: &PeerId, to: &PeerId, acks: &[FeedAck]) -> Message {
+    let entries = acks
+        .iter()
+        .map(|a| {
+            Value::Array(vec![
+                Value::Bytes(a.id.as_bytes().to_vec()),
+                Value::Array(a.heads.iter().map(|h| Value::Bytes(h.0.to_vec())).collect()),
+            ])
+        })
+        .collect();
+    let mut body = BTreeMap::new();
+    body.insert("entries".into(), Value::Array(entries));
+    message(FEED_ACK, from, to, body)
+}
+
+/// Parse a `permitsync-feed-ack`; `None` when it is malformed.
+pub fn parse_feed_ack(body: &BTreeMap<String, Value>) -> Option<Vec<FeedAck>> {
+    let Value::Array(items) = body.get("entries")? else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Array(pair) = item else {
+                return None;
+            };
+            let [Value::Bytes(id), Value::Array(heads)] = pair.as_slice() else {
+                return None;
+            };
+            let id = EntityId::from(uuid::Uuid::from_slice(id).ok()?);
+            let heads = heads
+                .iter()
+                .map(|h| match h {
+                    Value::Bytes(b) => ChangeHash::try_from(b.as_slice()).ok(),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(FeedAck { id, heads })
+        })
+        .collect()
 }
 
 /// `permitsync-rejected`.
@@ -432,6 +495,48 @@ mod tests {
             assert_eq!((parsed.next_cursor, parsed.has_more), (9, true));
         }
         assert!(sizes[1] < sizes[0], "{sizes:?}");
+    }
+
+    #[test]
+    fn feed_ack_round_trips_and_refuses_malformed_bodies() {
+        let (a, b) = (PeerId::new("a"), PeerId::new("b"));
+        let acks = vec![
+            FeedAck {
+                id: EntityId::new_random(),
+                heads: vec![ChangeHash([7; 32]), ChangeHash([9; 32])],
+            },
+            FeedAck {
+                id: EntityId::new_random(),
+                heads: vec![],
+            },
+        ];
+        let frame = encode(&feed_ack(&a, &b, &acks));
+        let Message::Extension {
+            type_name, body, ..
+        } = decode(&frame, &Limits::default()).expect("decode")
+        else {
+            panic!("not an extension")
+        };
+        assert_eq!(type_name, FEED_ACK);
+        assert_eq!(parse_feed_ack(&body), Some(acks));
+        for bad in [
+            Value::Int(1),
+            Value::Array(vec![Value::Int(1)]),
+            // a head of 31 bytes
+            Value::Array(vec![Value::Array(vec![
+                Value::Bytes(vec![1; 16]),
+                Value::Array(vec![Value::Bytes(vec![1; 31])]),
+            ])]),
+            // an id of 15 bytes
+            Value::Array(vec![Value::Array(vec![
+                Value::Bytes(vec![1; 15]),
+                Value::Array(vec![]),
+            ])]),
+        ] {
+            let mut body = BTreeMap::new();
+            body.insert("entries".to_string(), bad.clone());
+            assert_eq!(parse_feed_ack(&body), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub struct Session {
     blobs: BlobFetch,
     /// Documents whose sync state changed in the current burst.
     dirty_states: HashSet<EntityId>,
+    /// Heads of documents whose changes this node sent inline in a feed page
+    /// and the peer has not acknowledged yet (see `session/feed.rs`).
+    inline_sent: HashMap<EntityId, Vec<automerge::ChangeHash>>,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -140,6 +143,7 @@ impl Session {
             wanted: HashSet::new(),
             blobs: BlobFetch::default(),
             dirty_states: HashSet::new(),
+            inline_sent: HashMap::new(),
         }
     }
 
@@ -708,6 +712,7 @@ impl Session {
         let result = match kind {
             extension::FEED_REQUEST => self.on_feed_request(body),
             extension::FEED => self.on_feed(body),
+            extension::FEED_ACK => self.on_feed_ack(body),
             extension::REJECTED => {
                 tracing::warn!(?body, "the peer's view rejected operations of ours");
                 Ok(Output::default())

@@ -88,6 +88,21 @@ impl World {
                 .iter()
                 .filter(|s| s.starts_with("UNEXPLAINED"))
                 .count();
+            let unexplained: Vec<&String> = self
+                .stuck
+                .iter()
+                .filter(|s| s.starts_with("UNEXPLAINED"))
+                .collect();
+            if !unexplained.is_empty() {
+                return Err(format!(
+                    "converged, but sessions stay pending that crossed messages do not explain:\n  {}",
+                    unexplained
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n  ")
+                ));
+            }
             if std::env::var_os("SIM_STRICT_IDLE").is_some() {
                 return Err(format!(
                     "converged, but sessions stay pending:\n  {}",

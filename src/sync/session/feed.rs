@@ -9,14 +9,19 @@
 //! applies them directly; only a document where that does not bring it to the
 //! server's heads (dependencies missing, or changes of its own) costs sync
 //! messages. A reconnect after a few documents changed thus moves one feed page.
+//!
+//! The server does not assume that the client took the changes (the page may
+//! be lost with the connection, or not apply): it records the heads as shared
+//! only when the client says so in a `permitsync-feed-ack`, which names the
+//! documents the page brought to exactly the entry's heads.
 
 use automerge::{Change, ChangeHash};
 
-use super::{sorted_hex, Output, Role, Session};
+use super::{sorted, sorted_hex, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::store::Delta;
-use crate::sync::extension::{self, FeedEntry, FeedPage, FeedRequest};
+use crate::sync::extension::{self, FeedAck, FeedEntry, FeedPage, FeedRequest};
 use crate::wire;
 
 /// Inline changes of one entry are left out above this size (the client then
@@ -68,7 +73,8 @@ impl Session {
                             break;
                         }
                         inline_bytes += size;
-                        self.assume_delivered(id, &heads)?;
+                        // shared only once the client acknowledges them
+                        self.inline_sent.insert(id, sorted(heads.clone()));
                         entry.heads = heads.iter().map(ChangeHash::to_string).collect();
                         entry.changes = Some(changes);
                     }
@@ -116,12 +122,25 @@ impl Session {
             .unwrap_or_default())
     }
 
-    /// Record that the peer will hold `heads` of `id` once it applies the
-    /// page. If it cannot (the page is lost, a dependency is missing), its
-    /// sync messages for the document correct this: automerge answers what
-    /// the peer's own message says it lacks.
-    fn assume_delivered(&mut self, id: EntityId, heads: &[ChangeHash]) -> Result<(), Error> {
-        self.set_shared_heads(id, heads.to_vec())
+    /// Server side: the client took the inline changes of these documents
+    /// and holds the entry's heads: record them as shared, so the next push
+    /// to this peer and the next page skip what it has. Only heads this
+    /// session sent inline count (a repeated or unasked-for acknowledgement
+    /// changes nothing).
+    pub(super) fn on_feed_ack(&mut self, body: &Body) -> Result<Output, Error> {
+        let Some(acks) = extension::parse_feed_ack(body) else {
+            return Ok(self.fail("malformed permitsync-feed-ack".into()));
+        };
+        for FeedAck { id, heads } in acks {
+            let heads = sorted(heads);
+            if self.inline_sent.get(&id) != Some(&heads) {
+                tracing::debug!(%id, "a feed acknowledgement for heads not sent inline; ignored");
+                continue;
+            }
+            self.inline_sent.remove(&id);
+            self.set_shared_heads(id, heads)?;
+        }
+        Ok(Output::default())
     }
 
     /// Record in the sync state of `id` that both sides hold `heads`.
@@ -149,6 +168,7 @@ impl Session {
             return Ok(Output::default());
         }
         let mut out = Output::default();
+        let mut acks = Vec::new();
         let FeedPage {
             entries,
             next_cursor,
@@ -169,8 +189,11 @@ impl Session {
             }
             if let (Some(changes), false) = (entry.changes.take(), self.cfg.access.read_only) {
                 match self.apply_inline(&entry, changes, mine.is_none(), &mut out) {
-                    Ok(true) => continue,
-                    Ok(false) => {}
+                    Ok(Some(heads)) => {
+                        acks.push(FeedAck { id, heads });
+                        continue;
+                    }
+                    Ok(None) => {}
                     Err(e @ Error::LimitExceeded(_)) => {
                         tracing::warn!(error = %e, "feed page over a limit; closing");
                         out.merge(self.fail(e.to_string()));
@@ -185,6 +208,12 @@ impl Session {
             self.sync_doc(id, !have, &mut out)?;
         }
         self.round.remote_feed = Some(next_cursor);
+        if let Some(remote) = self.remote.as_ref().filter(|r| r.ext.feed_ack) {
+            if !acks.is_empty() {
+                out.send
+                    .push(extension::feed_ack(&self.cfg.local_peer, &remote.peer, &acks));
+            }
+        }
         if has_more {
             if let Some(remote) = &self.remote {
                 out.send.push(extension::feed_request(
@@ -209,21 +238,21 @@ impl Session {
         }
     }
 
-    /// Apply an entry's inline changes; whether that brought the document to
-    /// the entry's heads (nothing left to sync). Changes that do not apply
-    /// (dependencies missing) change nothing here, and an entry whose changes
-    /// did not decode carries none: the document is then synced with sync
-    /// messages.
+    /// Apply an entry's inline changes; the heads they brought the document
+    /// to when those are the entry's (nothing left to sync). Changes that do
+    /// not apply (dependencies missing) change nothing here, and an entry
+    /// whose changes did not decode carries none: the document is then synced
+    /// with sync messages.
     fn apply_inline(
         &mut self,
         entry: &FeedEntry,
         changes: Vec<Change>,
         new: bool,
         out: &mut Output,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Vec<ChangeHash>>, Error> {
         let id = entry.id;
         if new && !self.store.claim(id, &self.cfg.access.tenant)? {
-            return Ok(false);
+            return Ok(None);
         }
         let limits = self.receive_limits;
         let applied = match self.store.apply_changes_limited(id, changes, &limits) {
@@ -231,21 +260,21 @@ impl Session {
             Err(e @ (Error::Storage(_) | Error::LimitExceeded(_))) => return Err(e),
             Err(e) => {
                 tracing::debug!(%id, error = %e, "inline feed changes did not apply; syncing instead");
-                return Ok(false);
+                return Ok(None);
             }
         };
         if !self.store.contains(id)? {
             // a new document the changes did not create (there were none)
-            return Ok(false);
+            return Ok(None);
         }
         self.took_changes(id, &applied.new_changes, out)?;
         let heads = self.store.heads(id)?;
         let mine: Vec<String> = heads.iter().map(ChangeHash::to_string).collect();
         if sorted_hex(&mine) != sorted_hex(&entry.heads) {
-            return Ok(false);
+            return Ok(None);
         }
         // both sides hold these heads now: the next push skips the document
-        self.set_shared_heads(id, heads)?;
-        Ok(true)
+        self.set_shared_heads(id, heads.clone())?;
+        Ok(Some(heads))
     }
 }
