@@ -517,6 +517,80 @@ fn crossed_sync_messages_leave_the_client_pending() {
     assert!(client.is_idle(), "the client's round never finishes");
 }
 
+/// Found by the simulation (`SIM_STRICT_IDLE=1 SIM_SEEDS=2000`: seeds 19, 146,
+/// 370 and 5 more, after the crossed messages above were fixed): a session
+/// waits for ever although both sides hold the same heads. S and C are in
+/// sync at `A`; change `B`, made elsewhere, reaches both by other
+/// connections. S tells C its heads `[B]` without the change; C already
+/// holds `B` (its own hub event about it is still queued) and, by Automerge's rules, stays
+/// silent: equal heads, nothing to send, and it takes the message as telling
+/// the peer its heads too. C's hub event then finds nothing to say either, and
+/// S never hears `[B]` from C. Fixed: a session answers a message announcing
+/// heads equal to its own when it has not told the peer those heads yet.
+#[test]
+fn a_peer_that_got_the_same_change_elsewhere_still_confirms_the_heads() {
+    let (c, s, elsewhere) = (mem_store("c"), mem_store("s"), mem_store("e"));
+    let p = c
+        .create_permit(NewPermit {
+            title: "p".into(),
+            ..Default::default()
+        })
+        .expect("permit");
+    let mut client = session(&c, Role::Client, "c");
+    let mut server = session(&s, Role::Server, "s");
+    let closes = pump_with_duplicates(&mut client, &mut server, 1);
+    assert!(closes.is_empty(), "{closes:?}");
+    assert_eq!(c.heads(p).expect("c"), s.heads(p).expect("s"));
+    let a = c.heads(p).expect("heads");
+    // change B, made on a third node, reaches both by other connections
+    elsewhere
+        .apply_changes(p, c.changes_since(p, &[]).expect("changes"))
+        .expect("copy");
+    elsewhere
+        .edit(
+            p,
+            Edit::SetField {
+                field: "title".into(),
+                value: "b".into(),
+            },
+        )
+        .expect("edit");
+    let b = elsewhere.changes_since(p, &a).expect("b");
+    s.apply_changes(p, b.clone()).expect("s gets b");
+    let mut to_client = server.on_doc_changed(p).send;
+    assert_eq!(to_client.len(), 1, "{to_client:?}");
+    // S announces [B] without the change (as when its sync state already
+    // lists B as sent, or C got B in a feed page: simulation seed 146)
+    for m in &mut to_client {
+        if let Message::Sync { data, .. } = m {
+            let mut msg = automerge::sync::Message::decode(data).expect("sync message");
+            msg.changes = automerge::sync::ChunkList::from(Vec::<Vec<u8>>::new());
+            *data = msg.encode();
+        }
+    }
+    c.apply_changes(p, b).expect("c gets b");
+    // C reads S's heads before its own hub event about B
+    let mut to_server: Vec<Message> = Vec::new();
+    for m in std::mem::take(&mut to_client) {
+        to_server.extend(client.on_frame(&wire::encode(&m)).send);
+    }
+    to_server.extend(client.on_doc_changed(p).send);
+    for _ in 0..100 {
+        if to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+        for m in std::mem::take(&mut to_server) {
+            to_client.extend(server.on_frame(&wire::encode(&m)).send);
+        }
+        for m in std::mem::take(&mut to_client) {
+            to_server.extend(client.on_frame(&wire::encode(&m)).send);
+        }
+    }
+    assert_eq!(c.heads(p).expect("c"), s.heads(p).expect("s"), "converged");
+    assert_eq!(server.pending(), 0, "the server still waits for C's heads");
+    assert!(client.is_idle());
+}
+
 /// Found by the simulation (seed 9514 of a stress run, with a 2-document
 /// cache; about one run in 5,000; not replayable by number, see
 /// `a_seed_replays_identically`): two nodes exchanged the same two sync

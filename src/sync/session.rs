@@ -620,12 +620,20 @@ impl Session {
             msg.changes = ChunkList::from(Vec::<Vec<u8>>::new());
         }
         self.load_state(id)?;
+        let ours = sorted(self.store.heads(id).unwrap_or_default());
         let state = self.states.entry(id).or_default();
         let carried_changes = !msg.changes.is_empty();
+        // The peer announces heads we hold too, but we never told it so (we
+        // got them elsewhere, after our last message to it): automerge takes
+        // equal heads as known to both and stays silent, and the peer, whose
+        // last word from us is older, waits for ever. Answer with our heads.
+        let caught_up_unannounced = !ours.is_empty()
+            && sorted(msg.heads.clone()) == ours
+            && sorted(state.last_sent_heads.clone()) != ours;
         let received = self
             .store
             .receive_sync_limited(id, state, msg, &self.receive_limits);
-        if carried_changes {
+        if carried_changes || caught_up_unannounced {
             // A peer that sent changes waits to hear our heads. Automerge stays
             // silent when it believes the peer already knows them, which is
             // wrong after crossed messages: the peer sent the changes because
