@@ -48,7 +48,10 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Seeds that failed once, one named case a line (`seed name  # note`).
-const REGRESSIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/simulation-regressions.txt");
+const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/simulation-regressions.txt"
+);
 
 /// Fresh seeds are drawn from this range (above any stress range, short
 /// enough to type).
@@ -76,7 +79,11 @@ fn persist_failures(failed: &[&Report]) {
     let known: Vec<u64> = regressions().into_iter().map(|(s, _)| s).collect();
     let mut lines = String::new();
     for r in failed.iter().filter(|r| !known.contains(&r.seed)) {
-        let msg = r.failure.as_ref().map(|(m, _)| m.as_str()).unwrap_or_default();
+        let msg = r
+            .failure
+            .as_ref()
+            .map(|(m, _)| m.as_str())
+            .unwrap_or_default();
         let first = msg.lines().next().unwrap_or_default();
         lines.push_str(&format!("{} found-{}  # {first}\n", r.seed, r.seed));
     }

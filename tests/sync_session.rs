@@ -501,7 +501,10 @@ fn a_node_whose_feed_page_was_lost_pushes_the_document_when_it_dials_the_peer() 
     };
     let parsed = permitsync::sync::extension::parse_feed(body).expect("page");
     assert!(
-        parsed.entries.iter().any(|e| e.id == id && e.changes.is_some()),
+        parsed
+            .entries
+            .iter()
+            .any(|e| e.id == id && e.changes.is_some()),
         "the page does not carry the document: {parsed:?}"
     );
     assert!(!b.contains(id).expect("contains"));
@@ -549,8 +552,16 @@ fn pump_doubled(client: &mut Session, server: &mut Session) -> Traffic {
         if to_server.is_empty() && to_client.is_empty() {
             return traffic;
         }
-        to_client.extend(deliver(server, std::mem::take(&mut to_server), &mut traffic));
-        to_server.extend(deliver(client, std::mem::take(&mut to_client), &mut traffic));
+        to_client.extend(deliver(
+            server,
+            std::mem::take(&mut to_server),
+            &mut traffic,
+        ));
+        to_server.extend(deliver(
+            client,
+            std::mem::take(&mut to_client),
+            &mut traffic,
+        ));
     }
     panic!("sessions did not quiesce");
 }

@@ -210,8 +210,11 @@ impl Session {
         self.round.remote_feed = Some(next_cursor);
         if let Some(remote) = self.remote.as_ref().filter(|r| r.ext.feed_ack) {
             if !acks.is_empty() {
-                out.send
-                    .push(extension::feed_ack(&self.cfg.local_peer, &remote.peer, &acks));
+                out.send.push(extension::feed_ack(
+                    &self.cfg.local_peer,
+                    &remote.peer,
+                    &acks,
+                ));
             }
         }
         if has_more {
