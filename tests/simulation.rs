@@ -121,6 +121,11 @@ fn fresh_seeds(count: u64) -> Vec<u64> {
 
 /// Run `seeds` on every core, each seed once.
 fn run_all(seeds: Vec<u64>) -> Vec<Report> {
+    run_all_with(seeds, false)
+}
+
+/// [`run_all`], failing on any session left pending when `strict_idle`.
+fn run_all_with(seeds: Vec<u64>, strict_idle: bool) -> Vec<Report> {
     let next = AtomicU64::new(0);
     let reports = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -129,7 +134,7 @@ fn run_all(seeds: Vec<u64>) -> Vec<Report> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst) as usize;
                 let Some(&seed) = seeds.get(i) else { break };
-                let report = run_seed(seed, None);
+                let report = sim::run_seed_with(seed, None, strict_idle);
                 reports.lock().expect("reports").push(report);
             });
         }
@@ -268,7 +273,8 @@ fn every_seed_ends_converged_with_the_invariants_holding() {
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
 }
 
-/// Every seed that ever failed, by its name in `tests/simulation-regressions.txt`.
+/// Every seed that ever failed, by its name in `tests/simulation-regressions.txt`,
+/// with no session left pending either (`SIM_STRICT_IDLE=1`).
 #[test]
 fn every_seed_that_ever_failed_now_passes() {
     if env_u64("SIM_SEED").is_some() {
@@ -277,7 +283,7 @@ fn every_seed_that_ever_failed_now_passes() {
     let started = Instant::now();
     let cases = regressions();
     assert!(!cases.is_empty(), "{REGRESSIONS} lists no seed");
-    let reports = run_all(cases.iter().map(|(s, _)| *s).collect());
+    let reports = run_all_with(cases.iter().map(|(s, _)| *s).collect(), true);
     let failed = summarize("seeds that failed before", &reports, started);
     let named: Vec<String> = cases
         .iter()

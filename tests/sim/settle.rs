@@ -103,7 +103,7 @@ impl World {
                         .join("\n  ")
                 ));
             }
-            if std::env::var_os("SIM_STRICT_IDLE").is_some() {
+            if self.p.strict_idle {
                 return Err(format!(
                     "converged, but sessions stay pending:\n  {}",
                     self.stuck.join("\n  ")
