@@ -710,6 +710,7 @@ fn a_feed_page_nobody_asked_for_is_refused_and_stores_nothing() {
         }],
         next_cursor: 99,
         has_more: false,
+        page: None,
         binary: true,
     };
     let out = s.on_frame(&wire::encode(&feed(

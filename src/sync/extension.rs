@@ -5,8 +5,9 @@
 //!   {entries, next_cursor, has_more}`: the documents of the peer's tenant
 //!   changed since a cursor, so a reconnecting device syncs only what changed;
 //!   with `changes: 1` each entry also carries the changes the requester lacks;
-//! - `permitsync-feed-ack {entries}`: the heads a client reached by applying
-//!   a page's inline changes, sent only to a peer that announced `feed_ack`;
+//! - `permitsync-feed-ack {page, entries}`: the entries of a page whose
+//!   inline changes brought the client to the entry's heads, sent only to a
+//!   peer that announced `feed_ack`;
 //! - `permitsync-rejected {documentId, rejected}`: the operations of the
 //!   receiving peer's that the view rejected (`rejected` is the JSON list);
 //! - `permitsync-blob-request {documentId, sha256}` / `permitsync-blob
@@ -15,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{Change, ChangeHash};
+use automerge::Change;
 
 use crate::model::EntityId;
 use crate::store::{parse_sha256, Sha256Hash};
@@ -155,6 +156,9 @@ pub struct FeedPage {
     pub next_cursor: u64,
     /// Whether more entries follow.
     pub has_more: bool,
+    /// The page's number in its connection, when it carries inline changes:
+    /// a `permitsync-feed-ack` names the page by it.
+    pub page: Option<u64>,
     /// Encode document ids (16 bytes) and heads (32 bytes each) as byte
     /// strings rather than text: the form sent to a client that asked for
     /// changes, about 40% smaller. [`parse_feed`] reads both forms.
@@ -211,61 +215,51 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
     if page.has_more {
         body.insert("has_more".into(), Value::Bool(true));
     }
+    if let Some(n) = page.page {
+        body.insert("page".into(), Value::Int(n.into()));
+    }
     message(FEED, from, to, body)
 }
 
-/// One document of a `permitsync-feed-ack`: the client now holds exactly
-/// these heads of it (the entry's), having applied the page's changes.
+/// A `permitsync-feed-ack`: of page `page`, the entries (by their index in
+/// the page) whose inline changes brought the client to exactly the entry's
+/// heads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeedAck {
-    /// The document.
-    pub id: EntityId,
-    /// The heads the client holds.
-    pub heads: Vec<ChangeHash>,
+    /// The page's number (its `page` field).
+    pub page: u64,
+    /// Indexes in the page's `entries`.
+    pub entries: Vec<u64>,
 }
 
-/// `permitsync-feed-ack`: `entries` is an array of `[documentId, heads]`,
-/// the id as its 16 UUID bytes and each head as its 32 bytes.
-pub fn feed_ack(from: &PeerId, to: &PeerId, acks: &[FeedAck]) -> Message {
-    let entries = acks
-        .iter()
-        .map(|a| {
-            Value::Array(vec![
-                Value::Bytes(a.id.as_bytes().to_vec()),
-                Value::Array(a.heads.iter().map(|h| Value::Bytes(h.0.to_vec())).collect()),
-            ])
-        })
-        .collect();
+/// `permitsync-feed-ack`.
+pub fn feed_ack(from: &PeerId, to: &PeerId, ack: &FeedAck) -> Message {
     let mut body = BTreeMap::new();
-    body.insert("entries".into(), Value::Array(entries));
+    body.insert("page".into(), Value::Int(ack.page.into()));
+    body.insert(
+        "entries".into(),
+        Value::Array(
+            ack.entries
+                .iter()
+                .map(|i| Value::Int((*i).into()))
+                .collect(),
+        ),
+    );
     message(FEED_ACK, from, to, body)
 }
 
 /// Parse a `permitsync-feed-ack`; `None` when it is malformed.
-pub fn parse_feed_ack(body: &BTreeMap<String, Value>) -> Option<Vec<FeedAck>> {
+pub fn parse_feed_ack(body: &BTreeMap<String, Value>) -> Option<FeedAck> {
     let Value::Array(items) = body.get("entries")? else {
         return None;
     };
-    items
-        .iter()
-        .map(|item| {
-            let Value::Array(pair) = item else {
-                return None;
-            };
-            let [Value::Bytes(id), Value::Array(heads)] = pair.as_slice() else {
-                return None;
-            };
-            let id = EntityId::from(uuid::Uuid::from_slice(id).ok()?);
-            let heads = heads
-                .iter()
-                .map(|h| match h {
-                    Value::Bytes(b) => ChangeHash::try_from(b.as_slice()).ok(),
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(FeedAck { id, heads })
-        })
-        .collect()
+    Some(FeedAck {
+        page: uint(body, "page")?,
+        entries: items
+            .iter()
+            .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()))
+            .collect::<Option<Vec<_>>>()?,
+    })
 }
 
 /// `permitsync-rejected`.
@@ -427,6 +421,7 @@ pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
             .get("has_more")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        page: uint(body, "page"),
         binary: false,
     })
 }
@@ -461,6 +456,7 @@ mod tests {
             ],
             next_cursor: 9,
             has_more: true,
+            page: Some(4),
             binary: false,
         };
         let mut sizes = Vec::new();
@@ -492,25 +488,25 @@ mod tests {
             }
             let parsed = parse_feed(&body).expect("parse");
             assert_eq!(parsed.entries, page.entries, "binary: {binary}");
-            assert_eq!((parsed.next_cursor, parsed.has_more), (9, true));
+            assert_eq!(
+                (parsed.next_cursor, parsed.has_more, parsed.page),
+                (9, true, Some(4))
+            );
         }
         assert!(sizes[1] < sizes[0], "{sizes:?}");
     }
 
     #[test]
     fn feed_ack_round_trips_and_refuses_malformed_bodies() {
-        let (a, b) = (PeerId::new("a"), PeerId::new("b"));
-        let acks = vec![
-            FeedAck {
-                id: EntityId::new_random(),
-                heads: vec![ChangeHash([7; 32]), ChangeHash([9; 32])],
-            },
-            FeedAck {
-                id: EntityId::new_random(),
-                heads: vec![],
-            },
-        ];
-        let frame = encode(&feed_ack(&a, &b, &acks));
+        let (a, b) = (PeerId::new("device"), PeerId::new("relay"));
+        // what it costs a reconnect: 10 documents of one page
+        let ack = FeedAck {
+            page: 3,
+            entries: (0..10).collect(),
+        };
+        let frame = encode(&feed_ack(&a, &b, &ack));
+        eprintln!("a permitsync-feed-ack of 10 documents: {} B", frame.len());
+        assert!(frame.len() < 100, "{} B", frame.len());
         let Message::Extension {
             type_name, body, ..
         } = decode(&frame, &Limits::default()).expect("decode")
@@ -518,24 +514,23 @@ mod tests {
             panic!("not an extension")
         };
         assert_eq!(type_name, FEED_ACK);
-        assert_eq!(parse_feed_ack(&body), Some(acks));
-        for bad in [
-            Value::Int(1),
-            Value::Array(vec![Value::Int(1)]),
-            // a head of 31 bytes
-            Value::Array(vec![Value::Array(vec![
-                Value::Bytes(vec![1; 16]),
-                Value::Array(vec![Value::Bytes(vec![1; 31])]),
-            ])]),
-            // an id of 15 bytes
-            Value::Array(vec![Value::Array(vec![
-                Value::Bytes(vec![1; 15]),
-                Value::Array(vec![]),
-            ])]),
+        assert_eq!(parse_feed_ack(&body), Some(ack));
+        for (page, entries) in [
+            (Some(Value::Int(1)), Value::Int(1)),
+            (Some(Value::Int(1)), Value::Array(vec![Value::Int(-1)])),
+            (
+                Some(Value::Int(1)),
+                Value::Array(vec![Value::Text("0".into())]),
+            ),
+            (None, Value::Array(vec![Value::Int(0)])),
+            (Some(Value::Int(-2)), Value::Array(vec![])),
         ] {
             let mut body = BTreeMap::new();
-            body.insert("entries".to_string(), bad.clone());
-            assert_eq!(parse_feed_ack(&body), None, "{bad:?}");
+            body.insert("entries".to_string(), entries.clone());
+            if let Some(page) = page.clone() {
+                body.insert("page".to_string(), page);
+            }
+            assert_eq!(parse_feed_ack(&body), None, "{page:?} {entries:?}");
         }
     }
 

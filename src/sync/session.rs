@@ -115,9 +115,12 @@ pub struct Session {
     blobs: BlobFetch,
     /// Documents whose sync state changed in the current burst.
     dirty_states: HashSet<EntityId>,
-    /// Heads of documents whose changes this node sent inline in a feed page
-    /// and the peer has not acknowledged yet (see `session/feed.rs`).
-    inline_sent: HashMap<EntityId, Vec<automerge::ChangeHash>>,
+    /// Feed pages with inline changes sent and not acknowledged yet, by
+    /// page number: per entry index, the document and the heads it carried
+    /// (see `session/feed.rs`).
+    inline_pages: HashMap<u64, feed::InlineSent>,
+    /// Feed pages with inline changes sent in this connection.
+    pages_sent: u64,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -143,7 +146,8 @@ impl Session {
             wanted: HashSet::new(),
             blobs: BlobFetch::default(),
             dirty_states: HashSet::new(),
-            inline_sent: HashMap::new(),
+            inline_pages: HashMap::new(),
+            pages_sent: 0,
         }
     }
 

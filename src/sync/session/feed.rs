@@ -12,12 +12,13 @@
 //!
 //! The server does not assume that the client took the changes (the page may
 //! be lost with the connection, or not apply): it records the heads as shared
-//! only when the client says so in a `permitsync-feed-ack`, which names the
-//! documents the page brought to exactly the entry's heads.
+//! only when the client says so in a `permitsync-feed-ack`, which names, by
+//! page number and entry index, the entries the page brought to exactly the
+//! entry's heads.
 
 use automerge::{Change, ChangeHash};
 
-use super::{sorted, sorted_hex, Output, Role, Session};
+use super::{sorted_hex, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::store::Delta;
@@ -30,6 +31,13 @@ const ENTRY_INLINE_BYTES: usize = 64 * 1024;
 /// A page with inline changes ends once they pass this size; the rest follows
 /// on the next page.
 const PAGE_INLINE_BYTES: usize = 1024 * 1024;
+/// Unacknowledged pages remembered per connection; the oldest are forgotten
+/// (their documents are then not recorded as shared: only a cost).
+const PAGES_REMEMBERED: usize = 16;
+
+/// Of one page sent: per entry index with inline changes, the document and
+/// the heads the entry carried.
+pub(super) type InlineSent = Vec<(u64, EntityId, Vec<ChangeHash>)>;
 
 type Body = std::collections::BTreeMap<String, wire::Value>;
 
@@ -52,6 +60,7 @@ impl Session {
         let mut has_more = listed.len() > limit;
         let mut entries = Vec::with_capacity(listed.len().min(limit));
         let mut inline_bytes = 0;
+        let mut sent = InlineSent::new();
         for (seq, id) in listed.into_iter().take(limit) {
             let mut entry = match self.store.summary(id)? {
                 Some(s) => FeedEntry {
@@ -74,7 +83,7 @@ impl Session {
                         }
                         inline_bytes += size;
                         // shared only once the client acknowledges them
-                        self.inline_sent.insert(id, sorted(heads.clone()));
+                        sent.push((entries.len() as u64, id, heads.clone()));
                         entry.heads = heads.iter().map(ChangeHash::to_string).collect();
                         entry.changes = Some(changes);
                     }
@@ -83,10 +92,21 @@ impl Session {
             entries.push(entry);
         }
         let next_cursor = entries.last().map(|e| e.seq).unwrap_or(req.cursor);
+        let number = (!sent.is_empty()).then(|| {
+            let n = self.pages_sent;
+            self.pages_sent += 1;
+            self.inline_pages.insert(n, sent);
+            if self.inline_pages.len() > PAGES_REMEMBERED {
+                let oldest = n.saturating_sub(PAGES_REMEMBERED as u64);
+                self.inline_pages.retain(|k, _| *k > oldest);
+            }
+            n
+        });
         let page = FeedPage {
             entries,
             next_cursor,
             has_more,
+            page: number,
             binary: req.inline,
         };
         Ok(Output {
@@ -122,23 +142,26 @@ impl Session {
             .unwrap_or_default())
     }
 
-    /// Server side: the client took the inline changes of these documents
-    /// and holds the entry's heads: record them as shared, so the next push
-    /// to this peer and the next page skip what it has. Only heads this
-    /// session sent inline count (a repeated or unasked-for acknowledgement
-    /// changes nothing).
+    /// Server side: the client took the inline changes of these entries of
+    /// a page and holds their heads: record them as shared, so the next push
+    /// to this peer and the next page skip what it has. Only a page sent in
+    /// this connection and not acknowledged yet counts (a repeated or
+    /// unasked-for acknowledgement changes nothing).
     pub(super) fn on_feed_ack(&mut self, body: &Body) -> Result<Output, Error> {
-        let Some(acks) = extension::parse_feed_ack(body) else {
+        let Some(ack) = extension::parse_feed_ack(body) else {
             return Ok(self.fail("malformed permitsync-feed-ack".into()));
         };
-        for FeedAck { id, heads } in acks {
-            let heads = sorted(heads);
-            if self.inline_sent.get(&id) != Some(&heads) {
-                tracing::debug!(%id, "a feed acknowledgement for heads not sent inline; ignored");
-                continue;
+        let Some(sent) = self.inline_pages.remove(&ack.page) else {
+            tracing::debug!(
+                page = ack.page,
+                "a feed acknowledgement for no page sent; ignored"
+            );
+            return Ok(Output::default());
+        };
+        for (index, id, heads) in sent {
+            if ack.entries.contains(&index) {
+                self.set_shared_heads(id, heads)?;
             }
-            self.inline_sent.remove(&id);
-            self.set_shared_heads(id, heads)?;
         }
         Ok(Output::default())
     }
@@ -173,9 +196,10 @@ impl Session {
             entries,
             next_cursor,
             has_more,
+            page: number,
             ..
         } = page;
-        for mut entry in entries {
+        for (index, mut entry) in entries.into_iter().enumerate() {
             let id = entry.id;
             // the peer changed it: sync (a request when we do not have it yet),
             // unless we already have exactly its heads
@@ -189,11 +213,11 @@ impl Session {
             }
             if let (Some(changes), false) = (entry.changes.take(), self.cfg.access.read_only) {
                 match self.apply_inline(&entry, changes, mine.is_none(), &mut out) {
-                    Ok(Some(heads)) => {
-                        acks.push(FeedAck { id, heads });
+                    Ok(true) => {
+                        acks.push(index as u64);
                         continue;
                     }
-                    Ok(None) => {}
+                    Ok(false) => {}
                     Err(e @ Error::LimitExceeded(_)) => {
                         tracing::warn!(error = %e, "feed page over a limit; closing");
                         out.merge(self.fail(e.to_string()));
@@ -208,12 +232,16 @@ impl Session {
             self.sync_doc(id, !have, &mut out)?;
         }
         self.round.remote_feed = Some(next_cursor);
-        if let Some(remote) = self.remote.as_ref().filter(|r| r.ext.feed_ack) {
-            if !acks.is_empty() {
+        if let (Some(remote), Some(page)) = (self.remote.as_ref(), number) {
+            if remote.ext.feed_ack && !acks.is_empty() {
+                let ack = FeedAck {
+                    page,
+                    entries: acks,
+                };
                 out.send.push(extension::feed_ack(
                     &self.cfg.local_peer,
                     &remote.peer,
-                    &acks,
+                    &ack,
                 ));
             }
         }
@@ -241,21 +269,21 @@ impl Session {
         }
     }
 
-    /// Apply an entry's inline changes; the heads they brought the document
-    /// to when those are the entry's (nothing left to sync). Changes that do
-    /// not apply (dependencies missing) change nothing here, and an entry
-    /// whose changes did not decode carries none: the document is then synced
-    /// with sync messages.
+    /// Apply an entry's inline changes; whether that brought the document to
+    /// the entry's heads (nothing left to sync). Changes that do not apply
+    /// (dependencies missing) change nothing here, and an entry whose changes
+    /// did not decode carries none: the document is then synced with sync
+    /// messages.
     fn apply_inline(
         &mut self,
         entry: &FeedEntry,
         changes: Vec<Change>,
         new: bool,
         out: &mut Output,
-    ) -> Result<Option<Vec<ChangeHash>>, Error> {
+    ) -> Result<bool, Error> {
         let id = entry.id;
         if new && !self.store.claim(id, &self.cfg.access.tenant)? {
-            return Ok(None);
+            return Ok(false);
         }
         let limits = self.receive_limits;
         let applied = match self.store.apply_changes_limited(id, changes, &limits) {
@@ -263,21 +291,21 @@ impl Session {
             Err(e @ (Error::Storage(_) | Error::LimitExceeded(_))) => return Err(e),
             Err(e) => {
                 tracing::debug!(%id, error = %e, "inline feed changes did not apply; syncing instead");
-                return Ok(None);
+                return Ok(false);
             }
         };
         if !self.store.contains(id)? {
             // a new document the changes did not create (there were none)
-            return Ok(None);
+            return Ok(false);
         }
         self.took_changes(id, &applied.new_changes, out)?;
         let heads = self.store.heads(id)?;
         let mine: Vec<String> = heads.iter().map(ChangeHash::to_string).collect();
         if sorted_hex(&mine) != sorted_hex(&entry.heads) {
-            return Ok(None);
+            return Ok(false);
         }
         // both sides hold these heads now: the next push skips the document
-        self.set_shared_heads(id, heads.clone())?;
-        Ok(Some(heads))
+        self.set_shared_heads(id, heads)?;
+        Ok(true)
     }
 }
