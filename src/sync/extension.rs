@@ -5,6 +5,9 @@
 //!   {entries, next_cursor, has_more}`: the documents of the peer's tenant
 //!   changed since a cursor, so a reconnecting device syncs only what changed;
 //!   with `changes: 1` each entry also carries the changes the requester lacks;
+//! - `permitsync-feed-ack {page, entries}`: the entries of a page whose
+//!   inline changes brought the client to the entry's heads, sent only to a
+//!   peer that announced `feed_ack`;
 //! - `permitsync-rejected {documentId, rejected}`: the operations of the
 //!   receiving peer's that the view rejected (`rejected` is the JSON list);
 //! - `permitsync-blob-request {documentId, sha256}` / `permitsync-blob
@@ -23,6 +26,8 @@ use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
 pub const FEED_REQUEST: &str = "permitsync-feed-request";
 /// Message type: a page of the feed.
 pub const FEED: &str = "permitsync-feed";
+/// Message type: what a client took of a page's inline changes.
+pub const FEED_ACK: &str = "permitsync-feed-ack";
 /// Message type: rejected operations.
 pub const REJECTED: &str = "permitsync-rejected";
 /// Message type: ask for a blob.
@@ -37,6 +42,8 @@ pub const METADATA_KEY: &str = "permitsync";
 pub struct Extensions {
     /// The change feed.
     pub feed: bool,
+    /// Takes `permitsync-feed-ack` (what a client took of inline changes).
+    pub feed_ack: bool,
     /// Rejection notices.
     pub rejections: bool,
     /// Blob (photo) fetching.
@@ -47,6 +54,7 @@ impl Extensions {
     /// Every extension.
     pub const ALL: Extensions = Extensions {
         feed: true,
+        feed_ack: true,
         rejections: true,
         blobs: true,
     };
@@ -64,6 +72,7 @@ impl Extensions {
         };
         Extensions {
             feed: on("feed"),
+            feed_ack: on("feed_ack"),
             rejections: on("rejections"),
             blobs: on("blobs"),
         }
@@ -74,6 +83,7 @@ impl Extensions {
 pub fn metadata(storage_id: &str) -> PeerMetadata {
     let mut flags = BTreeMap::new();
     flags.insert("feed".to_string(), Value::Int(1));
+    flags.insert("feed_ack".to_string(), Value::Int(1));
     flags.insert("rejections".to_string(), Value::Int(1));
     flags.insert("blobs".to_string(), Value::Int(1));
     let mut extra = BTreeMap::new();
@@ -146,6 +156,9 @@ pub struct FeedPage {
     pub next_cursor: u64,
     /// Whether more entries follow.
     pub has_more: bool,
+    /// The page's number in its connection, when it carries inline changes:
+    /// a `permitsync-feed-ack` names the page by it.
+    pub page: Option<u64>,
     /// Encode document ids (16 bytes) and heads (32 bytes each) as byte
     /// strings rather than text: the form sent to a client that asked for
     /// changes, about 40% smaller. [`parse_feed`] reads both forms.
@@ -202,7 +215,51 @@ pub fn feed(from: &PeerId, to: &PeerId, page: &FeedPage) -> Message {
     if page.has_more {
         body.insert("has_more".into(), Value::Bool(true));
     }
+    if let Some(n) = page.page {
+        body.insert("page".into(), Value::Int(n.into()));
+    }
     message(FEED, from, to, body)
+}
+
+/// A `permitsync-feed-ack`: of page `page`, the entries (by their index in
+/// the page) whose inline changes brought the client to exactly the entry's
+/// heads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedAck {
+    /// The page's number (its `page` field).
+    pub page: u64,
+    /// Indexes in the page's `entries`.
+    pub entries: Vec<u64>,
+}
+
+/// `permitsync-feed-ack`.
+pub fn feed_ack(from: &PeerId, to: &PeerId, ack: &FeedAck) -> Message {
+    let mut body = BTreeMap::new();
+    body.insert("page".into(), Value::Int(ack.page.into()));
+    body.insert(
+        "entries".into(),
+        Value::Array(
+            ack.entries
+                .iter()
+                .map(|i| Value::Int((*i).into()))
+                .collect(),
+        ),
+    );
+    message(FEED_ACK, from, to, body)
+}
+
+/// Parse a `permitsync-feed-ack`; `None` when it is malformed.
+pub fn parse_feed_ack(body: &BTreeMap<String, Value>) -> Option<FeedAck> {
+    let Value::Array(items) = body.get("entries")? else {
+        return None;
+    };
+    Some(FeedAck {
+        page: uint(body, "page")?,
+        entries: items
+            .iter()
+            .map(|v| v.as_i64().and_then(|i| u64::try_from(i).ok()))
+            .collect::<Option<Vec<_>>>()?,
+    })
 }
 
 /// `permitsync-rejected`.
@@ -366,6 +423,7 @@ pub fn parse_feed(body: &BTreeMap<String, Value>) -> Option<FeedPage> {
             .get("has_more")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        page: uint(body, "page"),
         binary: false,
     })
 }
@@ -400,6 +458,7 @@ mod tests {
             ],
             next_cursor: 9,
             has_more: true,
+            page: Some(4),
             binary: false,
         };
         let mut sizes = Vec::new();
@@ -431,9 +490,50 @@ mod tests {
             }
             let parsed = parse_feed(&body).expect("parse");
             assert_eq!(parsed.entries, page.entries, "binary: {binary}");
-            assert_eq!((parsed.next_cursor, parsed.has_more), (9, true));
+            assert_eq!(
+                (parsed.next_cursor, parsed.has_more, parsed.page),
+                (9, true, Some(4))
+            );
         }
         assert!(sizes[1] < sizes[0], "{sizes:?}");
+    }
+
+    #[test]
+    fn feed_ack_round_trips_and_refuses_malformed_bodies() {
+        let (a, b) = (PeerId::new("device"), PeerId::new("relay"));
+        // what it costs a reconnect: 10 documents of one page
+        let ack = FeedAck {
+            page: 3,
+            entries: (0..10).collect(),
+        };
+        let frame = encode(&feed_ack(&a, &b, &ack));
+        eprintln!("a permitsync-feed-ack of 10 documents: {} B", frame.len());
+        assert!(frame.len() < 100, "{} B", frame.len());
+        let Message::Extension {
+            type_name, body, ..
+        } = decode(&frame, &Limits::default()).expect("decode")
+        else {
+            panic!("not an extension")
+        };
+        assert_eq!(type_name, FEED_ACK);
+        assert_eq!(parse_feed_ack(&body), Some(ack));
+        for (page, entries) in [
+            (Some(Value::Int(1)), Value::Int(1)),
+            (Some(Value::Int(1)), Value::Array(vec![Value::Int(-1)])),
+            (
+                Some(Value::Int(1)),
+                Value::Array(vec![Value::Text("0".into())]),
+            ),
+            (None, Value::Array(vec![Value::Int(0)])),
+            (Some(Value::Int(-2)), Value::Array(vec![])),
+        ] {
+            let mut body = BTreeMap::new();
+            body.insert("entries".to_string(), entries.clone());
+            if let Some(page) = page.clone() {
+                body.insert("page".to_string(), page);
+            }
+            assert_eq!(parse_feed_ack(&body), None, "{page:?} {entries:?}");
+        }
     }
 
     #[test]

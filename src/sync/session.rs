@@ -116,6 +116,12 @@ pub struct Session {
     blobs: BlobFetch,
     /// Documents whose sync state changed in the current burst.
     dirty_states: HashSet<EntityId>,
+    /// Feed pages with inline changes sent and not acknowledged yet, by
+    /// page number: per entry index, the document and the heads it carried
+    /// (see `session/feed.rs`).
+    inline_pages: HashMap<u64, feed::InlineSent>,
+    /// Feed pages with inline changes sent in this connection.
+    pages_sent: u64,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -141,6 +147,8 @@ impl Session {
             wanted: HashSet::new(),
             blobs: BlobFetch::default(),
             dirty_states: HashSet::new(),
+            inline_pages: HashMap::new(),
+            pages_sent: 0,
         }
     }
 
@@ -609,12 +617,20 @@ impl Session {
             msg.changes = ChunkList::from(Vec::<Vec<u8>>::new());
         }
         self.load_state(id)?;
+        let ours = sorted(self.store.heads(id).unwrap_or_default());
         let state = self.states.entry(id).or_default();
         let carried_changes = !msg.changes.is_empty();
+        // The peer announces heads we hold too, but we never told it so (we
+        // got them elsewhere, after our last message to it): automerge takes
+        // equal heads as known to both and stays silent, and the peer, whose
+        // last word from us is older, waits for ever. Answer with our heads.
+        let caught_up_unannounced = !ours.is_empty()
+            && sorted(msg.heads.clone()) == ours
+            && sorted(state.last_sent_heads.clone()) != ours;
         let received = self
             .store
             .receive_sync_limited(id, state, msg, &self.receive_limits);
-        if carried_changes {
+        if carried_changes || caught_up_unannounced {
             // A peer that sent changes waits to hear our heads. Automerge stays
             // silent when it believes the peer already knows them, which is
             // wrong after crossed messages: the peer sent the changes because
@@ -706,6 +722,7 @@ impl Session {
         let result = match kind {
             extension::FEED_REQUEST => self.on_feed_request(body),
             extension::FEED => self.on_feed(body),
+            extension::FEED_ACK => self.on_feed_ack(body),
             extension::REJECTED => {
                 tracing::warn!(?body, "the peer's view rejected operations of ours");
                 Ok(Output::default())

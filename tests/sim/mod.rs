@@ -43,10 +43,16 @@ pub struct Report {
 
 /// Run one seed, `steps` random events long (the seed's own length if `None`).
 pub fn run_seed(seed: u64, steps: Option<usize>) -> Report {
+    run_seed_with(seed, steps, false)
+}
+
+/// [`run_seed`], failing on any session left pending when `strict_idle`.
+pub fn run_seed_with(seed: u64, steps: Option<usize>, strict_idle: bool) -> Report {
     let mut params = Params::for_seed(seed);
     if let Some(steps) = steps {
         params.steps = steps;
     }
+    params.strict_idle |= strict_idle;
     let mut world = World::new(seed, params.clone());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
     let failure = match result {

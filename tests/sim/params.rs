@@ -31,6 +31,9 @@ pub struct Params {
     pub multi_conn: bool,
     /// The final phase connects every pair (else a random spanning tree).
     pub mesh: bool,
+    /// A session left pending after convergence fails the run even when
+    /// crossed messages explain it (as `SIM_STRICT_IDLE=1` does).
+    pub strict_idle: bool,
 }
 
 impl Params {
@@ -52,6 +55,7 @@ impl Params {
             lossy_crash: r.coin(),
             multi_conn: r.coin(),
             mesh: r.coin(),
+            strict_idle: std::env::var_os("SIM_STRICT_IDLE").is_some(),
         }
     }
 }

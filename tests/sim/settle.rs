@@ -88,7 +88,22 @@ impl World {
                 .iter()
                 .filter(|s| s.starts_with("UNEXPLAINED"))
                 .count();
-            if std::env::var_os("SIM_STRICT_IDLE").is_some() {
+            let unexplained: Vec<&String> = self
+                .stuck
+                .iter()
+                .filter(|s| s.starts_with("UNEXPLAINED"))
+                .collect();
+            if !unexplained.is_empty() {
+                return Err(format!(
+                    "converged, but sessions stay pending that crossed messages do not explain:\n  {}",
+                    unexplained
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n  ")
+                ));
+            }
+            if self.p.strict_idle {
                 return Err(format!(
                     "converged, but sessions stay pending:\n  {}",
                     self.stuck.join("\n  ")

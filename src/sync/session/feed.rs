@@ -9,6 +9,12 @@
 //! applies them directly; only a document where that does not bring it to the
 //! server's heads (dependencies missing, or changes of its own) costs sync
 //! messages. A reconnect after a few documents changed thus moves one feed page.
+//!
+//! The server does not assume that the client took the changes (the page may
+//! be lost with the connection, or not apply): it records the heads as shared
+//! only when the client says so in a `permitsync-feed-ack`, which names, by
+//! page number and entry index, the entries the page brought to exactly the
+//! entry's heads.
 
 use automerge::{Change, ChangeHash};
 
@@ -16,7 +22,7 @@ use super::{sorted_hex, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::store::Delta;
-use crate::sync::extension::{self, FeedEntry, FeedPage, FeedRequest};
+use crate::sync::extension::{self, FeedAck, FeedEntry, FeedPage, FeedRequest};
 use crate::wire;
 
 /// Inline changes of one entry are left out above this size (the client then
@@ -25,6 +31,13 @@ const ENTRY_INLINE_BYTES: usize = 64 * 1024;
 /// A page with inline changes ends once they pass this size; the rest follows
 /// on the next page.
 const PAGE_INLINE_BYTES: usize = 1024 * 1024;
+/// Unacknowledged pages remembered per connection; the oldest are forgotten
+/// (their documents are then not recorded as shared: only a cost).
+const PAGES_REMEMBERED: usize = 16;
+
+/// Of one page sent: per entry index with inline changes, the document and
+/// the heads the entry carried.
+pub(super) type InlineSent = Vec<(u64, EntityId, Vec<ChangeHash>)>;
 
 type Body = std::collections::BTreeMap<String, wire::Value>;
 
@@ -47,6 +60,7 @@ impl Session {
         let mut has_more = listed.len() > limit;
         let mut entries = Vec::with_capacity(listed.len().min(limit));
         let mut inline_bytes = 0;
+        let mut sent = InlineSent::new();
         for (seq, id) in listed.into_iter().take(limit) {
             let mut entry = match self.store.summary(id)? {
                 Some(s) => FeedEntry {
@@ -68,7 +82,8 @@ impl Session {
                             break;
                         }
                         inline_bytes += size;
-                        self.assume_delivered(id, &heads)?;
+                        // shared only once the client acknowledges them
+                        sent.push((entries.len() as u64, id, heads.clone()));
                         entry.heads = heads.iter().map(ChangeHash::to_string).collect();
                         entry.changes = Some(changes);
                     }
@@ -77,10 +92,21 @@ impl Session {
             entries.push(entry);
         }
         let next_cursor = entries.last().map(|e| e.seq).unwrap_or(req.cursor);
+        let number = (!sent.is_empty()).then(|| {
+            let n = self.pages_sent;
+            self.pages_sent += 1;
+            self.inline_pages.insert(n, sent);
+            if self.inline_pages.len() > PAGES_REMEMBERED {
+                let oldest = n.saturating_sub(PAGES_REMEMBERED as u64);
+                self.inline_pages.retain(|k, _| *k > oldest);
+            }
+            n
+        });
         let page = FeedPage {
             entries,
             next_cursor,
             has_more,
+            page: number,
             binary: req.inline,
         };
         Ok(Output {
@@ -116,12 +142,28 @@ impl Session {
             .unwrap_or_default())
     }
 
-    /// Record that the peer will hold `heads` of `id` once it applies the
-    /// page. If it cannot (the page is lost, a dependency is missing), its
-    /// sync messages for the document correct this: automerge answers what
-    /// the peer's own message says it lacks.
-    fn assume_delivered(&mut self, id: EntityId, heads: &[ChangeHash]) -> Result<(), Error> {
-        self.set_shared_heads(id, heads.to_vec())
+    /// Server side: the client took the inline changes of these entries of
+    /// a page and holds their heads: record them as shared, so the next push
+    /// to this peer and the next page skip what it has. Only a page sent in
+    /// this connection and not acknowledged yet counts (a repeated or
+    /// unasked-for acknowledgement changes nothing).
+    pub(super) fn on_feed_ack(&mut self, body: &Body) -> Result<Output, Error> {
+        let Some(ack) = extension::parse_feed_ack(body) else {
+            return Ok(self.fail("malformed permitsync-feed-ack".into()));
+        };
+        let Some(sent) = self.inline_pages.remove(&ack.page) else {
+            tracing::debug!(
+                page = ack.page,
+                "a feed acknowledgement for no page sent; ignored"
+            );
+            return Ok(Output::default());
+        };
+        for (index, id, heads) in sent {
+            if ack.entries.contains(&index) {
+                self.set_shared_heads(id, heads)?;
+            }
+        }
+        Ok(Output::default())
     }
 
     /// Record in the sync state of `id` that both sides hold `heads`.
@@ -149,13 +191,15 @@ impl Session {
             return Ok(Output::default());
         }
         let mut out = Output::default();
+        let mut acks = Vec::new();
         let FeedPage {
             entries,
             next_cursor,
             has_more,
+            page: number,
             ..
         } = page;
-        for mut entry in entries {
+        for (index, mut entry) in entries.into_iter().enumerate() {
             let id = entry.id;
             // the peer changed it: sync (a request when we do not have it yet),
             // unless we already have exactly its heads
@@ -169,7 +213,10 @@ impl Session {
             }
             if let (Some(changes), false) = (entry.changes.take(), self.cfg.access.read_only) {
                 match self.apply_inline(&entry, changes, mine.is_none(), &mut out) {
-                    Ok(true) => continue,
+                    Ok(true) => {
+                        acks.push(index as u64);
+                        continue;
+                    }
                     Ok(false) => {}
                     Err(e @ Error::LimitExceeded(_)) => {
                         tracing::warn!(error = %e, "feed page over a limit; closing");
@@ -185,6 +232,19 @@ impl Session {
             self.sync_doc(id, !have, &mut out)?;
         }
         self.round.remote_feed = Some(next_cursor);
+        if let (Some(remote), Some(page)) = (self.remote.as_ref(), number) {
+            if remote.ext.feed_ack && !acks.is_empty() {
+                let ack = FeedAck {
+                    page,
+                    entries: acks,
+                };
+                out.send.push(extension::feed_ack(
+                    &self.cfg.local_peer,
+                    &remote.peer,
+                    &ack,
+                ));
+            }
+        }
         if has_more {
             if let Some(remote) = &self.remote {
                 out.send.push(extension::feed_request(
