@@ -650,3 +650,53 @@ async fn a_ws_is_open(ws: &mut Ws) -> bool {
         }
     }
 }
+
+/// The idle timeout cuts idle connections only: a live event stream (the
+/// dashboard's) and its connection stay open past it, and still deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_outlives_the_idle_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = relay(
+        dir.path(),
+        &[
+            "--idle-timeout-secs",
+            "1",
+            "--header-read-timeout-secs",
+            "1",
+        ],
+    );
+    let http = http();
+    let mut stream = http
+        .get(format!("{}/v1/events", node.base))
+        .bearer_auth("a")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status().as_u16(), 200);
+    // three idle timeouts pass with nothing to say
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = http
+        .post(format!("{}/v1/entities", node.base))
+        .bearer_auth("b")
+        .json(&serde_json::json!({"type": "permit", "title": "Seen live"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&id) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "the stream ended or stayed silent: {seen}");
+}

@@ -16,12 +16,13 @@ use super::payload::{
     AppliedItem, ClassicChange, ConflictItem, Outcome, RejectedItem, SyncRequest, SyncResponse,
 };
 use super::plan::plan;
+use super::refusal::{invalid, refusal_of, rejected};
 use super::versions::{heads_at_version, version_record};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::{EntityId, EntityType};
 use crate::store::{keys, BatchOp, Durability, Store};
-use crate::view::{BitSet, RejectReason};
+use crate::view::BitSet;
 use crate::write::{self, ChangeNote, Edit, NewGasReading, NewPermit, NewPhoto, WriteCtx};
 
 /// Namespace of the ids earlier versions derived from `(tenant, device,
@@ -87,48 +88,6 @@ struct Client<'a> {
     device: &'a str,
 }
 
-/// A refusal of one change, before it is turned into a [`RejectedItem`].
-struct Refusal {
-    reason: &'static str,
-    detail: String,
-}
-
-fn invalid(detail: impl Into<String>) -> Refusal {
-    Refusal {
-        reason: "validation_error",
-        detail: detail.into(),
-    }
-}
-
-/// The refusal an error of the write path stands for, or the error itself
-/// when it is the node's (storage), which ends the batch.
-fn refusal_of(e: Error) -> std::result::Result<Refusal, Error> {
-    Ok(match e {
-        Error::Rejected(r) => {
-            let reason = match r.kind {
-                Some(RejectReason::InvalidTransition { .. })
-                | Some(RejectReason::GuardFailed(_))
-                | Some(RejectReason::MonotonicRegression { .. }) => "invalid_transition",
-                _ => "validation_error",
-            };
-            Refusal {
-                reason,
-                detail: format!("{}: {}", r.field, r.detail),
-            }
-        }
-        e @ Error::Interlock { .. } => Refusal {
-            reason: "invalid_transition",
-            detail: e.to_string(),
-        },
-        Error::InvalidInput(d) => invalid(d),
-        e @ (Error::UnknownEntity(_) | Error::WrongType { .. } | Error::UntypedDocument(_)) => {
-            invalid(e.to_string())
-        }
-        e @ (Error::LimitExceeded(_) | Error::Automerge(_)) => invalid(e.to_string()),
-        other => return Err(other),
-    })
-}
-
 /// Every string in `v` (values and keys).
 fn json_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
@@ -142,17 +101,6 @@ fn json_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         }
         _ => {}
     }
-}
-
-/// The answer to a refused change.
-fn rejected(change: &ClassicChange, refusal: Refusal) -> Outcome {
-    Outcome::Rejected(RejectedItem {
-        entity: Some(change.entity.clone()),
-        offline_id: Some(change.offline_id.clone()),
-        server_id: change.server_id.clone(),
-        reason: refusal.reason,
-        detail: refusal.detail,
-    })
 }
 
 impl Client<'_> {

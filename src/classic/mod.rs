@@ -10,6 +10,7 @@ mod fields;
 mod payload;
 mod plan;
 mod pull;
+mod refusal;
 mod versions;
 
 pub use apply::sync_offline_data;

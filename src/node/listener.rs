@@ -158,6 +158,52 @@ impl Activity {
     }
 }
 
+/// A request in flight on a connection, from its headers until its response
+/// body is finished (or dropped, when the connection goes).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A response body that keeps its request in flight while it is sent.
+struct GuardedBody {
+    body: Body,
+    /// Dropped with the body.
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for GuardedBody {
+    type Data = <Body as hyper::body::Body>::Data;
+    type Error = <Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -171,16 +217,22 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (app, act) = (app.clone(), act.clone());
         act.started.fetch_add(1, Ordering::Relaxed);
-        act.in_flight.fetch_add(1, Ordering::Relaxed);
-        act.touch();
+        let guard = InFlight::start(act);
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(peer));
         req.extensions_mut().insert(hold.clone());
         async move {
             let response = app.oneshot(req).await;
-            act.in_flight.fetch_sub(1, Ordering::Relaxed);
-            act.touch();
-            response
+            // in flight until the body is sent: an event stream or a long
+            // download is not an idle connection
+            response.map(|r| {
+                r.map(|body| {
+                    Body::new(GuardedBody {
+                        body,
+                        _guard: guard,
+                    })
+                })
+            })
         }
     });
     let builder = Builder::new(TokioExecutor::new());

@@ -207,11 +207,16 @@ pub fn measure<'a>(data: impl IntoIterator<Item = &'a [u8]>, limits: &CostLimits
 }
 
 /// A change from a plain (not deflated) change chunk; `None` for anything
-/// else. Parsing it holds no more than its bytes.
+/// else, and for a chunk whose columns claim more operations, characters or
+/// value bytes than the default limits allow: automerge walks every claimed
+/// operation while parsing (a run of 2^50 in a 100-byte chunk would spin for
+/// hours), so the claim is measured first. Parsing holds no more than the
+/// bytes; the node's own limits apply again when the change is applied.
 pub fn plain_change(bytes: Vec<u8>) -> Option<automerge::Change> {
     if bytes.get(..4) != Some(&MAGIC[..]) || bytes.get(8) != Some(&CHANGE) {
         return None;
     }
+    measure([bytes.as_slice()], &CostLimits::default()).ok()?;
     automerge::Change::from_bytes(bytes).ok()
 }
 

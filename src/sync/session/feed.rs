@@ -178,13 +178,14 @@ impl Session {
 
     /// Client side: sync what a page lists, applying inline changes first.
     pub(super) fn on_feed(&mut self, body: &Body) -> Result<Output, Error> {
+        if self.cfg.role != Role::Client || !self.round.feed_requested {
+            // nobody asked: a page must not move cursors or bring changes,
+            // and is not even parsed (its changes would be)
+            return Ok(self.fail("a permitsync-feed page that was not asked for".into()));
+        }
         let Some(page) = extension::parse_feed(body) else {
             return Ok(self.fail("malformed permitsync-feed".into()));
         };
-        if self.cfg.role != Role::Client || !self.round.feed_requested {
-            // nobody asked: a page must not move cursors or bring changes
-            return Ok(self.fail("a permitsync-feed page that was not asked for".into()));
-        }
         if self.round.feed_done {
             // a duplicate of a page already taken (the network may repeat
             // frames): nothing to do
