@@ -513,6 +513,8 @@ async fn a_removed_device_is_refused_at_once_and_after_a_restart() {
     assert!(matches!(join(&mut b_ws, "b").await, Message::Peer { .. }));
     let mut a_ws = upgrade(&node.sync_url("a")).await.expect("upgrade");
     assert!(matches!(join(&mut a_ws, "a").await, Message::Peer { .. }));
+    // and a spare upgrade of tab-b, not joined yet
+    let mut spare = upgrade(&node.sync_url("b")).await.expect("spare upgrade");
 
     let res = http
         .delete(format!("{}/v1/devices/tab-b", node.base))
@@ -533,12 +535,23 @@ async fn a_removed_device_is_refused_at_once_and_after_a_restart() {
     assert_eq!(body["error"], "device_blocked", "{body}");
     assert_eq!(upgrade(&node.sync_url("b")).await.err(), Some(403));
     until_closed(&mut b_ws, Duration::from_secs(10)).await;
+    // the spare upgrade joins after the removal: refused and closed
+    let answer = join(&mut spare, "b").await;
+    assert!(
+        matches!(&answer, Message::Error { message } if message == "device removed"),
+        "{answer:?}"
+    );
+    until_closed(&mut spare, Duration::from_secs(10)).await;
     // tab-a is untouched
     a_ws.send(tokio_tungstenite::tungstenite::Message::Ping(
         b"x".to_vec().into(),
     ))
     .await
     .expect("tab-a still connected");
+    assert!(
+        a_ws_is_open(&mut a_ws).await,
+        "tab-a's connection was closed"
+    );
     assert_eq!(status_of(&http, &node.base, "a").await, StatusCode::OK);
 
     // after a restart, still blocked

@@ -156,6 +156,21 @@ pub async fn drive<T: Transport>(
                 break;
             }
         };
+        if registered.is_none()
+            && session.is_ready()
+            && !state.auth.is_open()
+            && state.devices.is_blocked(&access.tenant, &access.device)
+        {
+            // upgraded before the device was removed, joined after: the
+            // removal closed only the connections it could see
+            let reason = "device removed".to_string();
+            let message = Message::Error {
+                message: reason.clone(),
+            };
+            let _ = send_all(&state, &stats, &mut transport, vec![message]).await;
+            ended.reason = reason;
+            break;
+        }
         if registered.is_none() && session.is_ready() {
             let peer = session
                 .remote_peer()
