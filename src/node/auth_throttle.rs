@@ -53,14 +53,39 @@ impl AuthThrottle {
             limiter.retain_recent();
         }
         limiter
-            .check_key(&ip)
+            .check_key(&network_of(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+/// The budget's key: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber holds a whole /64, so counting single addresses would let it
+/// rotate through them for free).
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_subscriber_shares_one_budget_across_its_64() {
+        let t = AuthThrottle::default();
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert!(t.failed(a, 2).is_ok());
+        assert!(t.failed(b, 2).is_ok());
+        assert!(t.failed(a, 2).is_err(), "same /64, budget spent");
+        assert!(t.failed(other, 2).is_ok(), "another /64");
+    }
 
     #[test]
     fn failures_are_throttled_per_address() {

@@ -235,7 +235,10 @@ async fn serve_connection(
             })
         }
     });
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // a request's head must fit in 32 KiB: hyper's default lets a connection
+    // buffer about 400 KiB of unfinished headers
+    builder.http1().max_buf_size(32 * 1024);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
     tokio::pin!(conn);
     let mut closing = false;
