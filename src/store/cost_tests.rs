@@ -152,8 +152,8 @@ fn a_feed_change_over_the_default_limits_is_refused_before_automerge_parses_it()
     // automerge walks every operation a change claims while parsing it, so a
     // feed page's change is measured against the default limits first
     let over = CostLimits::default().max_ops_per_change as usize + 1;
-    let mut change = text_doc(over).get_changes(&[])[0].clone();
+    let change = text_doc(over).get_changes(&[])[0].clone();
     assert!(plain_change(change.raw_bytes().to_vec()).is_none());
-    let mut change = text_doc(1_000).get_changes(&[])[0].clone();
+    let change = text_doc(1_000).get_changes(&[])[0].clone();
     assert!(plain_change(change.raw_bytes().to_vec()).is_some());
 }
