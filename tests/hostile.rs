@@ -623,6 +623,10 @@ async fn the_tokens_file_is_reloaded_on_change_and_on_sighup() {
         "tab-a's connection was dropped"
     );
 
+    // tab-c syncs with c1; then c1 is rotated to c2 (a stolen token replaced)
+    let mut c_ws = upgrade(&node.sync_url("c1")).await.expect("upgrade c1");
+    assert!(matches!(join(&mut c_ws, "c").await, Message::Peer { .. }));
+
     // SIGHUP: a change the poll cannot see (same size, same modification time)
     let stamp = std::fs::metadata(&tokens)
         .and_then(|m| m.modified())
@@ -647,6 +651,8 @@ async fn the_tokens_file_is_reloaded_on_change_and_on_sighup() {
         status_of(&http, &node.base, "c1").await,
         StatusCode::UNAUTHORIZED
     );
+    // the connection opened with the rotated token does not outlive it
+    until_closed(&mut c_ws, Duration::from_secs(10)).await;
     assert!(node.logs().contains("SIGHUP"), "{}", node.logs());
     assert_eq!(status_of(&http, &node.base, "a").await, StatusCode::OK);
 }

@@ -182,9 +182,12 @@ impl Auth {
     }
 
     /// Read the tokens file again and use its tokens from now on. Returns the
-    /// accesses (tenant, device, mode) that no token grants any more: their
-    /// live connections should be closed. A file that cannot be read or is
-    /// invalid changes nothing (the error says why).
+    /// accesses (tenant, device, mode) that some token no longer grants (the
+    /// token was removed, changed to another access, or replaced by a new
+    /// token for the same device): their live connections should be closed,
+    /// since a connection does not keep the token it was opened with. A device
+    /// whose token was rotated reconnects with its new token. A file that
+    /// cannot be read or is invalid changes nothing (the error says why).
     pub fn reload(&self) -> Result<Vec<Access>, AuthError> {
         let (Some(path), Some(current)) = (&self.path, &self.tokens) else {
             return Ok(Vec::new());
@@ -193,13 +196,13 @@ impl Auth {
             return Ok(Vec::new());
         };
         let fresh = fresh.into_inner().unwrap_or_else(|p| p.into_inner());
-        let kept: HashSet<&Access> = fresh.iter().map(|k| &k.access).collect();
+        let kept: HashSet<(&[u8; 32], &Access)> =
+            fresh.iter().map(|k| (&k.digest, &k.access)).collect();
         let mut lost: Vec<Access> = self
             .snapshot()
             .iter()
-            .map(|k| &k.access)
-            .filter(|a| !kept.contains(a))
-            .cloned()
+            .filter(|k| !kept.contains(&(&k.digest, &k.access)))
+            .map(|k| k.access.clone())
             .collect();
         lost.sort_by(|a, b| (&a.tenant, &a.device).cmp(&(&b.tenant, &b.device)));
         lost.dedup();
@@ -490,6 +493,23 @@ mod tests {
         ));
         assert_eq!(auth.check(Some("c")).map(|a| a.read_only).ok(), Some(true));
         assert!(auth.check(Some("d")).is_ok());
+        // a stolen token replaced for the same device: the device's live
+        // connections are named, since they may use the old token
+        write(&[
+            entry("a2", "tab-a", "read-write"),
+            entry("c", "tab-c", "read-only"),
+            entry("d", "tab-d", "read-write"),
+        ]);
+        let lost = auth.reload().expect("reload");
+        assert_eq!(
+            lost.iter().map(|a| a.device.as_str()).collect::<Vec<_>>(),
+            vec!["tab-a"]
+        );
+        assert!(matches!(
+            auth.check(Some("a")),
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(auth.check(Some("a2")).is_ok());
         // a broken file changes nothing
         std::fs::write(&path, "{not json").expect("write");
         assert!(matches!(auth.reload(), Err(AuthError::Json { .. })));
