@@ -13,6 +13,7 @@
 //!   file is reloaded on change and on `SIGHUP`.
 
 mod hostile_support;
+mod support;
 
 use std::time::Duration;
 

@@ -4,39 +4,38 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::fs;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use permitsync::wire::{self, Limits, Message, PeerId};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_permitsync");
-
-/// How long a node may take to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::support::eventually;
+use crate::support::NodeProcess;
 
 /// A WebSocket client stream.
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A running node, killed when dropped.
-pub struct Relay {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub base: String,
-    data: PathBuf,
-    log: PathBuf,
-    args: Vec<String>,
-    open_files: Option<u64>,
-    log_level: String,
+/// A running node, killed when dropped: a [`NodeProcess`] with what the
+/// attacks measure (descriptors, memory).
+pub struct Relay(NodeProcess);
+
+impl Deref for Relay {
+    type Target = NodeProcess;
+    fn deref(&self) -> &NodeProcess {
+        &self.0
+    }
+}
+
+impl DerefMut for Relay {
+    fn deref_mut(&mut self) -> &mut NodeProcess {
+        &mut self.0
+    }
 }
 
 impl Relay {
@@ -53,52 +52,13 @@ impl Relay {
         open_files: Option<u64>,
         log_level: &str,
     ) -> Relay {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let log = data.with_extension("log");
-        let (child, base) = spawn(data, &log, &args, open_files, log_level);
-        Relay {
-            child,
-            base,
-            data: data.to_path_buf(),
-            log,
-            args,
-            open_files,
-            log_level: log_level.to_string(),
+        let mut options = NodeProcess::options(data)
+            .args(args)
+            .env("RUST_LOG", log_level);
+        if let Some(n) = open_files {
+            options = options.open_files(n);
         }
-    }
-
-    /// The node's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL, then start again on the same store (a new port).
-    pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, base) = spawn(
-            &self.data,
-            &self.log,
-            &self.args,
-            self.open_files,
-            &self.log_level,
-        );
-        self.child = child;
-        self.base = base;
-    }
-
-    /// Send `SIGHUP` to the node.
-    pub fn sighup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -HUP failed");
-    }
-
-    /// Whether the process still runs.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        Relay(options.start())
     }
 
     /// Open file descriptors of the node (`/proc/PID/fd`).
@@ -118,94 +78,9 @@ impl Relay {
             .unwrap_or(0)
     }
 
-    /// The node's stderr so far.
-    pub fn logs(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// `ws://127.0.0.1:PORT/v1/sync?token=TOKEN`
     pub fn sync_url(&self, token: &str) -> String {
-        format!(
-            "{}/v1/sync?token={token}",
-            self.base.replacen("http://", "ws://", 1)
-        )
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn addr(&self) -> &str {
-        self.base.strip_prefix("http://").expect("an http:// base")
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(
-    data: &Path,
-    log: &Path,
-    args: &[String],
-    open_files: Option<u64>,
-    log_level: &str,
-) -> (Child, String) {
-    let stderr = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("open the node's log");
-    let mut cmd = match open_files {
-        // prlimit runs the node in its own process (exec), so the pid is the node's
-        Some(n) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    let mut child = cmd
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("PERMITSYNC_DATA")
-        .env_remove("PERMITSYNC_TOKEN")
-        .env("RUST_LOG", log_level)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("spawn permitsync serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel::<String>();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let base = url.trim_end_matches('/').to_string();
-                    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-                    return (child, base);
-                }
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "no `listening on` line ({e}):\n{}",
-                    fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-        }
+        self.0.sync_url_with_token(token)
     }
 }
 
@@ -272,22 +147,6 @@ pub async fn until_closed(ws: &mut Ws, timeout: Duration) -> Vec<Message> {
             Some(m) => seen.push(m),
             None => return seen,
         }
-    }
-}
-
-/// Poll `check` every 100 ms until it returns `Some`, or panic with `what`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

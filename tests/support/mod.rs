@@ -31,6 +31,7 @@ pub struct NodeOptions {
     args: Vec<String>,
     log_level: String,
     env: Vec<(String, String)>,
+    open_files: Option<u64>,
 }
 
 impl NodeOptions {
@@ -72,6 +73,12 @@ impl NodeOptions {
         self
     }
 
+    /// Run the node under `prlimit --nofile=N:N` (an open-file limit of `n`).
+    pub fn open_files(mut self, n: u64) -> NodeOptions {
+        self.open_files = Some(n);
+        self
+    }
+
     /// Start the node and wait for its `listening on` line.
     pub fn start(&self) -> NodeProcess {
         let (child, base) = self.spawn();
@@ -105,7 +112,16 @@ impl NodeOptions {
             .append(true)
             .open(&self.log)
             .expect("open the node's log");
-        let mut child = Command::new(BIN)
+        let mut command = match self.open_files {
+            // prlimit execs the node, so the child's pid is the node's
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .arg("--data")
             .arg(&self.data)
             .args(["serve", "--listen", &self.listen])
@@ -218,7 +234,27 @@ impl NodeProcess {
             args: Vec::new(),
             log_level: "warn".into(),
             env: Vec::new(),
+            open_files: None,
         }
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Send `SIGHUP` to the node.
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     /// Stop with SIGKILL (no shutdown work at all) and reap.
