@@ -146,6 +146,12 @@ impl EntityDoc {
         view::render(self.id, &self.doc, self.history(), refs)
     }
 
+    /// What the store keeps of the view (status, title, counts), without
+    /// rendering the rest.
+    pub fn headline(&self) -> view::Headline {
+        view::headline(&self.doc, self.history())
+    }
+
     /// One field of the view (and its conflict), without rendering the rest.
     pub fn field(&self, name: &str) -> (serde_json::Value, Option<view::Conflict>) {
         view::render_field(&self.doc, self.history(), name)

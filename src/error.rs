@@ -73,7 +73,7 @@ pub enum Error {
     LimitExceeded(String),
     /// The storage backend failed; the write was not acknowledged.
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[source] crate::store::StorageError),
     /// File I/O outside the store (bundles).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -81,3 +81,10 @@ pub enum Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A storage failure described by `message` alone (no engine error).
+    pub fn storage(message: impl Into<String>) -> Error {
+        Error::Storage(crate::store::StorageError::new(message))
+    }
+}

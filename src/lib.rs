@@ -16,26 +16,51 @@
 //!   with a change feed, indexes, a bounded document cache and group commit;
 //! - [`bundle`]: change bundles for sites without any network.
 //!
+//! Two replicas edit the same permit apart, then merge; each shows the same,
+//! policy-checked result:
+//!
 //! ```
 //! use permitsync::store::Store;
 //! use permitsync::write::{Edit, NewPermit};
 //!
 //! # fn main() -> permitsync::Result<()> {
-//! let dir = tempfile::tempdir()?;
-//! let store = Store::open(dir.path())?;
-//! let id = store.create_permit(NewPermit {
+//! let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+//! let (a, b) = (Store::open(dir_a.path())?, Store::open(dir_b.path())?);
+//! let id = a.create_permit(NewPermit {
 //!     title: "Replace pump seal".into(),
 //!     location: "Pump house 2".into(),
 //!     work_type: "mechanical".into(),
-//!     safety_checklist: vec!["isolation confirmed".into()],
+//!     safety_checklist: vec!["isolation confirmed".into(), "area barriered".into()],
 //!     ..Default::default()
 //! })?;
-//! store.edit(id, Edit::SetStatus("submitted".into()))?;
-//! // draft -> active is not a legal transition: refused, nothing written
-//! let err = store.edit(id, Edit::SetStatus("active".into())).unwrap_err();
-//! assert_eq!(err.to_string(), "invalid transition submitted -> active");
-//! let view = store.view(id)?;
-//! assert_eq!(view.str_field("status"), Some("submitted"));
+//! // the tablet gets the permit (over sync, or in a bundle)
+//! b.apply_changes(id, a.changes_since(id, &[])?)?;
+//!
+//! // offline, apart: the issuer's node adds PPE and submits the permit;
+//! // the tablet adds other PPE and ticks a checklist item
+//! a.edit(id, Edit::AddItem { field: "ppe_requirements".into(), item: "gloves".into() })?;
+//! a.edit(id, Edit::SetStatus("submitted".into()))?;
+//! b.edit(id, Edit::AddItem { field: "ppe_requirements".into(), item: "goggles".into() })?;
+//! let tick = |ticked| Edit::Tick {
+//!     field: "safety_checklist".into(),
+//!     item: "isolation confirmed".into(),
+//!     ticked,
+//! };
+//! b.edit(id, tick(true))?;
+//! // a local edit the policies would reject is refused, nothing written
+//! assert!(b.edit(id, Edit::SetStatus("active".into())).is_err());
+//!
+//! // merge both ways
+//! b.apply_changes(id, a.changes_since(id, &[])?)?;
+//! a.apply_changes(id, b.changes_since(id, &[])?)?;
+//!
+//! let (va, vb) = (a.view(id)?, b.view(id)?);
+//! assert_eq!(va.to_json_string(), vb.to_json_string()); // converged
+//! assert_eq!(va.str_field("status"), Some("submitted"));
+//! // set-merge: both additions survive
+//! assert_eq!(va.fields["ppe_requirements"], serde_json::json!(["gloves", "goggles"]));
+//! // true-wins checklist
+//! assert_eq!(va.fields["safety_checklist"]["isolation confirmed"], true);
 //! # Ok(()) }
 //! ```
 

@@ -594,6 +594,22 @@ fn run(n: usize, steps: &[Step]) {
         for v in &views[1..] {
             assert_eq!(v, &views[0], "replicas diverged on {id}");
         }
+        // the summary each replica stored (from the history's headline, not
+        // a rendered view) says what the view says
+        for r in &w.replicas {
+            let (v, s) = (
+                r.store().view(id).expect("view"),
+                r.store().summary(id).expect("summary").expect("summary"),
+            );
+            assert_eq!(s.status.as_deref(), v.str_field("status"), "status of {id}");
+            assert_eq!(s.title.as_deref(), v.str_field("title"), "title of {id}");
+            assert_eq!(s.deleted, v.is_deleted(), "deleted of {id}");
+            assert_eq!(s.conflicts, v.conflicts.len(), "conflicts of {id}");
+            assert_eq!(s.rejected, v.rejected.len(), "rejected of {id}");
+            assert_eq!(s.heads, v.heads, "heads of {id}");
+            let completed = v.fields.get("completed").and_then(|c| c.as_bool()) == Some(true);
+            assert_eq!(s.completed, completed, "completed of {id}");
+        }
     }
     // reference model: add-wins sets and enable-wins checklists
     let v0 = |id| w.replicas[0].store().view(id).expect("view");

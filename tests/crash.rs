@@ -1203,8 +1203,8 @@ impl permitsync::store::Backend for HeldFlushBackend {
                 }
                 FlushGate::FailOne => {
                     *gate = FlushGate::Held;
-                    return Err(permitsync::store::StorageError(
-                        "fsync failed (injected)".into(),
+                    return Err(permitsync::store::StorageError::new(
+                        "fsync failed (injected)",
                     ));
                 }
             }

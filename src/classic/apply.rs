@@ -21,7 +21,7 @@ use super::versions::{heads_at_version, version_record};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::{EntityId, EntityType};
-use crate::store::{keys, BatchOp, Durability, Store};
+use crate::store::{keys, BatchOp, Store};
 use crate::view::BitSet;
 use crate::write::{self, ChangeNote, Edit, NewGasReading, NewPermit, NewPhoto, WriteCtx};
 
@@ -50,9 +50,12 @@ pub fn sync_offline_data(store: &Store, tenant: &str, req: &SyncRequest) -> Resu
         return Err(Error::InvalidInput("device_id must not contain NUL".into()));
     }
     let lock = device_lock(tenant, &req.device_id);
-    let _serialized = lock.lock().map_err(|_| {
-        Error::Storage("a classic batch lock was poisoned by a panicking thread".into())
-    })?;
+    let _serialized = lock
+        .lock()
+        .map_err(|_| Error::storage("a classic batch lock was poisoned by a panicking thread"))?;
+    // one flush for the batch: the writes only note what they owe, and
+    // nothing is answered before the handle is settled
+    let store = &store.deferring();
     let client = Client {
         store,
         tenant,
@@ -62,8 +65,7 @@ pub fn sync_offline_data(store: &Store, tenant: &str, req: &SyncRequest) -> Resu
     for raw in &req.changes {
         response.push(client.apply(raw)?);
     }
-    // one flush for the batch: nothing is answered before all of it is durable
-    store.flush()?;
+    store.settle()?;
     response.summary.server_time = store.ctx().now_ms;
     Ok(response)
 }
@@ -221,7 +223,7 @@ impl Client<'_> {
         };
         let mut record = item.clone();
         record.merged.clear();
-        let bytes = serde_json::to_vec(&record).map_err(|e| Error::Storage(e.to_string()))?;
+        let bytes = serde_json::to_vec(&record).map_err(|e| Error::storage(e.to_string()))?;
         let extra = vec![
             (record_key, Some(bytes)),
             version_record(id, new_version, &doc.heads()),
@@ -268,64 +270,59 @@ impl Client<'_> {
                 .check_interlocks(id, &[Edit::SetStatus(status.to_string())])?;
         }
         let store = self.store;
-        store.transact_then(
-            id,
-            Some(self.note(change)),
-            Durability::Deferred,
-            |doc, ctx| {
-                let version = doc.history().change_count() as u64;
-                if client_version > version {
-                    return Err(Error::InvalidInput(format!(
+        store.transact(id, Some(self.note(change)), |doc, ctx| {
+            let version = doc.history().change_count() as u64;
+            if client_version > version {
+                return Err(Error::InvalidInput(format!(
                     "client_version {client_version} is newer than the entity's version {version}"
                 )));
+            }
+            let view = doc.view(&Default::default());
+            let now = snapshot_now(ty, doc, &view);
+            let current = client_version == version;
+            let base = if current {
+                doc.heads()
+            } else {
+                heads_at_version(store, id, client_version)?
+            };
+            // a client at the current version saw everything: nothing to merge
+            let (then, others) = if current {
+                (now.clone(), BTreeSet::new())
+            } else {
+                let past = doc.history().closure(&base);
+                (
+                    snapshot_at(ty, doc, &base, &past),
+                    written_by_others(doc, &past, self.device),
+                )
+            };
+            match plan(&inputs, &then, &now, &others) {
+                Err(fields) => {
+                    let mut state = Value::Object(view.fields.clone());
+                    state["version"] = json!(version);
+                    let conflict = ConflictItem {
+                        entity: change.entity.clone(),
+                        offline_id: change.offline_id.clone(),
+                        server_id: id.to_string(),
+                        reason: "stale_version",
+                        client_version,
+                        server_version: version,
+                        fields,
+                        server_state: state,
+                    };
+                    let extra = vec![version_record(id, version, &doc.heads())];
+                    Ok((Outcome::Conflict(Box::new(conflict)), extra))
                 }
-                let view = doc.view(&Default::default());
-                let now = snapshot_now(ty, doc, &view);
-                let current = client_version == version;
-                let base = if current {
-                    doc.heads()
-                } else {
-                    heads_at_version(store, id, client_version)?
-                };
-                // a client at the current version saw everything: nothing to merge
-                let (then, others) = if current {
-                    (now.clone(), BTreeSet::new())
-                } else {
-                    let past = doc.history().closure(&base);
-                    (
-                        snapshot_at(ty, doc, &base, &past),
-                        written_by_others(doc, &past, self.device),
-                    )
-                };
-                match plan(&inputs, &then, &now, &others) {
-                    Err(fields) => {
-                        let mut state = Value::Object(view.fields.clone());
-                        state["version"] = json!(version);
-                        let conflict = ConflictItem {
-                            entity: change.entity.clone(),
-                            offline_id: change.offline_id.clone(),
-                            server_id: id.to_string(),
-                            reason: "stale_version",
-                            client_version,
-                            server_version: version,
-                            fields,
-                            server_state: state,
-                        };
-                        let extra = vec![version_record(id, version, &doc.heads())];
-                        Ok((Outcome::Conflict(Box::new(conflict)), extra))
+                Ok(p) => {
+                    for (field, text) in &p.text_merges {
+                        merge_text(doc, &base, field, text, ctx)?;
                     }
-                    Ok(p) => {
-                        for (field, text) in &p.text_merges {
-                            merge_text(doc, &base, field, text, ctx)?;
-                        }
-                        if !p.edits.is_empty() {
-                            write::apply_edits(doc, &p.edits, ctx)?;
-                        }
-                        self.applied(change, id, doc, p.merged, record_key)
+                    if !p.edits.is_empty() {
+                        write::apply_edits(doc, &p.edits, ctx)?;
                     }
+                    self.applied(change, id, doc, p.merged, record_key)
                 }
-            },
-        )
+            }
+        })
     }
 
     fn create_permit(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
@@ -411,7 +408,6 @@ impl Client<'_> {
                     Some(id),
                     &ctx,
                     Vec::new(),
-                    Durability::Deferred,
                 )?;
             }
         }
@@ -424,13 +420,12 @@ impl Client<'_> {
                 ticked: true,
             })
             .collect();
-        self.store
-            .transact_then(id, Some(note), Durability::Deferred, |doc, ctx| {
-                if !ticks.is_empty() {
-                    write::apply_edits(doc, &ticks, ctx)?;
-                }
-                self.applied(change, id, doc, Default::default(), record_key)
-            })
+        self.store.transact(id, Some(note), |doc, ctx| {
+            if !ticks.is_empty() {
+                write::apply_edits(doc, &ticks, ctx)?;
+            }
+            self.applied(change, id, doc, Default::default(), record_key)
+        })
     }
 
     fn append(&self, change: &ClassicChange, record_key: Vec<u8>) -> Result<Outcome> {
@@ -490,15 +485,11 @@ impl Client<'_> {
                 taken_at,
             })
         };
-        self.store.transact_then(
-            id,
-            Some(self.note(change)),
-            Durability::Deferred,
-            |doc, ctx| {
+        self.store
+            .transact(id, Some(self.note(change)), |doc, ctx| {
                 write::apply_edits(doc, std::slice::from_ref(&edit), ctx)?;
                 self.applied(change, id, doc, Default::default(), record_key)
-            },
-        )
+            })
     }
 
     /// The id of the permit this device creates with `offline_id`: keyed with

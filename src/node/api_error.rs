@@ -247,7 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn storage_errors_do_not_leak_details() {
-        let (status, json) = body(Error::Storage("disk /secret/path full".into()).into()).await;
+        let (status, json) = body(Error::storage("disk /secret/path full").into()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!json.to_string().contains("/secret/path"));
     }

@@ -83,7 +83,7 @@ impl Devices {
         let mut devices = BTreeMap::new();
         let pairs = backend
             .scan_prefix(PREFIX, None, usize::MAX)
-            .map_err(|e| Error::Storage(e.0))?;
+            .map_err(Error::Storage)?;
         for (k, v) in pairs {
             match serde_json::from_slice::<DeviceInfo>(&v) {
                 Ok(mut info) => {
@@ -108,7 +108,7 @@ impl Devices {
         let mut blocked = BTreeSet::new();
         let pairs = backend
             .scan_prefix(BLOCKED, None, usize::MAX)
-            .map_err(|e| Error::Storage(e.0))?;
+            .map_err(Error::Storage)?;
         for (k, _) in pairs {
             let rest = k.get(BLOCKED.len()..).unwrap_or_default();
             let mut parts = rest.splitn(2, |b| *b == 0);
@@ -155,7 +155,7 @@ impl Devices {
     pub fn block(&self, tenant: &str, device: &str) -> Result<()> {
         let mut set = self.blocked_set();
         self.write(vec![(blocked_key(tenant, device), Some(Vec::new()))])?;
-        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        self.backend.flush().map_err(Error::Storage)?;
         set.insert((tenant.to_string(), device.to_string()));
         Ok(())
     }
@@ -168,7 +168,7 @@ impl Devices {
             return Ok(false);
         }
         self.write(vec![(blocked_key(tenant, device), None)])?;
-        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        self.backend.flush().map_err(Error::Storage)?;
         set.remove(&k);
         Ok(true)
     }
@@ -179,7 +179,7 @@ impl Devices {
     }
 
     fn write(&self, batch: Vec<BatchOp>) -> Result<()> {
-        self.backend.apply(batch).map_err(|e| Error::Storage(e.0))
+        self.backend.apply(batch).map_err(Error::Storage)
     }
 
     fn persist(&self, info: &DeviceInfo) {
@@ -189,7 +189,7 @@ impl Devices {
             ..info.clone()
         };
         let result = serde_json::to_vec(&stored)
-            .map_err(|e| Error::Storage(e.to_string()))
+            .map_err(|e| Error::storage(e.to_string()))
             .and_then(|json| self.write(vec![(key(&info.tenant, &info.device), Some(json))]));
         if let Err(e) = result {
             tracing::warn!(tenant = %info.tenant, device = %info.device, error = %e,
@@ -285,7 +285,7 @@ impl Devices {
         }
         // delete in storage first, so that a failure leaves both in place
         self.write(vec![(key(tenant, device), None)])?;
-        self.backend.flush().map_err(|e| Error::Storage(e.0))?;
+        self.backend.flush().map_err(Error::Storage)?;
         map.remove(&k);
         Ok(true)
     }

@@ -3,12 +3,60 @@
 //! backend serves tests, and another engine can be added behind the same trait.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// A failure of the storage backend.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StorageError(pub String);
+/// A failure of the storage backend: what failed, and the engine's own error
+/// when there is one (kept as the [`std::error::Error::source`]).
+#[derive(Debug, Clone)]
+pub struct StorageError {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StorageError {
+    /// A failure described by `message` alone.
+    pub fn new(message: impl Into<String>) -> StorageError {
+        StorageError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by the engine's error `source`.
+    pub fn from_source(source: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+        StorageError {
+            message: source.to_string(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for StorageError {}
 
 /// One write of a batch: `Some(value)` puts, `None` deletes.
 pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
@@ -53,7 +101,7 @@ impl MemBackend {
     fn map(&self) -> Result<std::sync::MutexGuard<'_, Map>, StorageError> {
         self.map
             .lock()
-            .map_err(|_| StorageError("memory backend lock poisoned".into()))
+            .map_err(|_| StorageError::new("memory backend lock poisoned"))
     }
 }
 

@@ -7,7 +7,8 @@
 use sha2::{Digest, Sha256};
 
 use super::keys;
-use super::store::{Store, DEFAULT_TENANT};
+use super::options::DEFAULT_TENANT;
+use super::store::Store;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
 

@@ -203,7 +203,7 @@ impl Backend for FaultyBackend {
             ApplyPlan::Pass => self.inner.apply(batch),
             ApplyPlan::Fail => {
                 self.failed_applies.fetch_add(1, Ordering::SeqCst);
-                Err(StorageError("injected fault: apply failed".into()))
+                Err(StorageError::new("injected fault: apply failed"))
             }
             ApplyPlan::Tear(keep) => {
                 self.failed_applies.fetch_add(1, Ordering::SeqCst);
@@ -214,7 +214,7 @@ impl Backend for FaultyBackend {
                 if written > 0 {
                     self.inner.apply(batch)?;
                 }
-                Err(StorageError(format!(
+                Err(StorageError::new(format!(
                     "injected fault: apply torn after {written} of {total} writes"
                 )))
             }
@@ -225,7 +225,7 @@ impl Backend for FaultyBackend {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         if self.lock().fail_flush {
             self.failed_flushes.fetch_add(1, Ordering::SeqCst);
-            return Err(StorageError("injected fault: flush failed".into()));
+            return Err(StorageError::new("injected fault: flush failed"));
         }
         self.inner.flush().inspect_err(|_| {
             self.failed_flushes.fetch_add(1, Ordering::SeqCst);

@@ -47,7 +47,7 @@ impl GroupCommit {
         flush: impl Fn() -> Result<(), StorageError>,
         after_flush: impl Fn(),
     ) -> Result<(), StorageError> {
-        let poisoned = || StorageError("group commit lock poisoned".into());
+        let poisoned = || StorageError::new("group commit lock poisoned");
         let mut st = self.state.lock().map_err(|_| poisoned())?;
         st.issued += 1;
         let ticket = st.issued;
@@ -59,7 +59,7 @@ impl GroupCommit {
                 return Err(st
                     .last_error
                     .clone()
-                    .unwrap_or_else(|| StorageError("flush failed".into())));
+                    .unwrap_or_else(|| StorageError::new("flush failed")));
             }
             if !st.flushing {
                 st.flushing = true;
@@ -134,8 +134,8 @@ mod tests {
     #[test]
     fn a_failed_flush_is_reported_and_the_next_one_can_succeed() {
         let gc = GroupCommit::new();
-        let r = gc.wait_durable(|| {}, || Err(StorageError("disk full".into())), || {});
-        assert_eq!(r, Err(StorageError("disk full".into())));
+        let r = gc.wait_durable(|| {}, || Err(StorageError::new("disk full")), || {});
+        assert_eq!(r, Err(StorageError::new("disk full")));
         assert!(gc.wait_durable(|| {}, || Ok(()), || {}).is_ok());
     }
 }

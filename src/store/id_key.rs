@@ -6,8 +6,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::failure::poisoned;
 use super::keys;
-use super::store::{poisoned, Store};
+use super::store::Store;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
 
@@ -36,7 +37,7 @@ impl Store {
     pub fn keyed_id(&self, parts: &[&str]) -> Result<EntityId> {
         let key = self.id_key()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|e| Error::Storage(format!("the store's id key: {e}")))?;
+            .map_err(|e| Error::storage(format!("the store's id key: {e}")))?;
         for part in parts {
             mac.update(part.as_bytes());
             mac.update(b"\0");

@@ -9,34 +9,42 @@
 
 mod backend;
 mod blobs;
+mod cache;
 mod clock;
 pub mod cost;
 #[cfg(test)]
 mod cost_tests;
 mod durability;
+mod exchange;
+mod failure;
 mod faulty_backend;
+mod feed;
+mod foreign;
 mod group_commit;
 mod id_key;
 mod interlocks;
 pub(crate) mod keys;
+mod options;
 mod peer_records;
+mod persist;
 mod reads;
 mod sled_backend;
 #[allow(clippy::module_inception)]
 mod store;
 mod summary;
 mod tenancy;
+mod writes;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cost::{Cost, CostLimits};
+pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
 pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
-pub use sled_backend::SledBackend;
-pub use store::{
-    Applied, Delta, ReceiveLimits, Store, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_TENANT,
+pub use options::{
+    ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,
 };
+pub use sled_backend::SledBackend;
+pub use store::{Applied, Delta, Store};
 pub use summary::Summary;
-
-pub(crate) use store::Durability;

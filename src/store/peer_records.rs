@@ -1,8 +1,9 @@
 //! What a store keeps about each peer it syncs with: the persisted sync
 //! state of every document, and named cursors (how far a feed was read).
 
+use super::failure::storage;
 use super::keys;
-use super::store::{storage, Store};
+use super::store::Store;
 use crate::error::Result;
 use crate::model::EntityId;
 

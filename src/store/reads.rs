@@ -1,12 +1,11 @@
 //! Reading the store: summaries and listings (no document load), views,
 //! heads and changes of loaded documents, and the change feeds.
 
-use std::sync::atomic::Ordering;
-
 use automerge::{Change, ChangeHash};
 
+use super::failure::storage;
 use super::keys;
-use super::store::{storage, Delta, Store};
+use super::store::{Delta, Store};
 use super::summary::Summary;
 use crate::error::{Error, Result};
 use crate::model::{EntityId, EntityType, IsolationStatus};
@@ -34,7 +33,7 @@ impl Store {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Storage(format!("corrupt summary of {id}: {e}")))
+            .map_err(|e| Error::storage(format!("corrupt summary of {id}: {e}")))
     }
 
     /// Whether the store holds entity `id`.
@@ -57,7 +56,7 @@ impl Store {
             .into_iter()
             .map(|(_, v)| {
                 serde_json::from_slice(&v)
-                    .map_err(|e| Error::Storage(format!("corrupt summary: {e}")))
+                    .map_err(|e| Error::storage(format!("corrupt summary: {e}")))
             })
             .collect()
     }
@@ -180,7 +179,7 @@ impl Store {
     /// `limit`; only durable writes are listed. Each document appears once, at
     /// its latest change. Returns `(seq, id)` pairs; the last seq is the next cursor.
     pub fn feed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, EntityId)>> {
-        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
+        let durable = self.inner.durable.durable_seq();
         let after = keys::feed(cursor);
         Ok(self
             .inner
@@ -200,7 +199,7 @@ impl Store {
         cursor: u64,
         limit: usize,
     ) -> Result<Vec<(u64, EntityId)>> {
-        let durable = self.inner.durable_seq.load(Ordering::SeqCst);
+        let durable = self.inner.durable.durable_seq();
         let prefix = keys::tenant_feed_prefix(tenant);
         let after = keys::tenant_feed(tenant, cursor);
         Ok(self

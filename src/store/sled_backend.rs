@@ -20,7 +20,7 @@ impl SledBackend {
     /// handle is dropped, so a lock held by a store that is closing is retried
     /// for up to [`LOCK_WAIT`].
     pub fn open(path: &Path) -> Result<Self, Error> {
-        Self::open_with_cache(path, super::store::DEFAULT_PAGE_CACHE_BYTES)
+        Self::open_with_cache(path, super::options::DEFAULT_PAGE_CACHE_BYTES)
     }
 
     /// [`SledBackend::open`] with a page cache of `cache_bytes`.
@@ -41,7 +41,7 @@ impl SledBackend {
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
+                Err(e) => return Err(Error::storage(format!("opening {}: {e}", path.display()))),
             }
         }
     }
@@ -55,7 +55,7 @@ fn is_lock_error(e: &std::io::Error) -> bool {
 }
 
 fn err(e: sled::Error) -> StorageError {
-    StorageError(e.to_string())
+    StorageError::from_source(e)
 }
 
 impl Backend for SledBackend {

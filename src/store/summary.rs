@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{EntityId, EntityType};
-use crate::view::View;
+use crate::view::Headline;
 
 /// What the store knows of an entity without loading it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,27 +38,27 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of a rendered view.
+    /// The summary of entity `id` from its view's headline.
     pub(crate) fn of(
-        view: &View,
+        id: EntityId,
         entity_type: EntityType,
+        headline: &Headline,
         changes: usize,
         feed_seq: u64,
-    ) -> Option<Summary> {
-        let id = view.id.parse().ok()?;
-        Some(Summary {
+    ) -> Summary {
+        Summary {
             id,
             entity_type,
-            status: view.str_field("status").map(str::to_string),
-            title: view.str_field("title").map(str::to_string),
-            permit_id: view.str_field("permit_id").and_then(|s| s.parse().ok()),
-            deleted: view.is_deleted(),
-            completed: view.fields.get("completed").and_then(|v| v.as_bool()) == Some(true),
-            conflicts: view.conflicts.len(),
-            rejected: view.rejected.len(),
+            status: headline.status.clone(),
+            title: headline.title.clone(),
+            permit_id: headline.permit_id,
+            deleted: headline.deleted,
+            completed: headline.completed,
+            conflicts: headline.conflicts,
+            rejected: headline.rejected,
             changes,
             feed_seq,
-            heads: view.heads.clone(),
-        })
+            heads: headline.heads.clone(),
+        }
     }
 }

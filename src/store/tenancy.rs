@@ -2,8 +2,10 @@
 //! claimed by the tenant whose peer first uploads it; unclaimed documents
 //! belong to the default tenant.
 
+use super::failure::{poisoned, storage};
 use super::keys;
-use super::store::{poisoned, storage, Store, DEFAULT_TENANT};
+use super::options::DEFAULT_TENANT;
+use super::store::Store;
 use super::summary::Summary;
 use crate::error::Result;
 use crate::model::{EntityId, EntityType};

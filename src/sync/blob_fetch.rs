@@ -17,10 +17,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::extension::{self, BlobReply};
+use super::storage::SyncStore;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
 use crate::node::Access;
-use crate::store::{Sha256Hash, Store};
+use crate::store::Sha256Hash;
 use crate::wire::{Message, PeerId};
 
 /// Most blob requests outstanding on one connection.
@@ -58,7 +59,7 @@ impl BlobFetch {
     /// Ask the peer for the photos of `doc` its tenant lacks here.
     pub(crate) fn request_missing(
         &mut self,
-        store: &Store,
+        store: &impl SyncStore,
         doc: EntityId,
         ends: Ends<'_>,
         out: &mut Vec<Message>,
@@ -73,7 +74,7 @@ impl BlobFetch {
     /// earlier connections, or beyond the in-flight limit).
     pub(crate) fn request_wanted(
         &mut self,
-        store: &Store,
+        store: &impl SyncStore,
         access: &Access,
         ends: Ends<'_>,
         out: &mut Vec<Message>,
@@ -96,14 +97,15 @@ impl BlobFetch {
     /// node's blob limit (a blob over it is not sent: it may not fit a frame).
     pub(crate) fn on_request(
         &mut self,
-        store: &Store,
+        store: &impl SyncStore,
         access: &Access,
         (doc, sha): (EntityId, Sha256Hash),
         max_bytes: usize,
         (me, peer): Ends<'_>,
         out: &mut Vec<Message>,
     ) -> Result<()> {
-        let referenced = store.visible_summary(doc, &access.tenant)?.is_some()
+        let referenced = store.contains(doc)?
+            && store.visible_to(doc, &access.tenant)?
             && store.photo_blobs(doc)?.contains(&sha);
         let content = if referenced {
             store
@@ -126,7 +128,7 @@ impl BlobFetch {
     /// stored (so other connections waiting for it are woken).
     pub(crate) fn on_blob(
         &mut self,
-        store: &Store,
+        store: &impl SyncStore,
         reply: BlobReply,
         max_bytes: usize,
     ) -> Result<Option<EntityId>> {
@@ -158,7 +160,7 @@ impl BlobFetch {
     /// blobs the peer waits for that are here now.
     pub(crate) fn on_doc_changed(
         &mut self,
-        store: &Store,
+        store: &impl SyncStore,
         access: &Access,
         doc: EntityId,
         (me, peer): Ends<'_>,
@@ -192,7 +194,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
-    use crate::store::{MemBackend, StoreOptions};
+    use crate::store::{MemBackend, Store, StoreOptions};
     use crate::wire::Message;
     use crate::write::{Edit, NewPermit, NewPhoto};
 

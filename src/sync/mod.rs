@@ -12,6 +12,8 @@ pub mod backoff;
 mod blob_fetch;
 pub mod extension;
 mod session;
+mod storage;
 
 pub use extension::{Extensions, FeedEntry, FeedPage};
 pub use session::{Output, Role, Session, SessionConfig};
+pub use storage::SyncStore;

@@ -9,6 +9,7 @@
 mod audit;
 mod bitset;
 mod guard;
+mod headline;
 mod history;
 mod op;
 mod rejection;
@@ -21,6 +22,7 @@ mod violations;
 
 pub use audit::{audit_trail, ChangeRecord, OpRecord};
 pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
+pub use headline::Headline;
 pub use history::History;
 pub use rejection::{RejectReason, Rejection};
 pub use render::{Conflict, View};
@@ -28,6 +30,7 @@ pub use since::LaterWrite;
 pub use violations::{permit_violations, CrossRefs, Violation};
 
 pub(crate) use bitset::BitSet;
+pub(crate) use headline::headline;
 pub(crate) use history::{Ingest, LocalTarget};
 pub(crate) use op::OpValue;
 pub(crate) use render::{render, render_field};

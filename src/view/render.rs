@@ -129,13 +129,19 @@ pub(crate) fn render(id: EntityId, doc: &Automerge, h: &History, refs: &CrossRef
     view
 }
 
-struct Reader<'a> {
-    doc: &'a Automerge,
-    h: &'a History,
+/// Reads fields of a document as their policies resolve them.
+pub(super) struct Reader<'a> {
+    pub(super) doc: &'a Automerge,
+    pub(super) h: &'a History,
 }
 
 impl Reader<'_> {
-    fn field(&self, name: &str, policy: FieldPolicy, conflicts: &mut Vec<Conflict>) -> Value {
+    pub(super) fn field(
+        &self,
+        name: &str,
+        policy: FieldPolicy,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Value {
         let h = self.h;
         let key = h.root_key(name);
         let eff: Vec<&OpRec> = key

@@ -27,7 +27,7 @@ impl Disk {
     fn unflushed(&self) -> Result<MutexGuard<'_, Vec<Undo>>, StorageError> {
         self.unflushed
             .lock()
-            .map_err(|_| StorageError("disk lock poisoned".into()))
+            .map_err(|_| StorageError::new("disk lock poisoned"))
     }
 
     /// Number of batches a crash could lose right now.

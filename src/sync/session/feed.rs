@@ -21,8 +21,9 @@ use automerge::{Change, ChangeHash};
 use super::{sorted_hex, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
-use crate::store::Delta;
+use crate::store::{Delta, ReceiveError};
 use crate::sync::extension::{self, FeedAck, FeedEntry, FeedPage, FeedRequest};
+use crate::sync::storage::SyncStore;
 use crate::wire;
 
 /// Inline changes of one entry are left out above this size (the client then
@@ -41,7 +42,7 @@ pub(super) type InlineSent = Vec<(u64, EntityId, Vec<ChangeHash>)>;
 
 type Body = std::collections::BTreeMap<String, wire::Value>;
 
-impl Session {
+impl<S: SyncStore> Session<S> {
     /// Server side: one page of the feed.
     pub(super) fn on_feed_request(&mut self, body: &Body) -> Result<Output, Error> {
         let Some(req) = extension::parse_feed_request(body) else {
@@ -287,20 +288,26 @@ impl Session {
             return Ok(false);
         }
         let limits = self.receive_limits;
-        let applied = match self.store.apply_changes_limited(id, changes, &limits) {
-            Ok(applied) => applied,
-            Err(e @ (Error::Storage(_) | Error::LimitExceeded(_))) => return Err(e),
+        let taken = match self.store.take_changes(id, changes, &limits) {
+            Ok(taken) => taken,
+            Err(ReceiveError::Failed(e) | ReceiveError::OverLimit(e)) => return Err(e),
             Err(e) => {
                 tracing::debug!(%id, error = %e, "inline feed changes did not apply; syncing instead");
                 return Ok(false);
             }
         };
-        if !self.store.contains(id)? {
+        if taken.heads.is_empty() {
             // a new document the changes did not create (there were none)
             return Ok(false);
         }
-        self.took_changes(id, &applied.new_changes, out)?;
-        let heads = self.store.heads(id)?;
+        self.took_changes(
+            id,
+            &taken.new_changes,
+            taken.rejections,
+            taken.conflicts,
+            out,
+        )?;
+        let heads = taken.heads;
         let mine: Vec<String> = heads.iter().map(ChangeHash::to_string).collect();
         if sorted_hex(&mine) != sorted_hex(&entry.heads) {
             return Ok(false);

@@ -8,9 +8,10 @@ use automerge::sync::{self, SyncDoc};
 use super::{Output, Session};
 use crate::error::Error;
 use crate::model::EntityId;
+use crate::sync::storage::SyncStore;
 use crate::wire::{DocumentId, Message};
 
-impl Session {
+impl<S: SyncStore> Session<S> {
     /// Answer a `sync` or `request` about document `id` that this
     /// connection may not use: unknown here (a `request`, or any message from
     /// a read-only token), or another tenant's (`exists`: stored or claimed).
