@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use loadkit::{
-    append_result, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile,
+    append_result, cpu_secs, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile,
     result_line, sync_message, title_of, Conn, Goal, WireCounters,
 };
 use permitsync::wire::{DocumentId, Message, PeerId};
@@ -234,6 +234,8 @@ struct Config {
     edits: u64,
     edit_ms: u64,
     nonce: u64,
+    /// The server's process id (0: unknown), for its CPU time.
+    pid: u32,
 }
 
 /// Workload 1 for one device: create its documents and make every change,
@@ -502,6 +504,7 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     let mut cmds = Vec::with_capacity(cfg.devices);
     let mut tasks = Vec::with_capacity(cfg.devices);
     // 1. ingest
+    let cpu_before = cpu_secs(cfg.pid);
     let t = Instant::now();
     for d in 0..cfg.devices {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -532,6 +535,11 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     out.insert("ingest_changes".into(), json!(changes));
     out.insert("ingest_secs".into(), json!(secs));
     out.insert("ingest_rate".into(), json!(changes as f64 / secs));
+    if let (Some(before), Some(after)) = (cpu_before, cpu_secs(cfg.pid)) {
+        // the server's CPU over the ingest, per change (µs)
+        let per_change = (after - before) * 1e6 / changes as f64;
+        out.insert("ingest_cpu_us_per_change".into(), json!(per_change));
+    }
     out.insert("ingest_bytes".into(), json!(wires[0].bytes()));
     out.insert("ingest_frames".into(), json!(wires[0].frames()));
 
@@ -655,6 +663,11 @@ const METRICS: &[(&str, &str, bool)] = &[
         true,
     ),
     ("ingest_secs", "ingest wall time (s)", false),
+    (
+        "ingest_cpu_us_per_change",
+        "server CPU per change during ingest (µs)",
+        false,
+    ),
     ("ingest_bytes", "ingest bytes on the wire", false),
     ("vis_p50_ms", "edit-to-visibility p50 (ms)", false),
     ("vis_p99_ms", "edit-to-visibility p99 (ms)", false),
@@ -909,6 +922,7 @@ fn main() {
         edits: env_u64("COMPARE_EDITS", 50),
         edit_ms: env_u64("COMPARE_EDIT_MS", 100),
         nonce: rand::random(),
+        pid,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
