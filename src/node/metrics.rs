@@ -295,6 +295,82 @@ mod tests {
         assert_eq!(m.errors("storage"), 1);
     }
 
+    /// The whole exposition for one state of the metrics: every name, type,
+    /// HELP text, label and the order, as `/metrics` served them when they
+    /// were written by hand (the durations are exact in binary, so the sum
+    /// prints the same whether it is kept in microseconds or as a float).
+    #[test]
+    fn the_exposition_is_pinned() {
+        let m = Metrics::default();
+        m.add_changes_applied(3);
+        m.add_bytes_in(100);
+        m.add_bytes_out(50);
+        m.message_in();
+        m.message_out();
+        m.message_out();
+        m.add_rejected(1);
+        m.http_request();
+        m.observe_sync_duration(0.0625);
+        m.observe_sync_duration(0.5);
+        m.observe_sync_duration(16.0);
+        m.error("storage");
+        m.error("auth");
+        m.error("auth");
+        assert_eq!(m.render(2, 7), PINNED);
+    }
+
+    const PINNED: &str = "\
+# HELP permitsync_peers_connected Live sync connections.
+# TYPE permitsync_peers_connected gauge
+permitsync_peers_connected 2
+# HELP permitsync_documents Entities (documents) in the store.
+# TYPE permitsync_documents gauge
+permitsync_documents 7
+# HELP permitsync_changes_applied_total Changes new to the store, from peers or the REST API.
+# TYPE permitsync_changes_applied_total counter
+permitsync_changes_applied_total 3
+# HELP permitsync_bytes_in_total Bytes of sync frames received.
+# TYPE permitsync_bytes_in_total counter
+permitsync_bytes_in_total 100
+# HELP permitsync_bytes_out_total Bytes of sync frames sent.
+# TYPE permitsync_bytes_out_total counter
+permitsync_bytes_out_total 50
+# HELP permitsync_sync_messages_total Sync messages exchanged, by direction.
+# TYPE permitsync_sync_messages_total counter
+permitsync_sync_messages_total{direction=\"in\"} 1
+permitsync_sync_messages_total{direction=\"out\"} 2
+# HELP permitsync_rejected_operations_total Operations received from peers that the policy view rejected.
+# TYPE permitsync_rejected_operations_total counter
+permitsync_rejected_operations_total 1
+# HELP permitsync_http_requests_total HTTP requests served.
+# TYPE permitsync_http_requests_total counter
+permitsync_http_requests_total 1
+# HELP permitsync_sync_duration_seconds Duration of syncs.
+# TYPE permitsync_sync_duration_seconds histogram
+permitsync_sync_duration_seconds_bucket{le=\"0.001\"} 0
+permitsync_sync_duration_seconds_bucket{le=\"0.005\"} 0
+permitsync_sync_duration_seconds_bucket{le=\"0.01\"} 0
+permitsync_sync_duration_seconds_bucket{le=\"0.05\"} 0
+permitsync_sync_duration_seconds_bucket{le=\"0.1\"} 1
+permitsync_sync_duration_seconds_bucket{le=\"0.25\"} 1
+permitsync_sync_duration_seconds_bucket{le=\"0.5\"} 2
+permitsync_sync_duration_seconds_bucket{le=\"1\"} 2
+permitsync_sync_duration_seconds_bucket{le=\"2.5\"} 2
+permitsync_sync_duration_seconds_bucket{le=\"10\"} 2
+permitsync_sync_duration_seconds_bucket{le=\"+Inf\"} 3
+permitsync_sync_duration_seconds_sum 16.5625
+permitsync_sync_duration_seconds_count 3
+# HELP permitsync_errors_total Errors, by kind.
+# TYPE permitsync_errors_total counter
+permitsync_errors_total{kind=\"auth\"} 2
+permitsync_errors_total{kind=\"decode\"} 0
+permitsync_errors_total{kind=\"protocol\"} 0
+permitsync_errors_total{kind=\"storage\"} 1
+permitsync_errors_total{kind=\"sync\"} 0
+permitsync_errors_total{kind=\"http\"} 0
+permitsync_errors_total{kind=\"other\"} 0
+";
+
     #[test]
     fn bad_durations_are_ignored() {
         let m = Metrics::default();
