@@ -14,7 +14,6 @@ pub mod cost;
 #[cfg(test)]
 mod cost_tests;
 mod durability;
-mod faulty_backend;
 mod group_commit;
 mod id_key;
 mod interlocks;
@@ -31,7 +30,6 @@ pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cost::{Cost, CostLimits};
-pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use sled_backend::SledBackend;
 pub use store::{
