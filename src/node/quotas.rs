@@ -68,7 +68,8 @@ impl RateLimiter {
     }
 
     /// Take one request for `key` at `now_ms`, refilling `per_second` tokens a
-    /// second up to a burst of `2 * per_second`. Returns whether it is allowed.
+    /// second up to a burst of `2 * per_second` (0 is unlimited; the first
+    /// limited call sets the rate for good). Returns whether it is allowed.
     pub fn allow(&self, key: &str, per_second: u32, now_ms: i64) -> bool {
         let Some(rate) = NonZeroU32::new(per_second) else {
             return true; // 0 means unlimited
