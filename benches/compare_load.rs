@@ -54,8 +54,8 @@ use std::time::{Duration, Instant};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use loadkit::{
-    append_result, cpu_secs, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp, percentile,
-    result_line, sync_message, title_of, Conn, Goal, WireCounters,
+    append_result, cpu_secs, edit_permit, env_u64, memory_kib, new_permit, now_ms, parse_stamp,
+    percentile, result_line, sync_message, title_of, Conn, Goal, WireCounters,
 };
 use permitsync::wire::{DocumentId, Message, PeerId};
 use serde_json::{json, Value};

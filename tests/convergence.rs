@@ -12,38 +12,24 @@
 //!   model of observed-remove sets, and every gas reading ever written is there;
 //! - nothing written before a reopen is missing after it.
 //!
+//! The edits and raw writes are the random operations the simulation makes
+//! too (`tests/support/ops.rs`); proptest draws which ones, so that a failing
+//! case shrinks and the committed `convergence.proptest-regressions` replay.
+//!
 //! `PROPTEST_CASES=5000 cargo test --release --test convergence` runs more cases.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ObjType, ReadDoc, ROOT};
-use permitsync::model::{EntityId, IsolationStatus};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
+use permitsync::model::{EntityId, EntityType, IsolationStatus, PermitStatus};
 use permitsync::store::{Store, StoreOptions};
-use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
+use permitsync::write::{Edit, NewCloseout, NewIsolationPoint, NewPermit};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-const ITEMS: [&str; 3] = ["a", "b", "c"];
-const STATUSES: [&str; 8] = [
-    "draft",
-    "submitted",
-    "approved",
-    "active",
-    "suspended",
-    "completed",
-    "closed",
-    "cancelled",
-];
-const ISO: [&str; 4] = ["assigned", "isolated", "verified", "deisolated"];
+mod support;
 
-/// Which document a step touches.
-#[derive(Clone, Copy, Debug)]
-enum Doc {
-    Permit,
-    Isolation,
-    Closeout,
-}
+use support::ops::{self, ITEMS};
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -57,8 +43,9 @@ enum Action {
     Lock(u8, bool),
     CloseTick(u8, bool),
     Complete,
-    /// A raw Automerge write bypassing the API (mostly invalid).
-    Raw(Doc, u8),
+    /// A raw Automerge write bypassing the API (mostly invalid), one of
+    /// `support::ops::raw_write`'s.
+    Raw(EntityType, u8),
 }
 
 #[derive(Clone, Debug)]
@@ -82,7 +69,11 @@ fn action() -> impl Strategy<Value = Action> {
         (0u8..3, any::<bool>()).prop_map(|(i, b)| Action::CloseTick(i, b)),
         Just(Action::Complete),
         (
-            prop_oneof![Just(Doc::Permit), Just(Doc::Isolation), Just(Doc::Closeout)],
+            prop_oneof![
+                Just(EntityType::Permit),
+                Just(EntityType::IsolationPoint),
+                Just(EntityType::Closeout)
+            ],
             0u8..8
         )
             .prop_map(|(d, k)| Action::Raw(d, k)),
@@ -254,52 +245,26 @@ impl World {
             ),
             Action::Status(s) => (
                 self.permit,
-                Edit::SetStatus(STATUSES[*s as usize].into()),
+                Edit::SetStatus(PermitStatus::ALL[*s as usize].as_str().into()),
                 None,
             ),
             Action::Tick(i, b) => {
                 let item = ITEMS[*i as usize].to_string();
                 (
                     self.permit,
-                    Edit::Tick {
-                        field: "safety_checklist".into(),
-                        item: item.clone(),
-                        ticked: *b,
-                    },
+                    ops::tick("safety_checklist", item.clone(), *b),
                     Some(("safety_checklist".into(), item, *b)),
                 )
             }
             Action::Ppe(i, add) => {
                 let item = ITEMS[*i as usize].to_string();
-                let edit = if *add {
-                    Edit::AddItem {
-                        field: "ppe_requirements".into(),
-                        item: item.clone(),
-                    }
-                } else {
-                    Edit::RemoveItem {
-                        field: "ppe_requirements".into(),
-                        item: item.clone(),
-                    }
-                };
                 (
                     self.permit,
-                    edit,
+                    ops::add_or_remove("ppe_requirements", item.clone(), *add),
                     Some(("ppe_requirements".into(), item, *add)),
                 )
             }
-            Action::Gas(h2s, ok) => (
-                self.permit,
-                Edit::AddGasReading(NewGasReading {
-                    gas: if *h2s { "H2S" } else { "CO" }.into(),
-                    value: if *ok { 3.0 } else { 12.0 },
-                    unit: "ppm".into(),
-                    min: 0.0,
-                    max: 10.0,
-                    ..Default::default()
-                }),
-                None,
-            ),
+            Action::Gas(h2s, ok) => (self.permit, ops::gas_reading(None, *h2s, *ok), None),
             Action::Describe(v) => (
                 self.permit,
                 Edit::SetText {
@@ -308,31 +273,24 @@ impl World {
                 },
                 None,
             ),
-            Action::IsoStatus(s) => (self.iso, Edit::SetStatus(ISO[*s as usize].into()), None),
+            Action::IsoStatus(s) => (
+                self.iso,
+                Edit::SetStatus(IsolationStatus::ALL[*s as usize].as_str().into()),
+                None,
+            ),
             Action::Lock(i, add) => {
                 let item = ITEMS[*i as usize].to_string();
-                let edit = if *add {
-                    Edit::AddItem {
-                        field: "lock_ids".into(),
-                        item: item.clone(),
-                    }
-                } else {
-                    Edit::RemoveItem {
-                        field: "lock_ids".into(),
-                        item: item.clone(),
-                    }
-                };
-                (self.iso, edit, Some(("lock_ids".into(), item, *add)))
+                (
+                    self.iso,
+                    ops::add_or_remove("lock_ids", item.clone(), *add),
+                    Some(("lock_ids".into(), item, *add)),
+                )
             }
             Action::CloseTick(i, b) => {
                 let item = ITEMS[*i as usize].to_string();
                 (
                     self.closeout,
-                    Edit::Tick {
-                        field: "checklist".into(),
-                        item: item.clone(),
-                        ticked: *b,
-                    },
+                    ops::tick("checklist", item.clone(), *b),
                     Some(("checklist".into(), item, *b)),
                 )
             }
@@ -393,58 +351,16 @@ impl World {
     }
 
     /// A raw Automerge change, as a buggy or foreign client would write it.
-    fn raw(&mut self, r: usize, doc: Doc, k: u8) {
-        let id = match doc {
-            Doc::Permit => self.permit,
-            Doc::Isolation => self.iso,
-            Doc::Closeout => self.closeout,
+    fn raw(&mut self, r: usize, ty: EntityType, k: u8) {
+        let id = match ty {
+            EntityType::Permit => self.permit,
+            EntityType::IsolationPoint => self.iso,
+            EntityType::Closeout => self.closeout,
         };
         let store = self.replicas[r].store();
         let mut am = Automerge::load(&store.save_doc(id).expect("save")).expect("load");
         am.set_actor(ActorId::random());
-        let heads = am.get_heads();
-        let status = [
-            "active",
-            "closed",
-            "draft",
-            "assigned",
-            "bogus",
-            "submitted",
-            "deisolated",
-            "verified",
-        ][k as usize];
-        let _ = am.transact::<_, _, AutomergeError>(|tx| {
-            match (doc, k % 4) {
-                (Doc::Permit, 0) | (Doc::Isolation, 0) => tx.put(ROOT, "status", status)?,
-                (Doc::Permit, 1) => {
-                    let t = tx.put_object(ROOT, "status", ObjType::Text)?;
-                    tx.splice_text(&t, 0, 0, status)?;
-                }
-                (Doc::Permit, 2) => {
-                    if let Some((_, list)) = tx.get(ROOT, "safety_checklist")? {
-                        tx.delete(&list, "a")?;
-                    }
-                }
-                (Doc::Permit, _) => tx.put(ROOT, "type", "closeout")?,
-                (Doc::Isolation, 1) => {
-                    tx.put(ROOT, "permit_id", "00000000-0000-0000-0000-000000000009")?
-                }
-                (Doc::Isolation, 2) => tx.put(ROOT, "status", 7)?,
-                (Doc::Isolation, _) => tx.delete(ROOT, "created_at")?,
-                (Doc::Closeout, 0) => tx.put(ROOT, "completed", "yes")?,
-                (Doc::Closeout, 1) => tx.put(ROOT, "completed", false)?,
-                (Doc::Closeout, 2) => {
-                    if let Some((_, list)) = tx.get(ROOT, "checklist")? {
-                        tx.put(&list, "a", 1)?;
-                    }
-                }
-                (Doc::Closeout, _) => {
-                    tx.put_object(ROOT, "checklist", ObjType::Map)?;
-                }
-            }
-            Ok(())
-        });
-        let changes = am.get_changes(&heads);
+        let (changes, _) = ops::raw_write(&mut am, ty, k);
         store.apply_changes(id, changes).expect("raw changes apply");
     }
 

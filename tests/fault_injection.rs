@@ -36,15 +36,18 @@ use axum::http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use permitsync::model::EntityId;
 use permitsync::node::{app, build_state, Access, NodeOptions, NodeState};
-use permitsync::store::{
-    Backend, Fault, FaultyBackend, MemBackend, Pair, SledBackend, Store, StoreOptions,
-};
-use permitsync::sync::{Output, Role, Session, SessionConfig};
-use permitsync::wire::{self, Limits, Message, PeerId};
+use permitsync::store::{Backend, MemBackend, Pair, SledBackend, Store, StoreOptions};
+use permitsync::sync::Role;
+use permitsync::wire::{self, Message};
 use permitsync::write::{Edit, NewIsolationPoint, NewPermit};
 use permitsync::Error;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+
+mod support;
+
+use support::faulty_backend::{Fault, FaultyBackend};
+use support::session::{pump, session};
 
 // ---- helpers --------------------------------------------------------------
 
@@ -161,6 +164,75 @@ fn assert_consistent(store: &Store) {
 }
 
 // ---- the backend alone ----------------------------------------------------
+
+/// The tool itself (moved from `src/store/faulty_backend.rs` with it).
+#[test]
+fn faults_fail_tear_and_heal() {
+    use permitsync::store::BatchOp;
+    fn put(k: &str) -> BatchOp {
+        (k.as_bytes().to_vec(), Some(b"v".to_vec()))
+    }
+    fn keys(b: &dyn Backend) -> Vec<Vec<u8>> {
+        b.scan_prefix(b"", None, usize::MAX)
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+    let mem = Arc::new(MemBackend::new());
+    let f = FaultyBackend::new(mem.clone());
+    f.inject(Fault::FailApply);
+    assert!(f.apply(vec![put("a")]).is_err());
+    assert!(keys(&*mem).is_empty());
+    f.heal();
+    f.inject(Fault::TearNextApply { keep: 1 });
+    assert!(f.apply(vec![put("b"), put("c")]).is_err());
+    assert_eq!(keys(&*mem), vec![b"b".to_vec()]);
+    assert!(f.apply(vec![put("c")]).is_ok(), "a tear is used up");
+    f.inject(Fault::FailApplyAfter(1));
+    assert!(f.apply(vec![put("d")]).is_ok());
+    assert!(f.apply(vec![put("e")]).is_err());
+    assert!(f.apply(vec![put("e")]).is_err());
+    f.inject(Fault::FailFlush);
+    assert!(f.flush().is_err());
+    f.heal();
+    assert!(f.apply(vec![put("e")]).is_ok() && f.flush().is_ok());
+    assert_eq!(
+        (f.applies(), f.failed_applies(), f.torn_applies()),
+        (7, 4, 1)
+    );
+    assert_eq!((f.flushes(), f.failed_flushes()), (2, 1));
+}
+
+/// How a test uses it (the example of its module docs when it was in the
+/// library): a write under a failing flush is an `Error::Storage`, and
+/// writes succeed again once healed.
+#[test]
+fn a_store_on_the_faulty_backend_fails_while_faulted_and_writes_once_healed(
+) -> permitsync::Result<()> {
+    let disk = Arc::new(MemBackend::new());
+    let faulty = Arc::new(FaultyBackend::new(disk.clone()));
+    let store = Store::with_backend(faulty.clone(), StoreOptions::default())?;
+    let id = store.create_permit(NewPermit {
+        title: "Pump".into(),
+        ..Default::default()
+    })?;
+
+    faulty.inject(Fault::FailFlush);
+    let edit = Edit::SetField {
+        field: "title".into(),
+        value: "Valve".into(),
+    };
+    assert!(matches!(store.edit(id, edit), Err(Error::Storage(_))));
+
+    faulty.heal();
+    let edit = Edit::SetField {
+        field: "location".into(),
+        value: "Bay 2".into(),
+    };
+    store.edit(id, edit)?;
+    Ok(())
+}
 
 #[test]
 fn faults_can_be_switched_from_another_thread_while_the_store_writes() {
@@ -760,58 +832,6 @@ async fn retrying_a_create_that_failed_to_flush_succeeds() {
 
 // ---- a sync session -------------------------------------------------------
 
-fn session(store: &Store, role: Role, peer: &str) -> Session {
-    Session::new(
-        SessionConfig {
-            local_peer: PeerId::new(peer),
-            role,
-            access: Access::open(peer),
-            limits: Limits::default(),
-            feed_page: 500,
-        },
-        store.clone(),
-    )
-}
-
-/// What the server side of a sync did.
-#[derive(Debug, Default)]
-struct Traffic {
-    /// Every output of the server, in order.
-    server: Vec<Output>,
-    client_closed: Option<String>,
-}
-
-impl Traffic {
-    fn server_closed(&self) -> Option<&Output> {
-        self.server.iter().find(|o| o.close.is_some())
-    }
-}
-
-/// Move frames (encoded as on the wire) between the two sessions until quiet.
-fn pump(client: &mut Session, server: &mut Session) -> Traffic {
-    let mut t = Traffic::default();
-    let mut to_server: Vec<Message> = client.start().send;
-    for _ in 0..1000 {
-        if to_server.is_empty() {
-            return t;
-        }
-        let mut to_client = Vec::new();
-        for m in std::mem::take(&mut to_server) {
-            let out = server.on_frame(&wire::encode(&m));
-            to_client.extend(out.send.iter().cloned());
-            t.server.push(out);
-        }
-        for m in to_client {
-            let out = client.on_frame(&wire::encode(&m));
-            if out.close.is_some() {
-                t.client_closed = out.close.clone();
-            }
-            to_server.extend(out.send);
-        }
-    }
-    panic!("sessions did not quiesce");
-}
-
 #[test]
 fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fails() {
     for fault in [Fault::FailFlush, Fault::FailApply] {
@@ -824,8 +844,8 @@ fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fai
             .expect("device edit");
 
         relay.faulty.inject(fault);
-        let mut c = session(&device, Role::Client, "device");
-        let mut s = session(&relay.store, Role::Server, "relay");
+        let mut c = session(&device, Role::Client, "device", Access::open("device"));
+        let mut s = session(&relay.store, Role::Server, "relay", Access::open("relay"));
         let t = pump(&mut c, &mut s);
         let closed = t
             .server_closed()
@@ -840,16 +860,16 @@ fn a_sync_session_closes_with_an_error_instead_of_acknowledging_when_storage_fai
         );
         assert_eq!(closed.changes_applied, 0);
         assert!(closed.changed.is_empty());
-        let client_reason = t.client_closed.expect("the device saw the error");
+        let client_reason = t.client_closed().expect("the device saw the error");
         assert!(client_reason.contains("could not store"), "{client_reason}");
 
         // after heal a new connection syncs everything
         relay.faulty.heal();
-        let mut c = session(&device, Role::Client, "device");
-        let mut s = session(&relay.store, Role::Server, "relay");
+        let mut c = session(&device, Role::Client, "device", Access::open("device"));
+        let mut s = session(&relay.store, Role::Server, "relay", Access::open("relay"));
         let t = pump(&mut c, &mut s);
         assert!(t.server_closed().is_none(), "{fault:?}: {t:?}");
-        assert!(t.client_closed.is_none(), "{fault:?}: {t:?}");
+        assert!(t.client_closed().is_none(), "{fault:?}: {t:?}");
         assert!(c.is_idle());
         assert_eq!(
             device.view(id).expect("device view").to_json_string(),
@@ -872,8 +892,8 @@ fn a_burst_whose_flush_fails_acknowledges_none_of_its_frames() {
     for i in 0..10 {
         permit(&device, &format!("p{i}"));
     }
-    let mut c = session(&device, Role::Client, "device");
-    let mut s = session(&relay.store, Role::Server, "relay");
+    let mut c = session(&device, Role::Client, "device", Access::open("device"));
+    let mut s = session(&relay.store, Role::Server, "relay", Access::open("relay"));
     let join = c.start().send;
     let peer = s.on_frame(&wire::encode(&join[0])).send;
     // the device's first messages carry heads; the relay's answers ask for
@@ -916,13 +936,13 @@ fn changes_whose_flush_failed_are_flushed_before_they_are_acknowledged() {
     let relay = rig();
     let id = permit(&device, "p");
     relay.faulty.inject(Fault::FailFlush);
-    let mut c = session(&device, Role::Client, "device");
-    let mut s = session(&relay.store, Role::Server, "relay");
+    let mut c = session(&device, Role::Client, "device", Access::open("device"));
+    let mut s = session(&relay.store, Role::Server, "relay", Access::open("relay"));
     assert!(pump(&mut c, &mut s).server_closed().is_some());
     relay.faulty.heal();
     let flushes = relay.faulty.successful_flushes();
-    let mut c = session(&device, Role::Client, "device");
-    let mut s = session(&relay.store, Role::Server, "relay");
+    let mut c = session(&device, Role::Client, "device", Access::open("device"));
+    let mut s = session(&relay.store, Role::Server, "relay", Access::open("relay"));
     let t = pump(&mut c, &mut s);
     assert!(t.server_closed().is_none());
     assert!(relay.store.contains(id).expect("contains"));

@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod entry;
+mod support;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use permitsync::node::Access;
 use permitsync::store::{MemBackend, Store, StoreOptions};
 use permitsync::sync::{extension, Role, Session, SessionConfig};
-use permitsync::wire::{self, DocumentId, Limits, Message, PROTOCOL_V1};
+use permitsync::wire::{self, DocumentId, Message, PROTOCOL_V1};
 use permitsync::write::NewPermit;
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -128,11 +129,8 @@ fn session_with_a_permit() -> (Session, DocumentId) {
     let mut access = Access::open("peer");
     access.read_only = true;
     let cfg = SessionConfig {
-        local_peer: "node".into(),
-        role: Role::Server,
-        access,
-        limits: Limits::default(),
         feed_page: 2,
+        ..support::session::config(Role::Server, "node", access)
     };
     let mut session = Session::new(cfg, store);
     session.start();

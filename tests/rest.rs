@@ -622,6 +622,79 @@ async fn metrics_are_prometheus_text() {
     }
 }
 
+/// Every metric family `/metrics` serves (name and type) and every series
+/// (name and labels), in order: what dashboards and alerts depend on.
+#[tokio::test]
+async fn the_metric_names_types_and_labels_are_pinned() {
+    let n = node();
+    let r = n.raw(Method::GET, "/metrics", None, "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let types: Vec<&str> = r
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "permitsync_peers_connected gauge",
+            "permitsync_documents gauge",
+            "permitsync_changes_applied_total counter",
+            "permitsync_bytes_in_total counter",
+            "permitsync_bytes_out_total counter",
+            "permitsync_sync_messages_total counter",
+            "permitsync_rejected_operations_total counter",
+            "permitsync_http_requests_total counter",
+            "permitsync_sync_duration_seconds histogram",
+            "permitsync_errors_total counter",
+        ],
+        "{}",
+        r.text
+    );
+    let series: Vec<&str> = r
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _value)| series))
+        .collect();
+    assert_eq!(
+        series,
+        [
+            "permitsync_peers_connected",
+            "permitsync_documents",
+            "permitsync_changes_applied_total",
+            "permitsync_bytes_in_total",
+            "permitsync_bytes_out_total",
+            "permitsync_sync_messages_total{direction=\"in\"}",
+            "permitsync_sync_messages_total{direction=\"out\"}",
+            "permitsync_rejected_operations_total",
+            "permitsync_http_requests_total",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.001\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.005\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.01\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.05\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.1\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.25\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"0.5\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"1\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"2.5\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"10\"}",
+            "permitsync_sync_duration_seconds_bucket{le=\"+Inf\"}",
+            "permitsync_sync_duration_seconds_sum",
+            "permitsync_sync_duration_seconds_count",
+            "permitsync_errors_total{kind=\"auth\"}",
+            "permitsync_errors_total{kind=\"decode\"}",
+            "permitsync_errors_total{kind=\"protocol\"}",
+            "permitsync_errors_total{kind=\"storage\"}",
+            "permitsync_errors_total{kind=\"sync\"}",
+            "permitsync_errors_total{kind=\"http\"}",
+            "permitsync_errors_total{kind=\"other\"}",
+        ],
+        "{}",
+        r.text
+    );
+}
+
 #[tokio::test]
 async fn devices_are_listed_and_removed_per_tenant() {
     let n = node();

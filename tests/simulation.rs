@@ -31,6 +31,7 @@
 //! never duplicates those. Reordering within a connection is not modelled.
 
 mod sim;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,9 +40,10 @@ use std::time::Instant;
 use permitsync::node::Access;
 use permitsync::store::{MemBackend, Store, StoreOptions};
 use permitsync::sync::{Role, Session, SessionConfig};
-use permitsync::wire::{self, Limits, Message, PeerId};
+use permitsync::wire::{self, Message};
 use permitsync::write::{Edit, NewPermit};
 use sim::{run_seed, shrink, Report, Stats};
+use support::session::pump_with_duplicates;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
@@ -342,48 +344,14 @@ fn mem_store(device: &str) -> Store {
     .expect("store")
 }
 
+/// `me`'s session, with pages of 2 feed entries (so that a few documents
+/// take several pages).
 fn session(store: &Store, role: Role, me: &str) -> Session {
-    Session::new(
-        SessionConfig {
-            local_peer: PeerId::new(me),
-            role,
-            access: Access::open("peer"),
-            limits: Limits::default(),
-            feed_page: 2,
-        },
-        store.clone(),
-    )
-}
-
-/// Pump frames both ways until quiet, delivering every frame `copies` times
-/// except the handshake; returns the close reasons seen.
-fn pump_with_duplicates(client: &mut Session, server: &mut Session, copies: usize) -> Vec<String> {
-    let mut closes = Vec::new();
-    let mut to_server: Vec<Message> = client.start().send;
-    let mut to_client: Vec<Message> = Vec::new();
-    let deliver = |dest: &mut Session, inbox: Vec<Message>, closes: &mut Vec<String>| {
-        let mut replies = Vec::new();
-        for m in inbox {
-            let n = match m {
-                Message::Join { .. } | Message::Peer { .. } => 1,
-                _ => copies,
-            };
-            for _ in 0..n {
-                let out = dest.on_frame(&wire::encode(&m));
-                closes.extend(out.close);
-                replies.extend(out.send);
-            }
-        }
-        replies
+    let config = SessionConfig {
+        feed_page: 2,
+        ..support::session::config(role, me, Access::open("peer"))
     };
-    for _ in 0..1000 {
-        if to_server.is_empty() && to_client.is_empty() {
-            return closes;
-        }
-        to_client.extend(deliver(server, std::mem::take(&mut to_server), &mut closes));
-        to_server.extend(deliver(client, std::mem::take(&mut to_client), &mut closes));
-    }
-    panic!("did not quiesce");
+    Session::new(config, store.clone())
 }
 
 #[test]
@@ -405,7 +373,8 @@ fn duplicated_frames_after_the_handshake_are_harmless() {
         &mut session(&a, Role::Client, "a"),
         &mut session(&b, Role::Server, "b"),
         2,
-    );
+    )
+    .closes();
     assert!(closes.is_empty(), "{closes:?}");
     // concurrent edits on both sides, then a second connection, every frame doubled
     for (store, t) in [(&a, "from a"), (&b, "from b")] {
@@ -425,7 +394,7 @@ fn duplicated_frames_after_the_handshake_are_harmless() {
         session(&a, Role::Client, "a"),
         session(&b, Role::Server, "b"),
     );
-    let closes = pump_with_duplicates(&mut c, &mut s, 2);
+    let closes = pump_with_duplicates(&mut c, &mut s, 2).closes();
     assert!(closes.is_empty(), "{closes:?}");
     assert!(c.is_idle());
     for id in &ids {
@@ -551,7 +520,7 @@ fn a_peer_that_got_the_same_change_elsewhere_still_confirms_the_heads() {
         .expect("permit");
     let mut client = session(&c, Role::Client, "c");
     let mut server = session(&s, Role::Server, "s");
-    let closes = pump_with_duplicates(&mut client, &mut server, 1);
+    let closes = pump_with_duplicates(&mut client, &mut server, 1).closes();
     assert!(closes.is_empty(), "{closes:?}");
     assert_eq!(c.heads(p).expect("c"), s.heads(p).expect("s"));
     let a = c.heads(p).expect("heads");

@@ -7,9 +7,13 @@ use automerge::{ActorId, Automerge, AutomergeError, ROOT};
 use permitsync::model::EntityId;
 use permitsync::node::Access;
 use permitsync::store::Store;
-use permitsync::sync::{Output, Role, Session, SessionConfig};
+use permitsync::sync::{Role, Session};
 use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
 use permitsync::write::{Edit, NewPermit};
+
+mod support;
+
+use support::session::{pump, pump_with_duplicates, session};
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -23,64 +27,6 @@ fn access(tenant: &str, read_only: bool) -> Access {
         device: format!("{tenant}-device"),
         read_only,
     }
-}
-
-fn session(store: &Store, role: Role, peer: &str, access: Access) -> Session {
-    Session::new(
-        SessionConfig {
-            local_peer: PeerId::new(peer),
-            role,
-            access,
-            limits: Limits::default(),
-            feed_page: 500,
-        },
-        store.clone(),
-    )
-}
-
-/// Messages exchanged until both sides are quiet.
-#[derive(Debug, Default)]
-struct Traffic {
-    messages: usize,
-    sync_messages: usize,
-    closed: Option<String>,
-}
-
-fn pump(client: &mut Session, server: &mut Session) -> Traffic {
-    let mut traffic = Traffic::default();
-    let mut to_server: Vec<Message> = client.start().send;
-    let mut to_client: Vec<Message> = Vec::new();
-    let deliver = |s: &mut Session, msgs: Vec<Message>, t: &mut Traffic| -> Vec<Message> {
-        let mut replies = Vec::new();
-        for m in msgs {
-            t.messages += 1;
-            if matches!(m, Message::Sync { .. } | Message::Request { .. }) {
-                t.sync_messages += 1;
-            }
-            let out: Output = s.on_frame(&wire::encode(&m));
-            if let Some(reason) = out.close {
-                t.closed = Some(reason);
-            }
-            replies.extend(out.send);
-        }
-        replies
-    };
-    for _ in 0..10_000 {
-        if to_server.is_empty() && to_client.is_empty() {
-            return traffic;
-        }
-        to_client.extend(deliver(
-            server,
-            std::mem::take(&mut to_server),
-            &mut traffic,
-        ));
-        to_server.extend(deliver(
-            client,
-            std::mem::take(&mut to_client),
-            &mut traffic,
-        ));
-    }
-    panic!("sessions did not quiesce");
 }
 
 fn permit(store: &Store, title: &str) -> EntityId {
@@ -107,7 +53,7 @@ fn a_device_uploads_its_documents_and_both_sides_converge() {
     let mut c = session(&device, Role::Client, "device", Access::open("relay"));
     let mut s = session(&relay, Role::Server, "relay", access("default", false));
     let t = pump(&mut c, &mut s);
-    assert!(t.closed.is_none(), "{t:?}");
+    assert!(t.closed().is_none(), "{t:?}");
     for id in &ids {
         same_view(&device, &relay, *id);
     }
@@ -125,7 +71,7 @@ fn reconnect_syncs_only_the_documents_that_changed() {
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert!(first.sync_messages >= 2000, "{first:?}");
+    assert!(first.sync_messages() >= 2000, "{first:?}");
     // while the device is away, 5 documents change on the relay
     for id in &ids[..5] {
         set_title(&relay, *id, "changed on the relay");
@@ -143,15 +89,15 @@ fn reconnect_syncs_only_the_documents_that_changed() {
     }
     // the feed page carries the 5 documents' changes: no sync message at all,
     // only the handshake, one feed request and one page
-    assert_eq!(again.sync_messages, 0, "{again:?}");
+    assert_eq!(again.sync_messages(), 0, "{again:?}");
     // (plus the device's acknowledgement of what it took)
-    assert!(again.messages <= 5, "{again:?}");
+    assert!(again.messages() <= 5, "{again:?}");
     // and with nothing changed, no sync message at all
     let idle = pump(
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert_eq!(idle.sync_messages, 0, "{idle:?}");
+    assert_eq!(idle.sync_messages(), 0, "{idle:?}");
 }
 
 #[test]
@@ -422,7 +368,7 @@ fn a_lost_feed_page_is_carried_again_by_the_next_page() {
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert!(first.closed.is_none(), "{first:?}");
+    assert!(first.closed().is_none(), "{first:?}");
     set_title(&relay, id, "first relay edit");
     // a reconnect whose feed page (carrying that edit) never arrives
     let mut c = session(&device, Role::Client, "device", Access::open("relay"));
@@ -453,8 +399,8 @@ fn a_lost_feed_page_is_carried_again_by_the_next_page() {
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert!(again.closed.is_none(), "{again:?}");
-    assert_eq!(again.sync_messages, 0, "{again:?}");
+    assert!(again.closed().is_none(), "{again:?}");
+    assert_eq!(again.sync_messages(), 0, "{again:?}");
     same_view(&device, &relay, id);
     assert_eq!(
         device.view(id).expect("view").str_field("title"),
@@ -513,57 +459,12 @@ fn a_node_whose_feed_page_was_lost_pushes_the_document_when_it_dials_the_peer() 
         &mut session(&a, Role::Client, "a", Access::open("b")),
         &mut session(&b, Role::Server, "b", Access::open("a")),
     );
-    assert!(t.closed.is_none(), "{t:?}");
+    assert!(t.closed().is_none(), "{t:?}");
     assert!(
         b.contains(id).expect("contains"),
         "b never got the document: {t:?}"
     );
     same_view(&a, &b, id);
-}
-
-/// Every frame after the handshake twice, as a network that repeats frames
-/// would deliver them.
-fn pump_doubled(client: &mut Session, server: &mut Session) -> Traffic {
-    let mut traffic = Traffic::default();
-    let mut to_server: Vec<Message> = client.start().send;
-    let mut to_client: Vec<Message> = Vec::new();
-    let deliver = |s: &mut Session, msgs: Vec<Message>, t: &mut Traffic| -> Vec<Message> {
-        let mut replies = Vec::new();
-        for m in msgs {
-            let copies = match m {
-                Message::Join { .. } | Message::Peer { .. } => 1,
-                _ => 2,
-            };
-            for _ in 0..copies {
-                t.messages += 1;
-                if matches!(m, Message::Sync { .. } | Message::Request { .. }) {
-                    t.sync_messages += 1;
-                }
-                let out = s.on_frame(&wire::encode(&m));
-                if let Some(reason) = out.close {
-                    t.closed = Some(reason);
-                }
-                replies.extend(out.send);
-            }
-        }
-        replies
-    };
-    for _ in 0..1000 {
-        if to_server.is_empty() && to_client.is_empty() {
-            return traffic;
-        }
-        to_client.extend(deliver(
-            server,
-            std::mem::take(&mut to_server),
-            &mut traffic,
-        ));
-        to_server.extend(deliver(
-            client,
-            std::mem::take(&mut to_client),
-            &mut traffic,
-        ));
-    }
-    panic!("sessions did not quiesce");
 }
 
 /// Feed requests, pages and acknowledgements delivered twice: the client
@@ -578,18 +479,21 @@ fn duplicated_feed_pages_and_acknowledgements_are_harmless() {
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", Access::open("device")),
     );
-    assert!(first.closed.is_none(), "{first:?}");
+    assert!(first.closed().is_none(), "{first:?}");
     for id in &ids[..3] {
         set_title(&relay, *id, "changed on the relay");
     }
     let new = permit(&relay, "new on the relay");
     let mut c = session(&device, Role::Client, "device", Access::open("relay"));
-    let t = pump_doubled(
+    // every frame after the handshake twice, as a network that repeats
+    // frames would deliver them
+    let t = pump_with_duplicates(
         &mut c,
         &mut session(&relay, Role::Server, "relay", Access::open("device")),
+        2,
     );
-    assert!(t.closed.is_none(), "{t:?}");
-    assert_eq!(t.sync_messages, 0, "the page carried everything: {t:?}");
+    assert!(t.closed().is_none(), "{t:?}");
+    assert_eq!(t.sync_messages(), 0, "the page carried everything: {t:?}");
     assert!(c.is_idle());
     for id in ids.iter().chain([&new]) {
         same_view(&device, &relay, *id);
@@ -599,9 +503,10 @@ fn duplicated_feed_pages_and_acknowledgements_are_harmless() {
         &mut session(&relay, Role::Client, "relay", Access::open("device")),
         &mut session(&device, Role::Server, "device", Access::open("relay")),
     );
-    assert!(back.closed.is_none(), "{back:?}");
+    assert!(back.closed().is_none(), "{back:?}");
     assert_eq!(
-        back.sync_messages, 0,
+        back.sync_messages(),
+        0,
         "the relay did not record what the device acknowledged: {back:?}"
     );
 }
@@ -675,7 +580,7 @@ fn a_document_changed_on_both_sides_takes_the_inline_changes_and_then_syncs() {
         &mut session(&device, Role::Client, "device", Access::open("relay")),
         &mut session(&relay, Role::Server, "relay", access("default", false)),
     );
-    assert!(t.closed.is_none(), "{t:?}");
+    assert!(t.closed().is_none(), "{t:?}");
     same_view(&device, &relay, id);
     let view = relay.view(id).expect("view");
     assert_eq!(view.str_field("title"), Some("relay title"));
@@ -738,7 +643,7 @@ fn inline_changes_over_the_receive_limit_close_the_connection_and_store_nothing(
         });
     let mut s = session(&relay, Role::Server, "relay", access("default", false));
     let t = pump(&mut c, &mut s);
-    let reason = t.closed.expect("closed");
+    let reason = t.closed().expect("closed");
     assert!(reason.contains("limit"), "{reason}");
     assert!(!device.contains(id).expect("contains"));
 }

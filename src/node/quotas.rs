@@ -1,8 +1,15 @@
 //! Limits on what one token may do: connections, requests per second, and
 //! what one sync message may bring.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::Quota;
 
 use super::auth_throttle::AuthThrottle;
 use super::net_limits::NetLimits;
@@ -34,19 +41,25 @@ impl Default for Quotas {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at_ms: i64,
-}
-
-/// A token bucket per key. Time is passed in, so tests control it.
+/// A token bucket per key ([`governor`]'s keyed limiter), on the time the
+/// caller passes in, so tests control it.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Set by the first limited request (a node's quotas do not change
+    /// while it runs).
+    buckets: OnceLock<Buckets>,
+    /// The time of the request being checked, read by `buckets`.
+    now: PassedTime,
     /// Failed authentications per source address.
     pub auth_failures: AuthThrottle,
 }
+
+type Buckets = governor::RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    PassedTime,
+    NoOpMiddleware<Nanos>,
+>;
 
 impl RateLimiter {
     /// An empty limiter.
@@ -55,28 +68,41 @@ impl RateLimiter {
     }
 
     /// Take one request for `key` at `now_ms`, refilling `per_second` tokens a
-    /// second up to a burst of `2 * per_second`. Returns whether it is allowed.
+    /// second up to a burst of `2 * per_second` (0 is unlimited; the first
+    /// limited call sets the rate for good). Returns whether it is allowed.
     pub fn allow(&self, key: &str, per_second: u32, now_ms: i64) -> bool {
-        if per_second == 0 {
+        let Some(rate) = NonZeroU32::new(per_second) else {
             return true; // 0 means unlimited
-        }
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return true;
         };
-        let burst = 2.0 * f64::from(per_second);
-        let b = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: burst,
-            at_ms: now_ms,
+        self.now.advance_to(now_ms);
+        let buckets = self.buckets.get_or_init(|| {
+            // twice the rate never is 0
+            let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+            let quota = Quota::per_second(rate).allow_burst(burst);
+            governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), self.now.clone())
         });
-        let elapsed = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-        b.tokens = (b.tokens + elapsed * f64::from(per_second)).min(burst);
-        b.at_ms = now_ms;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets.check_key(&key.to_string()).is_ok()
+    }
+}
+
+/// A clock for [`governor`] that shows the time its caller last passed in
+/// (milliseconds; it never goes back, as concurrent callers may pass times
+/// slightly out of order).
+#[derive(Clone, Debug, Default)]
+struct PassedTime(Arc<AtomicU64>);
+
+impl PassedTime {
+    fn advance_to(&self, now_ms: i64) {
+        let ms = u64::try_from(now_ms).unwrap_or(0);
+        self.0.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for PassedTime {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.load(Ordering::Relaxed).saturating_mul(1_000_000))
     }
 }
 

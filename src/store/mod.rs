@@ -17,7 +17,6 @@ mod cost_tests;
 mod durability;
 mod exchange;
 mod failure;
-mod faulty_backend;
 mod feed;
 mod foreign;
 mod group_commit;
@@ -40,7 +39,6 @@ pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMA
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
-pub use faulty_backend::{Fault, FaultyBackend};
 pub use group_commit::GroupCommit;
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,

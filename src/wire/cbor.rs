@@ -1,4 +1,5 @@
-//! Low-level CBOR: a bounded reader into [`Value`] and a small writer.
+//! Low-level CBOR over minicbor: a bounded reader into [`Value`] (on its
+//! [`Decoder`]) and a small writer (on its [`Encoder`]).
 //!
 //! The reader never allocates from a length header: containers and strings
 //! grow only as their contents are actually read, so a header that claims
@@ -6,9 +7,10 @@
 //! input. Nesting depth and the total number of data items are capped.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
-use minicbor::data::Type;
-use minicbor::Decoder;
+use minicbor::data::{Int, Type};
+use minicbor::{encode, Decoder, Encoder};
 
 use super::{DecodeError, Value};
 
@@ -69,8 +71,7 @@ impl Reader<'_> {
             | Type::I32
             | Type::I64
             | Type::Int => Ok(Value::Int(i128::from(self.d.int()?))),
-            Type::F16 => self.half().map(Value::Float),
-            Type::F32 | Type::F64 => Ok(Value::Float(self.d.f64()?)),
+            Type::F16 | Type::F32 | Type::F64 => Ok(Value::Float(self.d.f64()?)),
             Type::Simple => {
                 let n = self.d.simple()?;
                 Err(DecodeError::Unsupported(format!(
@@ -168,20 +169,6 @@ impl Reader<'_> {
         }
         Ok(())
     }
-
-    /// Reads a half-precision float (initial byte 0xf9) without the `half`
-    /// crate.
-    fn half(&mut self) -> Result<f64, DecodeError> {
-        let pos = self.d.position();
-        let bits: [u8; 2] = self
-            .d
-            .input()
-            .get(pos + 1..pos + 3)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(DecodeError::Truncated)?;
-        self.d.set_position(pos + 3);
-        Ok(f16_to_f64(u16::from_be_bytes(bits)))
-    }
 }
 
 /// Refuses a container (or tag) nested deeper than [`MAX_DEPTH`].
@@ -192,76 +179,54 @@ fn enter(depth: usize) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Converts IEEE 754 binary16 bits to an `f64` (exactly).
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
-    let exponent = i32::from((bits >> 10) & 0x1f);
-    let mantissa = f64::from(bits & 0x03ff);
-    let magnitude = match exponent {
-        0 => mantissa * 2f64.powi(-24),
-        31 if mantissa == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + mantissa / 1024.0) * 2f64.powi(e - 15),
-    };
-    sign * magnitude
+/// Appends CBOR to a buffer, through minicbor's [`Encoder`]. Containers are
+/// always definite-length and heads use the shortest form (as the encoder
+/// writes them). Writing to a `Vec` cannot fail, so nothing here returns an
+/// error.
+pub(super) struct Writer {
+    e: Encoder<Vec<u8>>,
 }
 
-/// Appends CBOR to a buffer. Writing to a `Vec` cannot fail, so nothing here
-/// returns an error. Containers are always definite-length and heads use the
-/// shortest form.
-#[derive(Default)]
-pub(super) struct Writer {
-    buf: Vec<u8>,
+impl Default for Writer {
+    fn default() -> Self {
+        Writer {
+            e: Encoder::new(Vec::new()),
+        }
+    }
 }
+
+/// Drops the result of an encoder call. The encoder's only error is its
+/// writer's, and a `Vec`'s `write_all` is infallible.
+fn wrote<T>(_: Result<T, encode::Error<Infallible>>) {}
 
 impl Writer {
     pub(super) fn into_bytes(self) -> Vec<u8> {
-        self.buf
-    }
-
-    fn head(&mut self, major: u8, arg: u64) {
-        let m = major << 5;
-        if arg < 24 {
-            self.buf.push(m | arg as u8);
-        } else if let Ok(a) = u8::try_from(arg) {
-            self.buf.extend_from_slice(&[m | 24, a]);
-        } else if let Ok(a) = u16::try_from(arg) {
-            self.buf.push(m | 25);
-            self.buf.extend_from_slice(&a.to_be_bytes());
-        } else if let Ok(a) = u32::try_from(arg) {
-            self.buf.push(m | 26);
-            self.buf.extend_from_slice(&a.to_be_bytes());
-        } else {
-            self.buf.push(m | 27);
-            self.buf.extend_from_slice(&arg.to_be_bytes());
-        }
+        self.e.into_writer()
     }
 
     pub(super) fn map(&mut self, len: usize) {
-        self.head(5, len as u64);
+        wrote(self.e.map(len as u64));
     }
 
     pub(super) fn array(&mut self, len: usize) {
-        self.head(4, len as u64);
+        wrote(self.e.array(len as u64));
     }
 
     pub(super) fn text(&mut self, s: &str) {
-        self.head(3, s.len() as u64);
-        self.buf.extend_from_slice(s.as_bytes());
+        wrote(self.e.str(s));
     }
 
     pub(super) fn bytes(&mut self, b: &[u8]) {
-        self.head(2, b.len() as u64);
-        self.buf.extend_from_slice(b);
+        wrote(self.e.bytes(b));
     }
 
     pub(super) fn bool(&mut self, b: bool) {
-        self.buf.push(if b { 0xf5 } else { 0xf4 });
+        wrote(self.e.bool(b));
     }
 
+    /// Always the 64-bit form, whatever fewer bits would hold.
     pub(super) fn f64(&mut self, f: f64) {
-        self.buf.push(0xfb);
-        self.buf.extend_from_slice(&f.to_be_bytes());
+        wrote(self.e.f64(f));
     }
 
     /// Writes a count or timestamp the way cbor-x would send a JavaScript
@@ -271,7 +236,7 @@ impl Writer {
     /// no float holds exactly, are written as 64-bit integers.
     pub(super) fn js_number(&mut self, n: u64) {
         if n <= u64::from(u32::MAX) || n > JS_MAX_SAFE {
-            self.head(0, n);
+            wrote(self.e.u64(n));
         } else {
             self.f64(n as f64);
         }
@@ -290,19 +255,17 @@ impl Writer {
         self.text(value);
     }
 
+    /// Writes a [`Value`]: an integer outside CBOR's range (`-2^64 ..
+    /// 2^64`) as a 64-bit float rather than a bignum, which JavaScript
+    /// peers would not read as a number.
     pub(super) fn value(&mut self, value: &Value) {
         match value {
-            Value::Null => self.buf.push(0xf6),
+            Value::Null => wrote(self.e.null()),
             Value::Bool(b) => self.bool(*b),
-            Value::Int(i) => {
-                if let Ok(n) = u64::try_from(*i) {
-                    self.head(0, n);
-                } else if let Ok(n) = u64::try_from(-1 - *i) {
-                    self.head(1, n);
-                } else {
-                    self.f64(*i as f64);
-                }
-            }
+            Value::Int(i) => match Int::try_from(*i) {
+                Ok(n) => wrote(self.e.int(n)),
+                Err(_) => self.f64(*i as f64),
+            },
             Value::Float(f) => self.f64(*f),
             Value::Text(s) => self.text(s),
             Value::Bytes(b) => self.bytes(b),

@@ -22,7 +22,6 @@ mod net;
 mod node;
 mod ops;
 mod params;
-mod rng;
 mod settle;
 mod world;
 

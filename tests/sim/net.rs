@@ -16,6 +16,7 @@ use permitsync::sync::{Output, Role, Session, SessionConfig};
 use permitsync::wire::{self, DocumentId, Limits, Message, PeerId};
 
 use super::world::{Outcome, World};
+use crate::support::session;
 
 /// One end of a connection.
 pub struct Side {
@@ -134,14 +135,12 @@ impl World {
 
     fn session(&self, n: usize, role: Role, peer: usize) -> Session {
         let store = self.nodes[n].store.clone().expect("node is up");
+        // no tokens: the default tenant, full rights, both ways
+        let access = Access::open(format!("n{peer}"));
         Session::new(
             SessionConfig {
-                local_peer: PeerId::new(self.nodes[n].name.clone()),
-                role,
-                // no tokens: the default tenant, full rights, both ways
-                access: Access::open(format!("n{peer}")),
-                limits: Limits::default(),
                 feed_page: self.p.feed_page,
+                ..session::config(role, &self.nodes[n].name, access)
             },
             store,
         )

@@ -1,17 +1,18 @@
 //! Local writes: through the API (valid ones, and invalid ones the API must
 //! refuse without writing anything) and, sometimes, raw Automerge changes the
 //! way a buggy or foreign client would write them (the view must reject them).
+//! The edits and raw writes are the shared random operations of
+//! `tests/support/ops.rs`; creating entities and keeping track of them is the
+//! simulation's own.
 
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
-use permitsync::model::{EntityId, EntityType, IsolationStatus};
+use automerge::{ActorId, Automerge};
+use permitsync::model::{EntityId, EntityType};
 use permitsync::store::Store;
-use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
+use permitsync::write::{Edit, NewCloseout, NewIsolationPoint, NewPermit};
 use permitsync::Error;
 
 use super::world::{Outcome, World};
-
-const ITEMS: [&str; 3] = ["a", "b", "c"];
+use crate::support::ops;
 
 /// What a write is.
 enum Write {
@@ -94,113 +95,12 @@ impl World {
         if r.percent(self.p.raw_pct) {
             return Write::Raw(id, r.below(8) as u8);
         }
-        // now and then an edit meant for another type (refused)
-        let ty = if r.below(20) == 0 {
-            *r.pick(&[
-                EntityType::Permit,
-                EntityType::IsolationPoint,
-                EntityType::Closeout,
-            ])
-        } else {
-            ty
-        };
         let store = self.nodes[n].store.clone().expect("up");
         let status = store
             .view(id)
             .ok()
             .and_then(|v| v.str_field("status").map(str::to_string));
-        let item = ITEMS[r.below(3)].to_string();
-        let edit = match ty {
-            EntityType::Permit => match r.below(11) {
-                0 => Edit::SetField {
-                    field: "title".into(),
-                    value: format!("t{}", r.below(4)),
-                },
-                1 => Edit::SetField {
-                    field: "location".into(),
-                    value: format!("area {}", r.below(3)),
-                },
-                2 => Edit::SetText {
-                    field: "description".into(),
-                    text: format!("work {} at {}", r.below(3), r.below(3)),
-                },
-                3..=4 => Edit::SetStatus(permit_status(r, status.as_deref())),
-                5..=6 => Edit::Tick {
-                    field: "safety_checklist".into(),
-                    item,
-                    ticked: r.below(4) > 0,
-                },
-                7 => {
-                    if r.coin() {
-                        Edit::AddItem {
-                            field: "ppe_requirements".into(),
-                            item,
-                        }
-                    } else {
-                        Edit::RemoveItem {
-                            field: "ppe_requirements".into(),
-                            item,
-                        }
-                    }
-                }
-                8..=9 => {
-                    let ok = r.below(3) > 0;
-                    Edit::AddGasReading(NewGasReading {
-                        id: Some(uuid::Uuid::from_bytes(r.bytes16())),
-                        gas: if r.coin() { "H2S" } else { "CO" }.into(),
-                        value: if ok { 3.0 } else { 12.0 },
-                        unit: "ppm".into(),
-                        min: 0.0,
-                        max: 10.0,
-                        taken_at: None,
-                    })
-                }
-                _ => delete_or(
-                    r,
-                    Edit::SetFlag {
-                        field: "deleted".into(),
-                        value: false,
-                    },
-                ),
-            },
-            EntityType::IsolationPoint => match r.below(6) {
-                0..=2 => Edit::SetStatus(iso_status(r, status.as_deref())),
-                3 => {
-                    let item = format!("L{}", r.below(3));
-                    if r.coin() {
-                        Edit::AddItem {
-                            field: "lock_ids".into(),
-                            item,
-                        }
-                    } else {
-                        Edit::RemoveItem {
-                            field: "lock_ids".into(),
-                            item,
-                        }
-                    }
-                }
-                4 => Edit::SetText {
-                    field: "description".into(),
-                    text: format!("valve {}", r.below(9)),
-                },
-                _ => delete_or(r, Edit::SetStatus("bogus".into())),
-            },
-            EntityType::Closeout => match r.below(4) {
-                0..=1 => Edit::Tick {
-                    field: "checklist".into(),
-                    item,
-                    ticked: r.below(4) > 0,
-                },
-                2 => Edit::SetFlag {
-                    field: "completed".into(),
-                    value: r.below(5) > 0,
-                },
-                _ => Edit::SetText {
-                    field: "notes".into(),
-                    text: format!("done {}", r.below(3)),
-                },
-            },
-        };
+        let edit = ops::random_edit(r, ty, status.as_deref());
         Write::Edit(id, edit)
     }
 
@@ -299,51 +199,7 @@ impl World {
             .expect("known");
         let mut am = Automerge::load(&bytes).map_err(|e| format!("load: {e}"))?;
         am.set_actor(ActorId::from(self.rng.bytes16()));
-        let heads = am.get_heads();
-        let status = [
-            "active",
-            "closed",
-            "draft",
-            "assigned",
-            "bogus",
-            "submitted",
-            "deisolated",
-            "verified",
-        ][k as usize];
-        let _ = am.transact::<_, _, AutomergeError>(|tx| {
-            match (ty, k % 4) {
-                (EntityType::Permit | EntityType::IsolationPoint, 0) => {
-                    tx.put(ROOT, "status", status)?
-                }
-                (EntityType::Permit, 1) => {
-                    let t = tx.put_object(ROOT, "status", ObjType::Text)?;
-                    tx.splice_text(&t, 0, 0, status)?;
-                }
-                (EntityType::Permit, 2) => {
-                    if let Some((_, list)) = tx.get(ROOT, "safety_checklist")? {
-                        tx.delete(&list, "a")?;
-                    }
-                }
-                (EntityType::Permit, _) => tx.put(ROOT, "type", "closeout")?,
-                (EntityType::IsolationPoint, 1) => {
-                    tx.put(ROOT, "permit_id", "00000000-0000-0000-0000-000000000009")?
-                }
-                (EntityType::IsolationPoint, 2) => tx.put(ROOT, "status", 7)?,
-                (EntityType::IsolationPoint, _) => tx.delete(ROOT, "created_at")?,
-                (EntityType::Closeout, 0) => tx.put(ROOT, "completed", "yes")?,
-                (EntityType::Closeout, 1) => tx.put(ROOT, "completed", false)?,
-                (EntityType::Closeout, 2) => {
-                    if let Some((_, list)) = tx.get(ROOT, "checklist")? {
-                        tx.put(&list, "a", 1)?;
-                    }
-                }
-                (EntityType::Closeout, _) => {
-                    tx.put_object(ROOT, "checklist", ObjType::Map)?;
-                }
-            }
-            Ok(())
-        });
-        let changes = am.get_changes(&heads);
+        let (changes, status) = ops::raw_write(&mut am, ty, k);
         if changes.is_empty() {
             return Ok(());
         }
@@ -370,47 +226,5 @@ fn refused_as_expected(e: &Error) -> Result<(), String> {
         | Error::UnknownEntity(_)
         | Error::WrongType { .. } => Ok(()),
         other => Err(format!("failed unexpectedly: {other}")),
-    }
-}
-
-/// Mostly the next status of the workflow, sometimes any status.
-fn permit_status(r: &mut super::rng::Rng, current: Option<&str>) -> String {
-    use permitsync::model::PermitStatus;
-    let from: Option<PermitStatus> = current.and_then(|s| s.parse().ok());
-    let legal: Vec<PermitStatus> = match from {
-        Some(f) => PermitStatus::ALL
-            .into_iter()
-            .filter(|t| f.can_transition_to(*t))
-            .collect(),
-        None => Vec::new(),
-    };
-    let to = if !legal.is_empty() && r.below(10) < 7 {
-        *r.pick(&legal)
-    } else {
-        *r.pick(&PermitStatus::ALL)
-    };
-    to.as_str().to_string()
-}
-
-/// Mostly the next isolation status, sometimes any (going down is refused).
-fn iso_status(r: &mut super::rng::Rng, current: Option<&str>) -> String {
-    let rank = current
-        .and_then(|s| s.parse::<IsolationStatus>().ok())
-        .map(IsolationStatus::rank)
-        .unwrap_or(0) as usize;
-    let to = if r.below(10) < 7 {
-        IsolationStatus::ALL[(rank + 1).min(3)]
-    } else {
-        *r.pick(&IsolationStatus::ALL)
-    };
-    to.as_str().to_string()
-}
-
-/// Rarely a delete (a true-wins tombstone), else `other`.
-fn delete_or(r: &mut super::rng::Rng, other: Edit) -> Edit {
-    if r.below(8) == 0 {
-        Edit::Delete
-    } else {
-        other
     }
 }

@@ -2,7 +2,7 @@
 //! drawn from the seed (on a stream of its own, so a run cut short makes
 //! the same choices as the full run up to the cut).
 
-use super::rng::Rng;
+use crate::support::rng::Rng;
 
 /// The shape of one run.
 #[derive(Clone, Debug)]

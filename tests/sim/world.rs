@@ -12,7 +12,7 @@ use permitsync::store::StoreOptions;
 use super::net::Conn;
 use super::node::{Node, SimClock};
 use super::params::Params;
-use super::rng::Rng;
+use crate::support::rng::Rng;
 
 /// Counters of one run (summed over a stress run).
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,15 @@
 //! Shared by integration tests: a real `permitsync serve` process, the CLI
-//! run once, a Node.js script run to completion, and polling.
+//! run once, a Node.js script run to completion, and polling (here); sync
+//! sessions with the tests' defaults and a pump between them ([`session`]);
+//! random operations on entities ([`ops`], drawing from [`rng`]); and a
+//! storage backend that fails on demand ([`faulty_backend`]).
 
 #![allow(dead_code)] // each test binary uses part of it
+
+pub mod faulty_backend;
+pub mod ops;
+pub mod rng;
+pub mod session;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};

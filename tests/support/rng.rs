@@ -1,4 +1,6 @@
-//! The simulation's only source of randomness: splitmix64, seeded per run.
+//! A seeded source of randomness: splitmix64. The simulation's only one (a
+//! seed replays its run), and what the random operations of [`super::ops`]
+//! draw from.
 
 /// A small, fast, seedable generator (splitmix64). Every random choice of a
 /// run comes from one of these, so a seed replays the same run.
