@@ -30,6 +30,18 @@ impl StorageError {
         }
     }
 
+    /// A failure described by `message`, caused by the engine's error
+    /// `source` (when the engine's own text says too little).
+    pub fn with_message(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StorageError {
+        StorageError {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
     /// What failed.
     pub fn message(&self) -> &str {
         &self.message

@@ -1,8 +1,8 @@
 //! Durable storage of entity documents.
 //!
 //! A [`Store`] keeps each entity's Automerge document in a [`Backend`] (sled by
-//! default) as a compacted save plus incremental chunks, with a per-store change
-//! feed, an index of each permit's isolation points and closeouts, and a small
+//! default, or PostgreSQL: [`PgBackend`]) as a compacted save plus incremental
+//! chunks, with a per-store change feed, an index of each permit's isolation points and closeouts, and a small
 //! summary per entity. Writes return only once durable; concurrent writers share
 //! flushes ([`GroupCommit`]). Documents load lazily into a bounded cache.
 //! The layout is in `docs/storage.md`.
@@ -26,6 +26,7 @@ pub(crate) mod keys;
 mod options;
 mod peer_records;
 mod persist;
+mod pg;
 mod reads;
 mod sled_backend;
 #[allow(clippy::module_inception)]
@@ -43,6 +44,7 @@ pub use group_commit::GroupCommit;
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,
 };
+pub use pg::{PgBackend, PgError, PgOptions, SCHEMA_VERSION};
 pub use sled_backend::SledBackend;
 pub use store::{Applied, Delta, Store};
 pub use summary::Summary;
