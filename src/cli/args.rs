@@ -99,6 +99,16 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Keep the relay's store in this PostgreSQL database instead of the
+    /// sled store of --data (which is then not used), e.g.
+    /// postgres://permitsync:SECRET@db.example:5432/permitsync. See docs/cluster.md.
+    #[arg(
+        long,
+        env = "PERMITSYNC_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Tokens file (JSON: token -> tenant, device, mode). Without it, every client
     /// has full access to the default tenant.
     #[arg(long, value_name = "FILE")]

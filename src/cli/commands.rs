@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use permitsync::bundle::{self, ImportReport};
 use permitsync::resolve::{self, Resolution};
-use permitsync::store::{CostLimits, Store, StoreOptions, Summary};
+use permitsync::store::{CostLimits, PgBackend, Store, StoreOptions, Summary};
 use permitsync::write::{
     Edit, Interlocks, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit, NewPhoto,
 };
@@ -65,12 +66,37 @@ pub enum Outcome {
 /// Open the store in `data`; `device` is recorded when the store is created;
 /// `require_gas` are the gas rules of the interlocks (`--require-gas`).
 pub fn open_store(data: &Path, device: Option<String>, require_gas: &[String]) -> Result<Store> {
-    open_store_with(data, device, require_gas, CostLimits::default())
+    open_store_with(
+        StoreAt::Sled(data),
+        device,
+        require_gas,
+        CostLimits::default(),
+    )
 }
 
-/// [`open_store`] with the cost limits of `serve`.
+/// Where a store lives: a sled directory (`--data`) or a PostgreSQL database
+/// (`serve --database-url`).
+#[derive(Clone, Copy, Debug)]
+pub enum StoreAt<'a> {
+    /// A sled store in this directory.
+    Sled(&'a Path),
+    /// The database at this URL.
+    Postgres(&'a str),
+}
+
+impl std::fmt::Display for StoreAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Sled(path) => write!(f, "sled {}", path.display()),
+            // the URL may hold a password
+            StoreAt::Postgres(_) => f.write_str("postgres"),
+        }
+    }
+}
+
+/// [`open_store`] at `at`, with the cost limits of `serve`.
 pub fn open_store_with(
-    data: &Path,
+    at: StoreAt<'_>,
     device: Option<String>,
     require_gas: &[String],
     cost: CostLimits,
@@ -87,8 +113,15 @@ pub fn open_store_with(
         cost,
         ..StoreOptions::default()
     };
-    tracing::debug!(data = %data.display(), "opening store");
-    Ok(Store::open_with(data, opts)?)
+    tracing::debug!(store = %at, "opening store");
+    match at {
+        StoreAt::Sled(data) => Ok(Store::open_with(data, opts)?),
+        StoreAt::Postgres(url) => {
+            let backend = PgBackend::connect(url)?;
+            tracing::info!(database = backend.target(), "store on PostgreSQL");
+            Ok(Store::with_backend(Arc::new(backend), opts)?)
+        }
+    }
 }
 
 /// Run one command against `store`.

@@ -10,7 +10,7 @@ use permitsync::wire::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
-use super::commands::{open_store, open_store_with};
+use super::commands::{open_store, open_store_with, StoreAt};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +36,11 @@ pub fn serve(
             args.max_frame_bytes
         );
     }
-    let store = open_store_with(data, device, require_gas, args.cost_limits())?;
+    let at = match &args.database_url {
+        Some(url) => StoreAt::Postgres(url),
+        None => StoreAt::Sled(data),
+    };
+    let store = open_store_with(at, device, require_gas, args.cost_limits())?;
     // every connection holds a descriptor: take what the hard limit allows,
     // and keep the connections within it
     let open_files = node::raise_open_file_limit();
@@ -83,7 +87,7 @@ pub fn serve(
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
         }
-        tracing::info!(%addr, data = %data.display(), peers = args.connect.len(), open_files,
+        tracing::info!(%addr, store = %at, peers = args.connect.len(), open_files,
             max_connections = net.max_connections, "node started");
         node::run(listener, state, args.connect, shutdown_signal()).await?;
         Ok(())

@@ -70,10 +70,11 @@ impl Backend for SledBackend {
         limit: usize,
     ) -> Result<Vec<Pair>, StorageError> {
         let iter = match after {
-            Some(a) => self
+            // an `after` below the prefix does not widen the scan
+            Some(a) if a >= prefix => self
                 .db
                 .range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-            None => self.db.range::<&[u8], _>(prefix..),
+            _ => self.db.range::<&[u8], _>(prefix..),
         };
         let mut out = Vec::new();
         for item in iter {

@@ -1,13 +1,17 @@
 //! Shared by integration tests: a real `permitsync serve` process, the CLI
 //! run once, a Node.js script run to completion, and polling (here); sync
 //! sessions with the tests' defaults and a pump between them ([`session`]);
-//! random operations on entities ([`ops`], drawing from [`rng`]); and a
-//! storage backend that fails on demand ([`faulty_backend`]).
+//! random operations on entities ([`ops`], drawing from [`rng`]); a
+//! storage backend that fails on demand ([`faulty_backend`]); the storage
+//! engines a test can run on ([`engine`], with [`engine_tests!`]) and the
+//! PostgreSQL of the tests ([`pg`]).
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod engine;
 pub mod faulty_backend;
 pub mod ops;
+pub mod pg;
 pub mod rng;
 pub mod session;
 

@@ -103,9 +103,7 @@ mod tests {
     #[test]
     fn a_task_that_panics_is_an_error() {
         let bridge = Bridge::new().expect("bridge");
-        let err = bridge
-            .run(async { panic!("boom") })
-            .expect_err("an error");
+        let err = bridge.run(async { panic!("boom") }).expect_err("an error");
         assert_eq!(err.message(), "a database task ended without an answer");
     }
 }

@@ -28,8 +28,8 @@ use super::backend::{Backend, BatchOp, Pair, StorageError};
 use bridge::Bridge;
 pub use error::PgError;
 use key_range::{prefix_end, scan_start};
-pub use schema::SCHEMA_VERSION;
 use schema::Migrated;
+pub use schema::SCHEMA_VERSION;
 
 /// How the engine talks to the database.
 #[derive(Clone, Debug)]

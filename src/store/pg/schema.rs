@@ -80,7 +80,11 @@ async fn migrate_once(client: &mut ClientWrapper) -> Result<Migrated, Error> {
     }
     let tx = client.transaction().await?;
     for m in MIGRATIONS.iter().filter(|m| m.version > found) {
-        tracing::info!(version = m.version, description = m.description, "migrating the database schema");
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "migrating the database schema"
+        );
         tx.batch_execute(m.sql).await?;
         tx.execute(RECORD, &[&m.version, &m.description]).await?;
     }
