@@ -1,6 +1,8 @@
-//! Store behaviour on real sled files: durability across reopen, validated
-//! writes, indexes and cross-document rules, the change feed, the cache and
-//! compaction, concurrency, and bad input that must change nothing.
+//! Store behaviour on every storage engine (real sled files, a real
+//! PostgreSQL: each test runs as `sled::NAME` and `postgres::NAME`):
+//! durability across reopen, validated writes, indexes and cross-document
+//! rules, the change feed, the cache and compaction, sync between two
+//! stores, and bad input that must change nothing; group commit on sled.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +16,27 @@ use permitsync::model::EntityId;
 use permitsync::store::{Backend, BatchOp, Pair, SledBackend, StorageError, Store, StoreOptions};
 use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
 use permitsync::Error;
+
+mod support;
+
+use permitsync::node::Access;
+use permitsync::sync::Role;
+use support::engine::{Engine, Kind};
+use support::session::{pump, session};
+
+engine_tests!(sled, postgres;
+    everything_written_is_there_after_reopen,
+    invalid_writes_are_refused_with_a_clear_error_and_change_nothing,
+    isolation_status_never_goes_back_and_children_need_their_permit,
+    cross_document_rules_are_reported_as_violations,
+    feed_lists_each_changed_document_once_in_write_order,
+    documents_leave_memory_and_compact_without_losing_anything,
+    bundles_carry_documents_between_stores,
+    bad_bundles_are_refused_and_change_nothing,
+    foreign_changes_with_missing_dependencies_or_no_type_are_refused,
+    a_bundle_that_cannot_merge_imports_nothing,
+    a_device_syncs_with_a_relay_and_resumes_after_the_relay_reopens,
+);
 
 fn permit(store: &Store, title: &str) -> EntityId {
     store
@@ -84,11 +107,10 @@ fn activate(store: &Store, id: EntityId) {
     }
 }
 
-#[test]
-fn everything_written_is_there_after_reopen() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn everything_written_is_there_after_reopen(kind: Kind) {
+    let engine = kind.engine();
     let (id, before) = {
-        let store = Store::open(dir.path()).expect("open");
+        let store = engine.open();
         let id = permit(&store, "Hot work");
         store
             .edit(
@@ -102,17 +124,16 @@ fn everything_written_is_there_after_reopen() {
         activate(&store, id);
         (id, store.view(id).expect("view"))
     };
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = engine.open();
     let after = store.view(id).expect("view");
     assert_eq!(before.to_json_string(), after.to_json_string());
     assert_eq!(after.str_field("status"), Some("active"));
     assert_eq!(after.str_field("description"), Some("Weld the bracket"));
 }
 
-#[test]
-fn invalid_writes_are_refused_with_a_clear_error_and_change_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+fn invalid_writes_are_refused_with_a_clear_error_and_change_nothing(kind: Kind) {
+    let engine = kind.engine();
+    let store = engine.open();
     let id = permit(&store, "Confined space");
     let heads = store.heads(id).expect("heads");
     let err = status(&store, id, "active").expect_err("draft -> active");
@@ -182,10 +203,9 @@ fn invalid_writes_are_refused_with_a_clear_error_and_change_nothing() {
     assert!(err.to_string().contains("has no field permit_id"), "{err}");
 }
 
-#[test]
-fn isolation_status_never_goes_back_and_children_need_their_permit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+fn isolation_status_never_goes_back_and_children_need_their_permit(kind: Kind) {
+    let engine = kind.engine();
+    let store = engine.open();
     let missing = EntityId::new_random();
     let err = store
         .create_isolation_point(NewIsolationPoint {
@@ -214,10 +234,9 @@ fn isolation_status_never_goes_back_and_children_need_their_permit() {
     assert_eq!(store.children(p).expect("children"), vec![iso]);
 }
 
-#[test]
-fn cross_document_rules_are_reported_as_violations() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+fn cross_document_rules_are_reported_as_violations(kind: Kind) {
+    let engine = kind.engine();
+    let store = engine.open();
     let p = permit(&store, "Line break");
     let iso = store
         .create_isolation_point(NewIsolationPoint {
@@ -288,10 +307,9 @@ fn cross_document_rules_are_reported_as_violations() {
     assert!(store.view(p).expect("view").violations.is_empty());
 }
 
-#[test]
-fn feed_lists_each_changed_document_once_in_write_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+fn feed_lists_each_changed_document_once_in_write_order(kind: Kind) {
+    let engine = kind.engine();
+    let store = engine.open();
     let a = permit(&store, "a");
     let b = permit(&store, "b");
     let cursor = store.feed_head();
@@ -311,15 +329,14 @@ fn feed_lists_each_changed_document_once_in_write_order() {
         .is_empty());
 }
 
-#[test]
-fn documents_leave_memory_and_compact_without_losing_anything() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn documents_leave_memory_and_compact_without_losing_anything(kind: Kind) {
+    let engine = kind.engine();
     let opts = StoreOptions {
         cache_capacity: 2,
         compact_after_chunks: 3,
         ..Default::default()
     };
-    let store = Store::open_with(dir.path(), opts).expect("open");
+    let store = engine.open_with(opts);
     let ids: Vec<EntityId> = (0..6).map(|i| permit(&store, &format!("p{i}"))).collect();
     for (i, id) in ids.iter().enumerate() {
         for j in 0..7 {
@@ -340,7 +357,7 @@ fn documents_leave_memory_and_compact_without_losing_anything() {
         store.cached_documents()
     );
     drop(store);
-    let store = Store::open(dir.path()).expect("reopen");
+    let store = engine.open();
     for (i, id) in ids.iter().enumerate() {
         let v = store.view(*id).expect("view");
         assert_eq!(v.str_field("title"), Some(format!("p{i} v6").as_str()));
@@ -503,14 +520,9 @@ fn concurrent_writers_are_all_durable_and_share_flushes() {
     }
 }
 
-#[test]
-fn bundles_carry_documents_between_stores() {
-    let (a_dir, b_dir) = (
-        tempfile::tempdir().expect("a"),
-        tempfile::tempdir().expect("b"),
-    );
-    let a = Store::open(a_dir.path()).expect("a");
-    let b = Store::open(b_dir.path()).expect("b");
+fn bundles_carry_documents_between_stores(kind: Kind) {
+    let (a_engine, b_engine) = (kind.engine(), kind.engine());
+    let (a, b) = (a_engine.open(), b_engine.open());
     let p = permit(&a, "Scaffold");
     activate(&a, p);
     let bytes = bundle::export(&a, None, 0).expect("export");
@@ -534,14 +546,9 @@ fn snapshot(store: &Store) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn bad_bundles_are_refused_and_change_nothing() {
-    let (a_dir, b_dir) = (
-        tempfile::tempdir().expect("a"),
-        tempfile::tempdir().expect("b"),
-    );
-    let a = Store::open(a_dir.path()).expect("a");
-    let b = Store::open(b_dir.path()).expect("b");
+fn bad_bundles_are_refused_and_change_nothing(kind: Kind) {
+    let (a_engine, b_engine) = (kind.engine(), kind.engine());
+    let (a, b) = (a_engine.open(), b_engine.open());
     permit(&a, "one");
     permit(&b, "already here");
     let good = bundle::export(&a, None, 0).expect("export");
@@ -584,10 +591,9 @@ fn bad_bundles_are_refused_and_change_nothing() {
     assert_eq!(snapshot(&b), before);
 }
 
-#[test]
-fn foreign_changes_with_missing_dependencies_or_no_type_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+fn foreign_changes_with_missing_dependencies_or_no_type_are_refused(kind: Kind) {
+    let engine = kind.engine();
+    let store = engine.open();
     let p = permit(&store, "x");
     let mut doc = Automerge::load(&store.save_doc(p).expect("save")).expect("load");
     doc.set_actor(ActorId::random());
@@ -624,24 +630,16 @@ fn foreign_changes_with_missing_dependencies_or_no_type_are_refused() {
 /// Found by the bundle fuzz target: a bundle whose second document cannot
 /// merge (its changes reuse an actor's sequence numbers with other content)
 /// used to leave the first document imported.
-#[test]
-fn a_bundle_that_cannot_merge_imports_nothing() {
+fn a_bundle_that_cannot_merge_imports_nothing(kind: Kind) {
     let actor = ActorId::from([7u8; 16].as_slice());
-    let with_actor = |dir: &std::path::Path| {
-        Store::open_with(
-            dir,
-            StoreOptions {
-                actor: Some(actor.clone()),
-                ..StoreOptions::default()
-            },
-        )
-        .expect("store")
+    let with_actor = |engine: &Engine| {
+        engine.open_with(StoreOptions {
+            actor: Some(actor.clone()),
+            ..StoreOptions::default()
+        })
     };
-    let (da, db) = (
-        tempfile::tempdir().expect("a"),
-        tempfile::tempdir().expect("b"),
-    );
-    let (a, b) = (with_actor(da.path()), with_actor(db.path()));
+    let (da, db) = (kind.engine(), kind.engine());
+    let (a, b) = (with_actor(&da), with_actor(&db));
     let shared = EntityId::new_random();
     let new = |title: &str, id| NewPermit {
         id: Some(id),
@@ -666,4 +664,69 @@ fn a_bundle_that_cannot_merge_imports_nothing() {
         !a.contains(fresh).expect("contains"),
         "nothing of the bundle was imported"
     );
+}
+
+fn same_view(a: &Store, b: &Store, id: EntityId) {
+    assert_eq!(
+        a.view(id).expect("a").to_json_string(),
+        b.view(id).expect("b").to_json_string()
+    );
+}
+
+/// A device (sled) syncs its documents to a relay on this engine over the
+/// sync protocol; the relay closes and opens again (a restart) and still
+/// holds them; then each side edits a document, and the next sync moves
+/// only those: the relay kept its feed, its cursors and the sync states.
+fn a_device_syncs_with_a_relay_and_resumes_after_the_relay_reopens(kind: Kind) {
+    let device_dir = tempfile::tempdir().expect("tempdir");
+    let device = Store::open(device_dir.path()).expect("device");
+    let relay_engine = kind.engine();
+    let tablet = Access {
+        tenant: "default".into(),
+        device: "tablet".into(),
+        read_only: false,
+    };
+    let ids: Vec<EntityId> = (0..5).map(|i| permit(&device, &format!("p{i}"))).collect();
+    activate(&device, ids[4]);
+    {
+        let relay = relay_engine.open();
+        let first = pump(
+            &mut session(&device, Role::Client, "tablet", Access::open("relay")),
+            &mut session(&relay, Role::Server, "relay", tablet.clone()),
+        );
+        assert!(first.closed().is_none(), "{first:?}");
+        for id in &ids {
+            same_view(&device, &relay, *id);
+        }
+    }
+    let relay = relay_engine.open();
+    for id in &ids {
+        same_view(&device, &relay, *id);
+    }
+    assert_eq!(relay.feed_since(0, 100).expect("feed").len(), ids.len());
+    status(&device, ids[0], "submitted").expect("on the device");
+    relay
+        .edit(
+            ids[1],
+            Edit::SetField {
+                field: "title".into(),
+                value: "changed on the relay".into(),
+            },
+        )
+        .expect("on the relay");
+    let again = pump(
+        &mut session(&device, Role::Client, "tablet", Access::open("relay")),
+        &mut session(&relay, Role::Server, "relay", tablet),
+    );
+    assert!(again.closed().is_none(), "{again:?}");
+    for id in &ids {
+        same_view(&device, &relay, *id);
+    }
+    assert_eq!(
+        device.view(ids[1]).expect("view").str_field("title"),
+        Some("changed on the relay")
+    );
+    // the device's document goes as one exchange (two round trips), the
+    // relay's in the feed page: nothing about the three unchanged documents
+    assert!(again.sync_messages() <= 4, "{again:?}");
 }
