@@ -14,7 +14,11 @@
 #   COMPARE_BEFORE=/tmp/permitsync-old COMPARE_SYSTEMS="before permitsync" benches/compare.sh
 #
 # The system `before` is another permitsync binary (COMPARE_BEFORE), for
-# measuring a change against the build before it in the same run.
+# measuring a change against the build before it in the same run. The system
+# `permitsync-pg` is the same relay with its store in PostgreSQL: each run
+# starts a throwaway cluster (scripts/pg.sh; it installs PostgreSQL when
+# absent) and runs `serve --database-url` on it, e.g.
+#   COMPARE_SYSTEMS="permitsync permitsync-pg" benches/compare.sh
 #
 # Workload size: COMPARE_DEVICES (50), COMPARE_DOCS (100 per device),
 # COMPARE_CHANGES (20 per document), COMPARE_EDITS (50 per device),
@@ -67,6 +71,7 @@ floor_bin=$(bench_exe floor)
 # --- servers -----------------------------------------------------------------
 server_pid=""
 server_dir=""
+pg_dir=""
 stop_server() {
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
@@ -76,6 +81,10 @@ stop_server() {
     if [ -n "$server_dir" ]; then
         rm -rf "$server_dir"
         server_dir=""
+    fi
+    if [ -n "$pg_dir" ]; then
+        scripts/pg.sh stop "$pg_dir" || true
+        pg_dir=""
     fi
 }
 trap stop_server EXIT
@@ -99,6 +108,15 @@ start_server() {
         RUST_LOG=warn "$bin" --data "$server_dir/data" serve \
             --listen 127.0.0.1:0 --max-requests-per-second 0 >"$out" 2>&1 &
         ;;
+    permitsync-pg)
+        # the cluster's owner must reach its directory: one of its own
+        pg_dir=$(mktemp -d -t "compare-pg-XXXXXX")
+        local url
+        url=$(scripts/pg.sh start "$pg_dir")
+        RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data" \
+            serve --database-url "$url" --listen 127.0.0.1:0 --max-requests-per-second 0 \
+            >"$out" 2>&1 &
+        ;;
     *)
         log "unknown system $1"
         exit 1
@@ -116,6 +134,19 @@ start_server() {
     exit 1
 }
 
+# CPU seconds (user + system) the PostgreSQL of permitsync-pg used so far:
+# the postmaster, its live backends and the children it reaped
+pg_cpu_seconds() {
+    local pm pids
+    pm=$(head -n 1 "$pg_dir/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    pids="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+    for p in $pids; do
+        cat "/proc/$p/stat" 2>/dev/null || true
+    done | awk -v t="$(getconf CLK_TCK)" -v pm="$pm" '
+        { s += $14 + $15; if ($1 == pm) s += $16 + $17 }
+        END { printf "%.2f\n", s / t }'
+}
+
 # --- runs --------------------------------------------------------------------
 log "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results: $results"
@@ -130,10 +161,13 @@ for run in $(seq 1 "$runs"); do
         fi
         start_server "$sys"
         ext=0
-        [ "$sys" = permitsync ] || [ "$sys" = before ] && ext=1
+        case "$sys" in permitsync | permitsync-pg | before) ext=1 ;; esac
         COMPARE_URL="ws://$server_addr/v1/sync" COMPARE_PID="$server_pid" \
             COMPARE_SYSTEM="$sys" COMPARE_EXT="$ext" COMPARE_OUT="$results" \
             "$load_bin" --bench >/dev/null || log "run $run: $sys failed (see $results)"
+        if [ "$sys" = permitsync-pg ]; then
+            log "run $run: postgres used $(pg_cpu_seconds) s of CPU (whole run, all phases)"
+        fi
         stop_server
     done
 done

@@ -743,7 +743,12 @@ fn summarize(path: &str) {
         }
         by.entry(sys).or_default().push(v);
     }
-    let ps = order.iter().find(|s| s.starts_with("permitsync")).cloned();
+    // the sled relay is the reference when it ran (not permitsync-pg)
+    let ps = order
+        .iter()
+        .find(|s| *s == "permitsync")
+        .or_else(|| order.iter().find(|s| s.starts_with("permitsync")))
+        .cloned();
     let others: Vec<&String> = order.iter().filter(|&s| Some(s) != ps.as_ref()).collect();
     let med = |sys: &str, key: &str| {
         median(

@@ -414,3 +414,33 @@ fn a_database_url_gets_another_database() {
         "postgres://u@h:5/b"
     );
 }
+
+/// One relay per database until the cluster phase: the engine that
+/// connected last is the writer; the one before fails every batch from then
+/// on (nothing of it is stored) instead of interleaving feed positions.
+#[test]
+fn postgres_the_last_engine_to_connect_is_the_only_writer() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let first = PgBackend::connect(&db.url).expect("first");
+    first.apply(vec![put(b"a", b"first")]).expect("the writer");
+    let second = PgBackend::connect(&db.url).expect("second");
+    let err = first
+        .apply(vec![put(b"a", b"stale"), put(b"b", b"stale")])
+        .expect_err("taken over");
+    assert!(
+        err.message()
+            .starts_with("another relay took over this database"),
+        "{err}"
+    );
+    assert_eq!(
+        first.get(b"a").expect("reads go on"),
+        Some(b"first".to_vec())
+    );
+    assert_eq!(second.get(b"b").expect("get"), None);
+    second
+        .apply(vec![put(b"a", b"second")])
+        .expect("the new writer");
+    assert_eq!(second.get(b"a").expect("get"), Some(b"second".to_vec()));
+}

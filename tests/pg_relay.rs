@@ -88,9 +88,12 @@ fn same_documents(writer: &Store, reader: &Store, ids: &[EntityId]) {
     for id in ids {
         assert_eq!(
             writer.view(*id).expect("writer").to_json_string(),
-            reader.view(*id).map(|v| v.to_json_string()).unwrap_or_else(|e| {
-                panic!("{id} was acknowledged by the relay but is missing after a kill: {e}")
-            }),
+            reader
+                .view(*id)
+                .map(|v| v.to_json_string())
+                .unwrap_or_else(|e| {
+                    panic!("{id} was acknowledged by the relay but is missing after a kill: {e}")
+                }),
             "{id}"
         );
     }
@@ -146,10 +149,7 @@ async fn acknowledged_changes_survive_sigkill_of_a_postgres_relay() {
     acknowledged.extend(ids);
     relay.restart();
     let reader = Device::new();
-    reader
-        .sync(&relay.sync_url())
-        .await
-        .expect("a last reader");
+    reader.sync(&relay.sync_url()).await.expect("a last reader");
     same_documents(writer.store(), reader.store(), &acknowledged);
     assert!(
         !sled_dir.exists(),
@@ -243,5 +243,8 @@ fn serve_says_why_it_cannot_reach_the_database() {
         )),
         "{stderr}"
     );
-    assert!(!stderr.contains("hunter2"), "no password in errors: {stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "no password in errors: {stderr}"
+    );
 }

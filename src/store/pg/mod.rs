@@ -16,6 +16,7 @@ mod schema;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::tokio_postgres::error::SqlState;
@@ -62,6 +63,8 @@ pub struct PgBackend {
     bridge: Bridge,
     target: String,
     timeout: Duration,
+    /// This engine's writer token (see [`PgBackend::connect`]).
+    token: Arc<Vec<u8>>,
 }
 
 const GET: &str = "SELECT value FROM kv WHERE key = $1";
@@ -76,6 +79,14 @@ const SCAN_FROM_BELOW: &str =
     "SELECT key, value FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2";
 const SCAN_AFTER_BELOW: &str =
     "SELECT key, value FROM kv WHERE key > $1 AND key < $3 ORDER BY key LIMIT $2";
+/// The relay that opened the database last is its one writer: it replaces
+/// the token at start, and every batch checks it before committing. The
+/// check holds the row `FOR SHARE` until the batch commits, so a takeover
+/// waits for the batches under way and every later batch sees it: the new
+/// writer reads the store after the old one's last commit.
+const TAKE_OVER: &str = "INSERT INTO permitsync_writer (id, token) VALUES (1, $1) \
+                         ON CONFLICT (id) DO UPDATE SET token = excluded.token, since = now()";
+const STILL_WRITER: &str = "SELECT token FROM permitsync_writer WHERE id = 1 FOR SHARE";
 const LAST: &str = "SELECT key, value FROM kv WHERE key >= $1 ORDER BY key DESC LIMIT 1";
 const LAST_BELOW: &str =
     "SELECT key, value FROM kv WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1";
@@ -97,8 +108,16 @@ const APPLY_ATTEMPTS: usize = 5;
 
 impl PgBackend {
     /// Connect to the database at `url` (`postgres://user:password@host:port/db`
-    /// or the `key=value` form), apply the schema's migrations, and check that
-    /// the schema is not newer than this binary knows.
+    /// or the `key=value` form), apply the schema's migrations, check that
+    /// the schema is not newer than this binary knows, and become the
+    /// database's one writer.
+    ///
+    /// One relay per database, until the cluster's feed is built
+    /// (`docs/cluster.md`): the engine that connected last is the writer, and
+    /// a batch of any other fails before it commits ("another relay took
+    /// over"). A relay restarted after a crash thus takes over at once, and
+    /// a second relay started by mistake fences the first instead of
+    /// interleaving feed positions with it.
     pub fn connect(url: &str) -> Result<PgBackend, PgError> {
         PgBackend::connect_with(url, PgOptions::default())
     }
@@ -132,6 +151,7 @@ impl PgBackend {
             bridge,
             target,
             timeout: opts.timeout,
+            token: Arc::new(rand::random::<[u8; 16]>().to_vec()),
         };
         backend.prepare()?;
         Ok(backend)
@@ -145,6 +165,7 @@ impl PgBackend {
     /// Connect once, migrate, and say whether commits are durable.
     fn prepare(&self) -> Result<(), PgError> {
         let pool = self.pool.clone();
+        let token = self.token.clone();
         let first = self
             .bridge
             .run(async move {
@@ -153,9 +174,18 @@ impl PgBackend {
                     Err(e) => return First::Unreachable(pool_error(e)),
                 };
                 match schema::migrate(&mut client).await {
+                    Ok(Migrated::UpTo { from }) => {
+                        if let Err(e) = client.execute(TAKE_OVER, &[token.as_ref()]).await {
+                            return First::Failed(error::chain(&e));
+                        }
+                        First::Ready {
+                            migrated: Migrated::UpTo { from },
+                            commit: synchronous_commit(&client).await,
+                        }
+                    }
                     Ok(migrated) => First::Ready {
                         migrated,
-                        commit: synchronous_commit(&client).await,
+                        commit: None,
                     },
                     Err(e) => First::Failed(error::chain(&e)),
                 }
@@ -293,15 +323,21 @@ impl Backend for PgBackend {
         // the last write of a key wins, as in sled's batches; the rest can
         // then go to the database together, in any order
         let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = batch.into_iter().collect();
+        let token = self.token.clone();
         self.call(move |mut client| async move {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match apply_once(&mut client, &writes).await {
+                match apply_once(&mut client, &writes, &token).await {
+                    Ok(Applied::TakenOver) => {
+                        tracing::error!("another relay took over this database: writes fail");
+                        return Err(StorageError::new(TAKEN_OVER));
+                    }
+                    Ok(Applied::Committed) => return Ok(()),
                     Err(e) if attempt < APPLY_ATTEMPTS && retryable(&e) => {
                         tracing::debug!(error = %e, attempt, "batch to retry");
                     }
-                    outcome => return outcome.map_err(error::storage),
+                    Err(e) => return Err(error::storage(e)),
                 }
             }
         })
@@ -315,15 +351,28 @@ impl Backend for PgBackend {
     }
 }
 
-/// One batch as one transaction: its statements are pipelined on the
-/// connection, then committed.
+/// What a batch's transaction did.
+enum Applied {
+    Committed,
+    /// Rolled back: this engine is no longer the database's writer.
+    TakenOver,
+}
+
+const TAKEN_OVER: &str = "another relay took over this database (one relay per database: \
+                          docs/cluster.md); this one no longer writes";
+
+/// One batch as one transaction: its statements and the writer check are
+/// pipelined on the connection, then committed (or rolled back when another
+/// engine took over).
 async fn apply_once(
     client: &mut ClientWrapper,
     writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-) -> Result<(), deadpool_postgres::tokio_postgres::Error> {
+    token: &[u8],
+) -> Result<Applied, deadpool_postgres::tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let put = tx.prepare_cached(PUT).await?;
     let delete = tx.prepare_cached(DELETE).await?;
+    let writer = tx.prepare_cached(STILL_WRITER).await?;
     let params: Vec<Vec<&(dyn ToSql + Sync)>> = writes
         .iter()
         .map(|(k, v)| match v {
@@ -335,8 +384,16 @@ async fn apply_once(
         let stmt = if p.len() == 2 { &put } else { &delete };
         tx.execute(stmt, p)
     });
-    try_join_all(statements).await?;
-    tx.commit().await
+    let (writer, _) =
+        futures_util::future::try_join(tx.query_opt(&writer, &[]), try_join_all(statements))
+            .await?;
+    let current: Option<Vec<u8>> = writer.map(|row| row.try_get(0)).transpose()?;
+    if current.as_deref() != Some(token) {
+        tx.rollback().await?;
+        return Ok(Applied::TakenOver);
+    }
+    tx.commit().await?;
+    Ok(Applied::Committed)
 }
 
 fn retryable(e: &deadpool_postgres::tokio_postgres::Error) -> bool {

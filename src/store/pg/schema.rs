@@ -22,8 +22,13 @@ struct Migration {
 /// migration is never edited: a change to the schema is a new migration.
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    description: "kv: the store's ordered key-value space",
-    sql: "CREATE TABLE IF NOT EXISTS kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL)",
+    description: "kv: the store's ordered key-value space; permitsync_writer: the one relay \
+                  that may write",
+    sql: "CREATE TABLE IF NOT EXISTS kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL); \
+          CREATE TABLE IF NOT EXISTS permitsync_writer (\
+            id INT PRIMARY KEY, \
+            token BYTEA NOT NULL, \
+            since TIMESTAMPTZ NOT NULL DEFAULT now())",
 }];
 
 const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS permitsync_migrations (\
