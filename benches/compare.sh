@@ -38,12 +38,13 @@ results=${COMPARE_RESULTS:-$root/benches/compare/results/$(date -u +%Y%m%dT%H%M%
 
 log() { echo "compare: $*" >&2; }
 
-# --- install and build -------------------------------------------------------
+# --- install and build (only what the chosen systems need) -----------------
+wants() { [[ " ${systems[*]} " == *" $1 "* ]]; }
 nodebin=$(scripts/ensure-node.sh)
 if [ -n "$nodebin" ]; then
     export PATH="$nodebin:$PATH"
 fi
-(
+wants js && (
     cd benches/compare/js-server
     stamp=node_modules/.permitsync-lock-sha256
     want=$(sha256sum package-lock.json | cut -d' ' -f1)
@@ -53,10 +54,12 @@ fi
         echo "$want" >"$stamp"
     fi
 )
-log "building permitsync (release), samod-server (release), the benches"
+log "building permitsync (release), samod-server (release) if asked for, the benches"
 cargo build --release --bin permitsync >&2
-cargo build --release --manifest-path benches/compare/samod-server/Cargo.toml \
-    --target-dir benches/compare/samod-server/target >&2
+if wants samod; then
+    cargo build --release --manifest-path benches/compare/samod-server/Cargo.toml \
+        --target-dir benches/compare/samod-server/target >&2
+fi
 bench_exe() {
     cargo bench --no-run --bench "$1" --message-format=json 2>/dev/null |
         grep -o "\"executable\":\"[^\"]*/$1-[^\"]*\"" | tail -n 1 | cut -d'"' -f4
