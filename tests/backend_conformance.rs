@@ -172,8 +172,7 @@ fn last_with_prefix_matches_the_model(kind: Kind) {
     for prefix in prefixes() {
         let expected = model
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .last()
+            .rfind(|(k, _)| k.starts_with(&prefix))
             .map(|(k, v)| (k.clone(), v.clone()));
         assert_eq!(
             b.last_with_prefix(&prefix).expect("last"),
