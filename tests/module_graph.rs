@@ -141,11 +141,20 @@ fn the_rules_on_a_small_crate() {
     };
     write("src/lib.rs", "pub mod a;\nmod b;\npub use b::Bee;\n");
     // a namespace: children and re-exports only
-    write("src/a/mod.rs", "mod x;\nmod y;\npub use x::X;\npub use y::Y;\n");
+    write(
+        "src/a/mod.rs",
+        "mod x;\nmod y;\npub use x::X;\npub use y::Y;\n",
+    );
     // x names y's item through the namespace, inline
-    write("src/a/x.rs", "pub struct X;\nfn f() { let _ = crate::a::Y; }\n");
+    write(
+        "src/a/x.rs",
+        "pub struct X;\nfn f() { let _ = crate::a::Y; }\n",
+    );
     // y names x's item through a sibling path
-    write("src/a/y.rs", "use super::x::X;\npub struct Y;\nfn g(_: X) {}\n");
+    write(
+        "src/a/y.rs",
+        "use super::x::X;\npub struct Y;\nfn g(_: X) {}\n",
+    );
     // b uses a re-export of itself from the root: no edge (same file)
     write(
         "src/b.rs",
@@ -163,7 +172,9 @@ fn the_rules_on_a_small_crate() {
     assert!(text.contains("crate::a::Y"), "{text}");
     assert!(text.contains("super::x::X"), "{text}");
     // test code is not in the graph
-    assert!(!graph.edges.contains_key(&("src/b.rs".into(), "src/a/x.rs".into())));
+    assert!(!graph
+        .edges
+        .contains_key(&("src/b.rs".into(), "src/a/x.rs".into())));
 }
 
 // ---- the graph -------------------------------------------------------------
@@ -447,9 +458,7 @@ impl Builder {
             "crate" => Target::Module(self.modules[m].root),
             "self" => Target::Module(m),
             "super" => Target::Module(self.modules[m].parent?),
-            "permitsync" if self.modules[m].root != self.library? => {
-                Target::Module(self.library?)
-            }
+            "permitsync" if self.modules[m].root != self.library? => Target::Module(self.library?),
             name => self.lookup(m, name, depth)?,
         };
         for seg in rest {
@@ -658,8 +667,8 @@ fn child_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn parse(path: &Path) -> syn::File {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     syn::parse_file(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 

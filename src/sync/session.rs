@@ -14,8 +14,7 @@ mod unavailable;
 use super::blob_fetch::BlobFetch;
 use super::extension::{self, Extensions};
 use crate::error::Error;
-use crate::model::EntityId;
-use crate::node::Access;
+use crate::model::{Access, EntityId};
 use crate::store::{ReceiveLimits, Store, DEFAULT_TENANT};
 use crate::wire::{
     self, DecodeError, DocumentId, Limits, Message, PeerId, PeerMetadata, PROTOCOL_V1,

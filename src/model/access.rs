@@ -1,6 +1,8 @@
 //! What a connection or request may do: its tenant, device and mode.
 
-use crate::store::DEFAULT_TENANT;
+/// The tenant of a node without a tokens file, and of documents that no
+/// tenant claimed.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// The rights a bearer token grants.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -21,5 +23,16 @@ impl Access {
             device: device.into(),
             read_only: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_names_the_same_default_tenant() {
+        // the store still defines its own constant; one source would be better
+        assert_eq!(DEFAULT_TENANT, crate::store::DEFAULT_TENANT);
     }
 }
