@@ -50,6 +50,7 @@ impl FromRequestParts<Shared> for Writer {
 /// At most this much of a user-supplied string is quoted back in an error.
 pub(super) const MAX_QUOTED: usize = 64;
 
+/// The entity id of the path, or 400 `invalid_input`.
 pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
     let Path(raw) = raw?;
     raw.parse().map_err(|_| {
@@ -58,6 +59,7 @@ pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<En
     })
 }
 
+/// An optional `type=` filter (empty means none), or 400 `invalid_input`.
 pub(super) fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(None),
