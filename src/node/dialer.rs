@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::access::Access;
 use super::connection::{drive, DriveOptions, Ended};
 use super::hub::Direction;
 use super::state::NodeState;
 use super::ws::ClientSocket;
+use crate::model::Access;
 use crate::sync::{backoff, Role, Session, SessionConfig};
 use crate::wire::PeerId;
 

@@ -2,7 +2,6 @@
 //! connections it dials to other nodes. The sync logic itself is sans-IO
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
-mod access;
 mod api_error;
 mod auth;
 mod auth_throttle;
@@ -14,7 +13,10 @@ mod dashboard;
 mod device_api;
 mod devices;
 mod dialer;
+mod entity_api;
+mod event_bus;
 mod events;
+mod extract;
 mod gate;
 mod http_guards;
 mod hub;
@@ -23,13 +25,15 @@ mod metrics;
 mod net_limits;
 mod operator_api;
 mod quotas;
-mod rest;
+mod routes;
 mod server;
 mod state;
+mod status_api;
+mod store_work;
 mod token_watch;
 mod ws;
 
-pub use access::Access;
+pub use crate::model::Access;
 pub use api_error::ApiError;
 pub use auth::{access_from_parts, Auth, AuthError, Mode, TokenEntry};
 pub use auth_throttle::AuthThrottle;
@@ -38,13 +42,14 @@ pub use connection::{drive, DriveOptions, Ended, Transport};
 pub use dashboard::dashboard_router;
 pub use devices::{DeviceInfo, Devices};
 pub use dialer::{connect, redact};
-pub use events::{events_router, EventBus, NodeEvent};
+pub use event_bus::{EventBus, NodeEvent};
+pub use events::events_router;
 pub use http_guards::BodyTimeout;
 pub use hub::{Direction, Hub, HubEvent, PeerStats, PeerStatus};
 pub use metrics::Metrics;
 pub use net_limits::{raise_open_file_limit, NetLimits, RESERVED_FILES};
 pub use quotas::{Quotas, RateLimiter};
-pub use rest::rest_router;
-pub use server::{app, build_state, run, NodeOptions};
+pub use routes::{app, rest_router};
+pub use server::{build_state, run, NodeOptions};
 pub use state::NodeState;
 pub use token_watch::watch_tokens;

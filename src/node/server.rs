@@ -1,30 +1,23 @@
-//! Assembling and running a node: the router, the listener, the dialers and
-//! graceful shutdown. The caller binds the listener (tests bind port 0) and
+//! Assembling and running a node: its state, the listener, the dialers and
+//! graceful shutdown (the routes are merged in [`super::routes`]). The caller binds the listener (tests bind port 0) and
 //! owns the shutdown signal.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::middleware;
-use axum::routing::get;
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::auth::Auth;
-use super::dashboard::dashboard_router;
 use super::devices::Devices;
 use super::dialer;
-use super::events::events_router;
-use super::http_guards::{guard, Guards};
 use super::hub::Hub;
 use super::listener;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
-use super::rest::rest_router;
+use super::routes::app;
 use super::state::NodeState;
-use super::ws::sync_endpoint;
 use crate::error::{Error, Result};
 use crate::store::{Store, SystemClock};
 use crate::wire::Limits;
@@ -66,20 +59,6 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         quotas: opts.quotas,
         rate: RateLimiter::new(),
     }))
-}
-
-/// The node's HTTP application: the REST API, the sync WebSocket, live
-/// events (`/v1/events`) and the dashboard (`/`), behind the request guards
-/// (concurrent requests, body read timeout).
-pub fn app(state: Arc<NodeState>) -> Router {
-    let guards = Guards::new(&state.quotas.net);
-    Router::new()
-        .route("/v1/sync", get(sync_endpoint))
-        .with_state(state.clone())
-        .merge(events_router(state.clone()))
-        .merge(dashboard_router())
-        .merge(rest_router(state))
-        .layer(middleware::from_fn_with_state(guards, guard))
 }
 
 /// Serve `state` on `listener` (within the node's network limits, see

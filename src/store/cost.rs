@@ -100,7 +100,6 @@ impl CostLimits {
     }
 }
 
-
 /// The strings a new entity writes.
 pub(crate) fn new_entity_strings<'a>(new: &NewEntityRef<'a>) -> Vec<&'a str> {
     match new {
