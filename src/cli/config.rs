@@ -330,8 +330,13 @@ mod tests {
     /// The effective configuration names every key, and only keys.
     #[test]
     fn the_effective_configuration_names_every_key() {
-        let parsed = parse_from(args(&["permitsync", "serve", "--connect", "ws://a/v1/sync"]))
-            .expect("parsed");
+        let parsed = parse_from(args(&[
+            "permitsync",
+            "serve",
+            "--connect",
+            "ws://a/v1/sync",
+        ]))
+        .expect("parsed");
         let Command::Serve(serve) = &parsed.cli.command else {
             panic!("serve")
         };
@@ -339,14 +344,21 @@ mod tests {
         let text = effective(&cli.data, None, &[], serve, &parsed.sources).expect("effective");
         for key in keys() {
             assert!(
-                text.lines().any(|l| l.starts_with(&format!("{} = ", key.name))
-                    || l == format!("# {} is not set", key.name)),
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{} = ", key.name))
+                        || l == format!("# {} is not set", key.name)),
                 "{}:\n{text}",
                 key.name
             );
         }
-        assert!(text.contains("connect = [\"ws://a/v1/sync\"]  # command line"), "{text}");
-        assert!(text.contains("listen = \"127.0.0.1:8080\"  # default"), "{text}");
+        assert!(
+            text.contains("connect = [\"ws://a/v1/sync\"]  # command line"),
+            "{text}"
+        );
+        assert!(
+            text.contains("listen = \"127.0.0.1:8080\"  # default"),
+            "{text}"
+        );
         // it is a config file itself
         let table: toml::Table = text.parse().expect("TOML");
         assert!(table.contains_key("max-frame-bytes"));

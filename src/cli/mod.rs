@@ -51,8 +51,13 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
         args::Command::Serve(a) => {
             let checked = node_cmds::check(&cli.require_gas, &a)?;
             if a.check_config {
-                let text =
-                    config::effective(&cli.data, cli.device.as_deref(), &cli.require_gas, &a, &sources)?;
+                let text = config::effective(
+                    &cli.data,
+                    cli.device.as_deref(),
+                    &cli.require_gas,
+                    &a,
+                    &sources,
+                )?;
                 let mut out = io::stdout().lock();
                 out.write_all(text.as_bytes())?;
                 writeln!(out, "# configuration ok")?;

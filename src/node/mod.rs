@@ -23,6 +23,7 @@ mod metrics;
 mod net_limits;
 mod operator_api;
 mod quotas;
+mod readiness;
 mod rest;
 mod server;
 mod state;

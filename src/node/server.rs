@@ -22,6 +22,7 @@ use super::hub::Hub;
 use super::listener;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
+use super::readiness::readiness_router;
 use super::rest::rest_router;
 use super::state::NodeState;
 use super::tls::{ClientTls, ServerTls};
@@ -70,8 +71,8 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
 }
 
 /// The node's HTTP application: the REST API, the sync WebSocket, live
-/// events (`/v1/events`) and the dashboard (`/`), behind the request guards
-/// (concurrent requests, body read timeout).
+/// events (`/v1/events`), `/readyz` and the dashboard (`/`), behind the
+/// request guards (concurrent requests, body read timeout).
 pub fn app(state: Arc<NodeState>) -> Router {
     let guards = Guards::new(&state.quotas.net);
     Router::new()
@@ -79,6 +80,7 @@ pub fn app(state: Arc<NodeState>) -> Router {
         .with_state(state.clone())
         .merge(events_router(state.clone()))
         .merge(dashboard_router())
+        .merge(readiness_router(state.clone()))
         .merge(rest_router(state))
         .layer(middleware::from_fn_with_state(guards, guard))
 }

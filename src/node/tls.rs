@@ -252,6 +252,17 @@ fn handshake_error(host: &str, e: &io::Error) -> String {
             "certificate error: ",
             " (the certificate does not name this host: dial the name it was issued for)",
         ),
+        // webpki's reason for a self-signed CA certificate served as the
+        // server's own (what `openssl req -x509` makes by default)
+        Some(rustls::Error::InvalidCertificate(CertificateError::Other(other)))
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            (
+                "certificate error: ",
+                " (the server presents a CA certificate as its own: serve a certificate \
+                 signed by the CA, with basicConstraints CA:FALSE)",
+            )
+        }
         Some(rustls::Error::InvalidCertificate(_)) => ("certificate error: ", ""),
         Some(rustls::Error::InvalidMessage(_)) => {
             ("", " (is the server speaking TLS on this port?)")
