@@ -153,7 +153,8 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_concurrent_requests: usize,
-    /// A new connection must send its first request's headers within this.
+    /// A new connection must finish its TLS handshake (with --tls-cert) and
+    /// send its first request's headers within this.
     #[arg(long, env = "PERMITSYNC_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_secs: u64,
     /// A request body must arrive within this (408 `body_timeout`).
