@@ -36,7 +36,11 @@ fn stderr(out: &Output) -> String {
 
 /// `--check-config`'s lines: key -> (value, source).
 fn effective(out: &Output) -> BTreeMap<String, (String, String)> {
-    assert!(out.status.success(), "--check-config failed: {}", stderr(out));
+    assert!(
+        out.status.success(),
+        "--check-config failed: {}",
+        stderr(out)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.ends_with("# configuration ok\n"), "{text}");
     text.lines()
@@ -111,7 +115,14 @@ fn the_command_line_wins_over_the_environment_over_the_file_over_the_defaults() 
     // a global option: the file's, until the command line gives one
     assert_eq!(at("data"), (r#""/from/file""#, "config file"));
     let out = run(
-        &["--data", "/typed", "serve", "--config", s(&file), "--check-config"],
+        &[
+            "--data",
+            "/typed",
+            "serve",
+            "--config",
+            s(&file),
+            "--check-config",
+        ],
         &[],
     );
     assert_eq!(effective(&out)["data"].0, r#""/typed""#);
@@ -178,7 +189,10 @@ fn unknown_keys_and_bad_values_are_refused_naming_them() {
     let cases: [(&str, &[&str]); 5] = [
         (
             "max-frame-byte = 1000\n",
-            &["unknown key `max-frame-byte`", "did you mean `max-frame-bytes`?"],
+            &[
+                "unknown key `max-frame-byte`",
+                "did you mean `max-frame-bytes`?",
+            ],
         ),
         ("colour = \"red\"\n", &["unknown key `colour`"]),
         (
@@ -186,14 +200,20 @@ fn unknown_keys_and_bad_values_are_refused_naming_them() {
             &["invalid value 'soon' for '--idle-timeout-secs <SECS>'"],
         ),
         ("listen = [\"a\", \"b\"]\n", &["`listen` takes one value"]),
-        ("max-connections = 10\nmax-connections = 11\n", &["duplicate key"]),
+        (
+            "max-connections = 10\nmax-connections = 11\n",
+            &["duplicate key"],
+        ),
     ];
     for (text, expected) in cases {
         std::fs::write(&file, text).expect("config file");
         let out = run(&["--data", s(&data), "serve", "--config", s(&file)], &[]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{text}: {err}");
-        assert!(err.contains(&format!("config file {}", file.display())), "{err}");
+        assert!(
+            err.contains(&format!("config file {}", file.display())),
+            "{err}"
+        );
         for e in expected {
             assert!(err.contains(e), "{text}: {err}");
         }
@@ -244,7 +264,11 @@ fn check_config_does_not_open_the_store_and_checks_the_files_it_names() {
     std::fs::write(&tokens, "{\"tokens\": [{\"token\": \"x\"}]}").expect("tokens");
     let out = run(&["serve", "--check-config", "--tokens", s(&tokens)], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid tokens file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid tokens file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Every `# key = value` line of the example, uncommented, with the example's
@@ -308,7 +332,8 @@ fn the_packaged_example_config_parses_and_shows_every_option_with_its_default() 
     for key in &all_keys {
         // every option is in the example, and set by it once uncommented
         assert!(
-            text.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+            text.lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
             "packaging/permitsync.toml lacks `{key}`"
         );
         let (value, source) = every.get(key).unwrap_or_else(|| panic!("{key} not set"));
@@ -337,14 +362,18 @@ fn the_systemd_unit_runs_the_example_config_and_reloads_with_sighup() {
         assert!(unit.lines().any(|l| l == line), "the unit lacks `{line}`");
     }
     // the store directory of the example is the unit's state directory
-    let example = std::fs::read_to_string(repo_root().join("packaging/permitsync.toml"))
-        .expect("example");
+    let example =
+        std::fs::read_to_string(repo_root().join("packaging/permitsync.toml")).expect("example");
     assert!(example.contains("\ndata = \"/var/lib/permitsync\"\n"));
     // systemd's own check, where systemd-analyze is installed: no unknown key
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("permitsync.service");
     std::fs::write(&copy, unit.replace("/usr/local/bin/permitsync", BIN)).expect("copy");
-    match Command::new("systemd-analyze").arg("verify").arg(&copy).output() {
+    match Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+    {
         Ok(out) => {
             let err = stderr(&out);
             assert!(out.status.success() && err.trim().is_empty(), "{err}");
@@ -382,7 +411,13 @@ async fn bind_and_open_errors_carry_the_os_reason() {
     let addr = taken.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = run(
-        &["--data", s(&dir.path().join("d")), "serve", "--listen", &addr],
+        &[
+            "--data",
+            s(&dir.path().join("d")),
+            "serve",
+            "--listen",
+            &addr,
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
