@@ -93,8 +93,11 @@ pub fn open_store_with(
         ..StoreOptions::default()
     };
     tracing::debug!(data = %data.display(), "opening store");
-    Store::open_with(data, opts)
-        .map_err(|e| anyhow!("cannot open the store at {}: {e}", data.display()))
+    Store::open_with(data, opts).map_err(|e| match e {
+        // already names the store and says what to do
+        permitsync::Error::Locked { .. } => e.into(),
+        e => anyhow!("cannot open the store at {}: {e}", data.display()),
+    })
 }
 
 /// Run one command against `store`.
