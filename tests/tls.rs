@@ -462,3 +462,21 @@ async fn a_client_that_stalls_in_the_handshake_is_closed_after_the_header_timeou
     .expect("HTTPS");
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_to_a_plain_node_says_the_port_does_not_speak_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = NodeProcess::start(&dir.path().join("plain"), &[]);
+    let wss = format!("wss://{}/v1/sync", plain.addr());
+    let out = run_cli(
+        &dir.path().join("device"),
+        &["sync", "--timeout", "20", &wss],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("TLS handshake with 127.0.0.1 failed")
+            && stderr.contains("is the server speaking TLS on this port?"),
+        "{stderr}"
+    );
+}
