@@ -68,6 +68,17 @@ pub fn open_store(data: &Path, device: Option<String>, require_gas: &[String]) -
     open_store_with(data, device, require_gas, CostLimits::default())
 }
 
+/// The gas rules of `--require-gas` over the defaults.
+pub fn interlocks(require_gas: &[String]) -> Result<Interlocks> {
+    let mut interlocks = Interlocks::default();
+    for rule in require_gas {
+        interlocks
+            .set_rule(rule)
+            .map_err(|e| anyhow!("--require-gas: {e}"))?;
+    }
+    Ok(interlocks)
+}
+
 /// [`open_store`] with the cost limits of `serve`.
 pub fn open_store_with(
     data: &Path,
@@ -75,20 +86,18 @@ pub fn open_store_with(
     require_gas: &[String],
     cost: CostLimits,
 ) -> Result<Store> {
-    let mut interlocks = Interlocks::default();
-    for rule in require_gas {
-        interlocks
-            .set_rule(rule)
-            .map_err(|e| anyhow!("--require-gas: {e}"))?;
-    }
     let opts = StoreOptions {
         device,
-        interlocks,
+        interlocks: interlocks(require_gas)?,
         cost,
         ..StoreOptions::default()
     };
     tracing::debug!(data = %data.display(), "opening store");
-    Ok(Store::open_with(data, opts)?)
+    Store::open_with(data, opts).map_err(|e| match e {
+        // already names the store and says what to do
+        permitsync::Error::Locked { .. } => e.into(),
+        e => anyhow!("cannot open the store at {}: {e}", data.display()),
+    })
 }
 
 /// Run one command against `store`.

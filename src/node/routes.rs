@@ -4,6 +4,7 @@
 //! | routes | file |
 //! |---|---|
 //! | `GET /healthz`, `GET /metrics`, `GET /v1/status` | `status_api.rs` |
+//! | `GET /readyz` (a store read and a flush) | `readiness.rs` |
 //! | `/v1/entities...` (list, read, create, patch, gas readings), `GET /v1/conflicts` | `entity_api.rs` |
 //! | `POST /v1/entities/{id}/resolve`, `GET /v1/entities/{id}/history` | `operator_api.rs` |
 //! | `/v1/blobs/{sha256}`, `POST /v1/entities/{id}/photos` | `blob_api.rs` |
@@ -40,13 +41,14 @@ use super::entity_api::entity_routes;
 use super::events::events_router;
 use super::http_guards::{guard, Guards};
 use super::operator_api::operator_routes;
+use super::readiness::readiness_router;
 use super::state::{NodeState, Shared};
 use super::status_api::status_routes;
 use super::ws::sync_endpoint;
 
 /// The node's HTTP application: the REST API, the sync WebSocket, live
-/// events (`/v1/events`) and the dashboard (`/`), behind the request guards
-/// (concurrent requests, body read timeout).
+/// events (`/v1/events`), `/readyz` and the dashboard (`/`), behind the
+/// request guards (concurrent requests, body read timeout).
 pub fn app(state: Arc<NodeState>) -> Router {
     let guards = Guards::new(&state.quotas.net);
     Router::new()
@@ -54,6 +56,7 @@ pub fn app(state: Arc<NodeState>) -> Router {
         .with_state(state.clone())
         .merge(events_router(state.clone()))
         .merge(dashboard_router())
+        .merge(readiness_router(state.clone()))
         .merge(rest_router(state))
         .layer(middleware::from_fn_with_state(guards, guard))
 }

@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
 use super::routes::app;
 use super::state::NodeState;
+use super::tls::{ClientTls, ServerTls};
 use crate::error::{Error, Result};
 use crate::store::{Store, SystemClock};
 use crate::wire::Limits;
@@ -61,6 +62,17 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
     }))
 }
 
+/// What [`run_with`] dials and how it serves.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Sync URLs to keep a connection to (`ws://` or `wss://`).
+    pub connect: Vec<String>,
+    /// Whom the dialers trust for `wss://` (default: the system's roots).
+    pub client_tls: Option<ClientTls>,
+    /// Serve HTTPS and WSS with this certificate instead of plain HTTP.
+    pub server_tls: Option<ServerTls>,
+}
+
 /// Serve `state` on `listener` (within the node's network limits, see
 /// [`super::listener`]), dial every URL in `connect`, and stop when `shutdown`
 /// completes: live sync connections are told, connections drain, dialers
@@ -71,12 +83,29 @@ pub async fn run(
     connect: Vec<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let opts = RunOptions {
+        connect,
+        ..RunOptions::default()
+    };
+    run_with(listener, state, opts, shutdown).await
+}
+
+/// [`run`] with TLS: over `opts.server_tls` the listener speaks only HTTPS
+/// and WSS, and the dialers trust `opts.client_tls`.
+pub async fn run_with(
+    listener: TcpListener,
+    state: Arc<NodeState>,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let client_tls = opts.client_tls.unwrap_or_else(ClientTls::system);
     let mut dialers = Vec::new();
-    for url in connect {
+    for url in opts.connect {
         dialers.push(tokio::spawn(dialer::dial_forever(
             state.clone(),
             url,
+            client_tls.clone(),
             stop_rx.clone(),
         )));
     }
@@ -85,6 +114,7 @@ pub async fn run(
         listener,
         app,
         state.quotas.net,
+        opts.server_tls.map(|t| t.acceptor().clone()),
         stop_rx.clone(),
     ));
     shutdown.await;

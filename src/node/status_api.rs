@@ -2,7 +2,7 @@
 //!
 //! | route | |
 //! |---|---|
-//! | `GET /healthz` | `{"status": "ok"}`, no auth |
+//! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
 //! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
 //! | `GET /v1/status` | node id, document count, feed head and live connections |
 
