@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use permitsync::store::CostLimits;
 use permitsync::EntityType;
+
+pub use super::serve_args::{LogFormat, ServeArgs};
 
 /// Offline-first Permit-to-Work store: permits, isolation points and closeouts
 /// as Automerge documents, with the safety policies applied as a view.
@@ -28,7 +29,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Device id recorded in `created_by` when the store is created.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, env = "PERMITSYNC_DEVICE", value_name = "NAME")]
     pub device: Option<String>,
 
     /// Which gas tests a work type needs before a permit of it is activated
@@ -93,129 +94,32 @@ pub enum Command {
     Sync(SyncArgs),
 }
 
-/// `serve` options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the bound address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    pub listen: String,
-    /// Keep the relay's store in this PostgreSQL database instead of the
-    /// sled store of --data (which is then not used), e.g.
-    /// postgres://permitsync:SECRET@db.example:5432/permitsync. See docs/cluster.md.
-    #[arg(
-        long,
-        env = "PERMITSYNC_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-    /// Tokens file (JSON: token -> tenant, device, mode). Without it, every client
-    /// has full access to the default tenant.
-    #[arg(long, value_name = "FILE")]
-    pub tokens: Option<PathBuf>,
-    /// Another node's sync URL to dial (repeatable), e.g.
-    /// ws://relay.example:8080/v1/sync?token=SECRET
-    #[arg(long, value_name = "URL")]
-    pub connect: Vec<String>,
-    /// Largest WebSocket frame accepted from a peer, in bytes.
-    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
-    pub max_frame_bytes: usize,
-    /// Most new changes one sync message may bring.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_changes_per_message: usize,
-    /// Largest stored size of one document, in bytes.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
-    pub max_document_bytes: usize,
-    /// Most operations one Automerge change may hold (foreign data is
-    /// measured before it is decoded; see docs/storage.md "Cost limits").
-    #[arg(long, default_value_t = CostLimits::default().max_ops_per_change, value_name = "N")]
-    pub max_ops_per_change: u64,
-    /// Most operations one sync message, write or bundle document may bring.
-    #[arg(long, default_value_t = CostLimits::default().max_ops_per_message, value_name = "N")]
-    pub max_ops_per_message: u64,
-    /// Most characters of text (and list items) one sync message or write may
-    /// insert.
-    #[arg(long, default_value_t = CostLimits::default().max_text_chars, value_name = "N")]
-    pub max_text_chars: u64,
-    /// Most bytes of values one sync message or write may bring, after
-    /// decompression.
-    #[arg(long, default_value_t = CostLimits::default().max_value_bytes, value_name = "BYTES")]
-    pub max_value_bytes: u64,
-    /// Most operations one document may hold.
-    #[arg(long, default_value_t = CostLimits::default().max_document_ops, value_name = "N")]
-    pub max_document_ops: u64,
-    /// Largest photo (blob) accepted, by upload or from a peer, in bytes
-    /// (keep it below --max-frame-bytes: a blob travels in one frame).
-    #[arg(long, default_value_t = permitsync::store::DEFAULT_MAX_BLOB_BYTES, value_name = "BYTES")]
-    pub max_blob_bytes: usize,
-    /// Live sync connections per token.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub max_connections_per_token: usize,
-    /// Requests per token per second (REST calls and sync connections; bursts
-    /// up to twice that; 0 = unlimited).
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub max_requests_per_second: u32,
-    /// Open connections (HTTP and sync) at once; beyond it a new connection
-    /// gets 503 (only /healthz is answered). Lowered to fit the open-file limit.
-    #[arg(long, default_value_t = 4096, value_name = "N")]
-    pub max_connections: usize,
-    /// HTTP requests handled at once; beyond it 503 `busy` (not /healthz).
-    #[arg(long, default_value_t = 512, value_name = "N")]
-    pub max_concurrent_requests: usize,
-    /// A new connection must send its first request's headers within this.
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_read_timeout_secs: u64,
-    /// A request body must arrive within this (408 `body_timeout`).
-    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_read_timeout_secs: u64,
-    /// A kept-alive connection with no request for this long is closed.
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub idle_timeout_secs: u64,
-    /// A sync connection must send `join` within this after the upgrade.
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub join_timeout_secs: u64,
-    /// A silent sync connection is pinged after this; after two unanswered
-    /// pings it is closed.
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub ping_interval_secs: u64,
-    /// Failed authentications per source address per minute (bursts of as
-    /// many); beyond, 429 `auth_throttled` with Retry-After. 0 = unlimited.
-    #[arg(long, default_value_t = 60, value_name = "N")]
-    pub max_auth_failures_per_minute: u32,
-}
-
-impl ServeArgs {
-    /// The cost limits these flags ask for.
-    pub fn cost_limits(&self) -> CostLimits {
-        CostLimits {
-            max_ops_per_change: self.max_ops_per_change,
-            max_ops_per_message: self.max_ops_per_message,
-            max_text_chars: self.max_text_chars,
-            max_value_bytes: self.max_value_bytes,
-            max_document_ops: self.max_document_ops,
-        }
-    }
-}
-
 /// `status` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// The node's HTTP address.
+    /// The node's HTTP address (http:// or https://).
     #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub url: String,
     /// Bearer token, if the node has a tokens file.
     #[arg(long, env = "PERMITSYNC_TOKEN", value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Also trust this CA (PEM) for an https:// URL, besides the system's roots.
+    #[arg(long, env = "PERMITSYNC_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `sync` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncArgs {
     /// The node's sync URL, e.g. ws://127.0.0.1:8080/v1/sync?token=SECRET
+    /// or wss://relay.example/v1/sync?token=SECRET
     pub url: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,
+    /// Also trust this CA (PEM) for a wss:// URL, besides the system's roots.
+    #[arg(long, env = "PERMITSYNC_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Add or remove an item of a set.

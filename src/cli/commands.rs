@@ -94,6 +94,17 @@ impl std::fmt::Display for StoreAt<'_> {
     }
 }
 
+/// The gas rules of `--require-gas` over the defaults.
+pub fn interlocks(require_gas: &[String]) -> Result<Interlocks> {
+    let mut interlocks = Interlocks::default();
+    for rule in require_gas {
+        interlocks
+            .set_rule(rule)
+            .map_err(|e| anyhow!("--require-gas: {e}"))?;
+    }
+    Ok(interlocks)
+}
+
 /// [`open_store`] at `at`, with the cost limits of `serve`.
 pub fn open_store_with(
     at: StoreAt<'_>,
@@ -101,22 +112,21 @@ pub fn open_store_with(
     require_gas: &[String],
     cost: CostLimits,
 ) -> Result<Store> {
-    let mut interlocks = Interlocks::default();
-    for rule in require_gas {
-        interlocks
-            .set_rule(rule)
-            .map_err(|e| anyhow!("--require-gas: {e}"))?;
-    }
     let opts = StoreOptions {
         device,
-        interlocks,
+        interlocks: interlocks(require_gas)?,
         cost,
         ..StoreOptions::default()
     };
     tracing::debug!(store = %at, "opening store");
     match at {
-        StoreAt::Sled(data) => Ok(Store::open_with(data, opts)?),
+        StoreAt::Sled(data) => Store::open_with(data, opts).map_err(|e| match e {
+            // already names the store and says what to do
+            permitsync::Error::Locked { .. } => e.into(),
+            e => anyhow!("cannot open the store at {}: {e}", data.display()),
+        }),
         StoreAt::Postgres(url) => {
+            // the engine's errors name the database (without its password)
             let backend = PgBackend::connect(url)?;
             tracing::info!(database = backend.target(), "store on PostgreSQL");
             Ok(Store::with_backend(Arc::new(backend), opts)?)

@@ -1,27 +1,40 @@
 //! The `permitsync` command line (binary only): parse, open the store, run one
 //! command, render its outcome. Errors print `error: <message>` on stderr and
 //! exit 1; usage errors are clap's (exit 2). Logs go to stderr (`RUST_LOG`,
-//! default `warn`); stdout carries command output only.
+//! default `warn`; `serve --log-format json` for JSON lines; colour only on a
+//! terminal); stdout carries command output only.
 
 mod args;
 mod commands;
+mod config;
 mod node_cmds;
 mod output;
+mod serve_args;
 mod timestamp;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use args::Cli;
+use args::LogFormat;
+use config::Parsed;
 
 /// Run the command line and return the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
-    match run(cli) {
+    let parsed = match config::parse() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let format = match &parsed.cli.command {
+        args::Command::Serve(a) => a.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(format);
+    match run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -32,10 +45,25 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(parsed: Parsed) -> anyhow::Result<()> {
+    let Parsed { cli, sources } = parsed;
     match cli.command {
         args::Command::Serve(a) => {
-            return node_cmds::serve(&cli.data, cli.device, &cli.require_gas, a)
+            let checked = node_cmds::check(&cli.require_gas, &a)?;
+            if a.check_config {
+                let text = config::effective(
+                    &cli.data,
+                    cli.device.as_deref(),
+                    &cli.require_gas,
+                    &a,
+                    &sources,
+                )?;
+                let mut out = io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                writeln!(out, "# configuration ok")?;
+                return Ok(());
+            }
+            return node_cmds::serve(&cli.data, cli.device, &cli.require_gas, a, checked);
         }
         args::Command::Status(a) => return node_cmds::status(a, cli.json),
         args::Command::Sync(a) => {
@@ -51,12 +79,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+/// Logs on stderr at `RUST_LOG` (default `warn`), as text or JSON lines;
+/// colour only when stderr is a terminal and `NO_COLOR` is unset.
+fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let colour = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .try_init();
+        .with_ansi(colour);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// `permitsync list | head` closing the pipe early is not an error.

@@ -4,13 +4,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use permitsync::node::{self, NodeOptions};
+use anyhow::{anyhow, bail, Context, Result};
+use permitsync::node::{self, ClientTls, NodeOptions, ServerTls};
 use permitsync::wire::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
-use super::commands::{open_store, open_store_with, StoreAt};
+use super::commands::{interlocks, open_store, open_store_with, StoreAt};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -18,13 +18,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `permitsync serve`: run a node until SIGINT or SIGTERM.
-pub fn serve(
-    data: &Path,
-    device: Option<String>,
-    require_gas: &[String],
-    args: ServeArgs,
-) -> Result<()> {
+/// What [`check`] loaded for [`serve`].
+pub struct Checked {
+    server_tls: Option<ServerTls>,
+    client_tls: ClientTls,
+}
+
+/// Check `serve`'s options without opening the store: the limits fit
+/// together, the gas rules parse, and the tokens file, certificates, key and
+/// CA load.
+pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     // a blob travels in one frame, with a little framing around it
     const BLOB_FRAME_OVERHEAD: usize = 64 * 1024;
     if args.max_blob_bytes.saturating_add(BLOB_FRAME_OVERHEAD) > args.max_frame_bytes {
@@ -36,6 +39,30 @@ pub fn serve(
             args.max_frame_bytes
         );
     }
+    interlocks(require_gas)?;
+    if let Some(path) = &args.tokens {
+        node::Auth::from_file(path).map_err(|e| anyhow!("{e}"))?;
+    }
+    let server_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let client_tls = ClientTls::new(args.ca_cert.as_deref())?;
+    Ok(Checked {
+        server_tls,
+        client_tls,
+    })
+}
+
+/// `permitsync serve`: run a node until SIGINT or SIGTERM.
+pub fn serve(
+    data: &Path,
+    device: Option<String>,
+    require_gas: &[String],
+    args: ServeArgs,
+    checked: Checked,
+) -> Result<()> {
     let at = match &args.database_url {
         Some(url) => StoreAt::Postgres(url),
         None => StoreAt::Sled(data),
@@ -77,19 +104,29 @@ pub fn serve(
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .map_err(|e| anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
+        let scheme = if checked.server_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         // SIGHUP reloads the tokens from now on (before anyone is told the address)
         let _watch = node::watch_tokens(state.clone())?;
         {
             // tests and scripts wait for this line
             let mut out = std::io::stdout().lock();
-            writeln!(out, "listening on http://{addr}")?;
+            writeln!(out, "listening on {scheme}://{addr}")?;
             out.flush()?;
         }
-        tracing::info!(%addr, store = %at, peers = args.connect.len(), open_files,
-            max_connections = net.max_connections, "node started");
-        node::run(listener, state, args.connect, shutdown_signal()).await?;
+        tracing::info!(%addr, scheme, store = %at, peers = args.connect.len(),
+            open_files, max_connections = net.max_connections, "node started");
+        let run = node::RunOptions {
+            connect: args.connect,
+            client_tls: Some(checked.client_tls),
+            server_tls: checked.server_tls,
+        };
+        node::run_with(listener, state, run, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -117,7 +154,13 @@ async fn shutdown_signal() {
 
 /// `permitsync status`: GET /v1/status of a running node.
 pub fn status(args: StatusArgs, json: bool) -> Result<()> {
-    let body = runtime()?.block_on(http_get(&args.url, "/v1/status", args.token.as_deref()))?;
+    let tls = ClientTls::new(args.ca_cert.as_deref())?;
+    let body = runtime()?.block_on(http_get(
+        &args.url,
+        "/v1/status",
+        args.token.as_deref(),
+        &tls,
+    ))?;
     let value: serde_json::Value =
         serde_json::from_str(&body).context("the node's status is not JSON")?;
     let mut out = std::io::stdout().lock();
@@ -160,23 +203,39 @@ fn peer_line(p: &serde_json::Value) -> String {
     )
 }
 
-/// A minimal HTTP/1.1 GET (the node speaks plain HTTP on a trusted network or
-/// behind a TLS proxy).
-async fn http_get(base: &str, path: &str, token: Option<&str>) -> Result<String> {
-    let Some(rest) = base.strip_prefix("http://") else {
-        bail!("the node URL must start with http:// (got {base})");
+/// A minimal HTTP/1.1 GET over http:// or https:// (trusting what `tls` trusts).
+async fn http_get(base: &str, path: &str, token: Option<&str>, tls: &ClientTls) -> Result<String> {
+    let (secure, rest) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => bail!("the node URL must start with http:// or https:// (got {base})"),
     };
     let host = rest.trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(host)
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') => (
+            name,
+            port.parse::<u16>()
+                .map_err(|_| anyhow!("bad port in the node URL {base}"))?,
+        ),
+        _ => (host, if secure { 443 } else { 80 }),
+    };
+    let mut stream = tls
+        .open(name, port, secure)
         .await
-        .with_context(|| format!("cannot reach the node at {base}"))?;
+        .map_err(|e| anyhow!("cannot reach the node at {base}: {e}"))?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
     stream.write_all(req.as_bytes()).await?;
+    stream.flush().await?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
+    // a TLS server may close without close_notify: keep what arrived
+    if let Err(e) = stream.read_to_end(&mut raw).await {
+        if raw.is_empty() {
+            return Err(e.into());
+        }
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).unwrap_or("?");
@@ -197,13 +256,14 @@ pub fn sync_once(
     args: SyncArgs,
     json: bool,
 ) -> Result<()> {
+    let tls = ClientTls::new(args.ca_cert.as_deref())?;
     let store = open_store(data, device, require_gas)?;
     let state = node::build_state(store, &NodeOptions::default())?;
     let url = args.url.clone();
     let ended = runtime()?.block_on(async move {
         tokio::time::timeout(
             Duration::from_secs(args.timeout),
-            node::connect(state.clone(), &url, true),
+            node::connect_with(state.clone(), &url, true, &tls),
         )
         .await
         .map_err(|_| anyhow::anyhow!("not in sync after {} s", args.timeout))?

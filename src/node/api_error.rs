@@ -12,6 +12,9 @@ use super::auth::AuthError;
 use crate::error::Error;
 use crate::model::EntityId;
 
+/// The result of a handler.
+pub(super) type ApiResult<T> = Result<T, ApiError>;
+
 /// An error answer of the REST API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::access::Access;
+use crate::model::Access;
 
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

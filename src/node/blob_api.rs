@@ -25,11 +25,11 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::api_error::ApiError;
+use super::api_error::{ApiError, ApiResult};
+use super::extract::{body, parse_id, Authed, Writer};
 use super::http_guards::{body_timeout_error, is_body_timeout};
-use super::rest::{
-    author, blocking, body, changed, parse_id, visible_summary, ApiResult, Authed, Shared, Writer,
-};
+use super::state::Shared;
+use super::store_work::{author, blocking, changed, visible_summary};
 use crate::error::Error;
 use crate::store::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash};
 use crate::view::View;

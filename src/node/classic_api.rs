@@ -16,8 +16,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::api_error::ApiError;
-use super::rest::{blocking, body, changed, parse_type, ApiResult, Authed, Shared, Writer};
+use super::api_error::{ApiError, ApiResult};
+use super::extract::{body, parse_type, Authed, Writer};
+use super::state::Shared;
+use super::store_work::{blocking, changed};
 use crate::classic::{self, PullPage, SyncRequest, SyncResponse};
 
 /// Largest page of the classic pull.

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::access::Access;
+use crate::model::Access;
 
 /// The slots in use, per (tenant, device).
 #[derive(Default)]

@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 
 use super::hub::{Direction, HubEvent, PeerStats};
 use super::state::NodeState;
-use super::Access;
+use crate::model::Access;
 use crate::sync::{Output, Session};
 use crate::wire::{self, Message, PeerId};
 

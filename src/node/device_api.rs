@@ -14,8 +14,10 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::api_error::ApiError;
-use super::rest::{blocking, ApiResult, Authed, Shared, Writer, MAX_QUOTED};
+use super::api_error::{ApiError, ApiResult};
+use super::extract::{Authed, Writer, MAX_QUOTED};
+use super::state::Shared;
+use super::store_work::blocking;
 
 /// The device routes (merged into the REST router).
 pub(super) fn device_routes() -> Router<Shared> {

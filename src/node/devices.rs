@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::access::Access;
 use super::hub::Hub;
 use crate::error::{Error, Result};
+use crate::model::Access;
 use crate::store::{Backend, BatchOp, Store};
 
 /// Key prefix of the registry in the store's backend.

@@ -1,15 +1,18 @@
 //! Dialing other nodes: one connection per URL, reconnecting with
-//! exponential backoff and jitter (1 s doubling to 32 s).
+//! exponential backoff and jitter (1 s doubling to 32 s). `ws://` URLs are
+//! plain TCP; `wss://` URLs are TLS, trusting what [`ClientTls`] trusts.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::access::Access;
 use super::connection::{drive, DriveOptions, Ended};
 use super::hub::Direction;
 use super::state::NodeState;
+use super::tls::{ClientTls, MaybeTls};
 use super::ws::ClientSocket;
+use crate::model::Access;
 use crate::sync::{backoff, Role, Session, SessionConfig};
 use crate::wire::PeerId;
 
@@ -22,13 +25,55 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Connect once to `url` and run the sync session until it ends (or, with
-/// `stop_when_idle`, until everything is in sync).
+/// `stop_when_idle`, until everything is in sync). A `wss://` URL trusts the
+/// system's root certificates ([`ClientTls::system`]).
 pub async fn connect(
     state: Arc<NodeState>,
     url: &str,
     stop_when_idle: bool,
 ) -> Result<Ended, String> {
-    let (socket, _) = tokio_tungstenite::connect_async(url)
+    connect_with(state, url, stop_when_idle, &ClientTls::system()).await
+}
+
+/// The TCP (or, for `wss://`, TLS) connection and WebSocket handshake to `url`.
+async fn open_socket(
+    url: &str,
+    tls: &ClientTls,
+) -> Result<tokio_tungstenite::WebSocketStream<MaybeTls>, String> {
+    let request = url
+        .into_client_request()
+        .map_err(|e| format!("bad sync URL: {e}"))?;
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        other => {
+            return Err(format!(
+                "bad sync URL: the scheme must be ws:// or wss:// (got {})",
+                other.unwrap_or("none")
+            ))
+        }
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| "bad sync URL: no host".to_string())?
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let stream = tls.open(&host, port, secure).await?;
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+    Ok(socket)
+}
+
+/// [`connect`], trusting what `tls` trusts for a `wss://` URL.
+pub async fn connect_with(
+    state: Arc<NodeState>,
+    url: &str,
+    stop_when_idle: bool,
+    tls: &ClientTls,
+) -> Result<Ended, String> {
+    let socket = open_socket(url, tls)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redact(url)))?;
     // the peer we dial may see and send everything of our (default) tenant
@@ -60,10 +105,15 @@ pub async fn connect(
 }
 
 /// Keep a connection to `url` open until `shutdown` turns true.
-pub async fn dial_forever(state: Arc<NodeState>, url: String, mut shutdown: watch::Receiver<bool>) {
+pub async fn dial_forever(
+    state: Arc<NodeState>,
+    url: String,
+    tls: ClientTls,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut attempt: u32 = 0;
     loop {
-        match connect(state.clone(), &url, false).await {
+        match connect_with(state.clone(), &url, false, &tls).await {
             Ok(ended) => {
                 tracing::info!(url = %redact(&url), reason = %ended.reason, "connection ended");
                 if ended.handshake_done {

@@ -15,11 +15,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 
-use super::access::Access;
-use super::api_error::ApiError;
+use super::api_error::{ApiError, ApiResult};
 use super::auth::access_from_parts;
-use super::rest::check_rate;
 use super::state::NodeState;
+use crate::model::Access;
 
 /// The source address of a request (absent when the app is called without
 /// the node's listener, as in-process tests do).
@@ -65,6 +64,27 @@ pub(super) fn authenticate(
     }
     check_rate(state, &access)?;
     Ok(access)
+}
+
+/// Requests per token per second: over the limit, 429 `rate_limited`.
+fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
+    let key = format!("{}/{}", access.tenant, access.device);
+    if state
+        .rate
+        .allow(&key, state.quotas.requests_per_second, state.clock.now_ms())
+    {
+        return Ok(());
+    }
+    state.metrics.error("other");
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "more than {} requests per second for this token; slow down",
+            state.quotas.requests_per_second
+        ),
+    )
+    .retry_after(1))
 }
 
 fn throttled(secs: u64) -> ApiError {

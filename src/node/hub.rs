@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::access::Access;
 use super::conn_slots::ConnSlots;
-use super::events::{EventBus, NodeEvent};
-use crate::model::EntityId;
+use super::event_bus::{EventBus, NodeEvent};
+use crate::model::{Access, EntityId};
 
 /// Something a connection's task must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,6 +10,11 @@
 //! - Beyond those, a connection gets a canned `503` written without waiting,
 //!   and is closed.
 //!
+//! With TLS, the handshake runs after the budget check and within the header
+//! read timeout: a client that stalls in the handshake is closed like one that
+//! stalls in its headers. A plain HTTP request on a TLS port gets a plain
+//! `400` that says so; connections beyond every budget are closed unanswered.
+//!
 //! A watchdog per connection closes it when its first request's headers have
 //! not arrived within the header read timeout (slowloris), and closes it
 //! gracefully when no request has started for the idle timeout. Upgraded
@@ -31,8 +36,10 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::net_limits::NetLimits;
@@ -44,6 +51,14 @@ const OVERFLOW_TIMEOUT: Duration = Duration::from_secs(2);
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 retry-after: 1\r\nconnection: close\r\ncontent-length: 68\r\n\r\n\
 {\"error\":\"busy\",\"detail\":\"too many connections; retry in a moment\"}\n";
+
+/// The answer to a plain HTTP request on a TLS port.
+const PLAIN_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
+connection: close\r\ncontent-length: 81\r\n\r\n\
+{\"error\":\"tls_required\",\"detail\":\"this port speaks TLS: use https:// or wss://\"}\n";
+
+/// The first byte of a TLS connection (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// How long a stopping node waits for its connections to end.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -65,12 +80,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Held {
     }
 }
 
-/// Accept connections on `listener` and serve `app` on them until `stop`
-/// turns true; then wait (up to [`DRAIN`]) for the live connections to end.
+/// Accept connections on `listener` and serve `app` on them (over TLS with
+/// `tls`) until `stop` turns true; then wait (up to [`DRAIN`]) for the live
+/// connections to end.
 pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: NetLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -94,12 +111,17 @@ pub(super) async fn serve(
         if let Ok(slot) = slots.clone().try_acquire_owned() {
             let (app, stop) = (app.clone(), stop.clone());
             let hold = ConnHold(Arc::new(slot));
-            tokio::spawn(serve_connection(tcp, peer, hold, app, limits, stop));
+            let tls = tls.clone();
+            tokio::spawn(serve_connection(tcp, peer, hold, app, limits, tls, stop));
         } else if let Ok(slot) = overflow.clone().try_acquire_owned() {
+            let tls = tls.clone();
             tokio::spawn(async move {
-                serve_overflow(tcp).await;
+                let _ = tokio::time::timeout(OVERFLOW_TIMEOUT, serve_overflow(tcp, tls)).await;
                 drop(slot);
             });
+        } else if tls.is_some() {
+            // a canned answer would not be TLS: close at once
+            drop(tcp);
         } else {
             // nothing to wait for: read what already arrived (closing with
             // unread bytes would reset the connection before the client reads
@@ -204,15 +226,68 @@ impl hyper::body::Body for GuardedBody {
     }
 }
 
+/// The TLS handshake on an accepted connection. A client that sends plain
+/// HTTP instead gets [`PLAIN_ON_TLS`]; `None` when the connection is closed.
+async fn accept_tls(
+    acceptor: &TlsAcceptor,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first).await {
+        Ok(1..) if first[0] != TLS_HANDSHAKE_RECORD => {
+            tracing::debug!(%peer, "plain HTTP on the TLS port");
+            let _ = tcp.write_all(PLAIN_ON_TLS).await;
+            let _ = tcp.shutdown().await;
+            return None;
+        }
+        Ok(1..) => {}
+        _ => return None,
+    }
+    match acceptor.accept(tcp).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+    }
+}
+
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     hold: ConnHold,
     app: Router,
     limits: NetLimits,
-    mut stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
 ) {
+    // the header read timeout runs from the accept, over the handshake too
     let activity = Arc::new(Activity::new());
+    let Some(acceptor) = tls else {
+        return serve_io(tcp, peer, hold, app, limits, activity, stop).await;
+    };
+    let deadline = activity.opened + limits.header_read_timeout;
+    match tokio::time::timeout_at(deadline.into(), accept_tls(&acceptor, tcp, peer)).await {
+        Ok(Some(stream)) => serve_io(stream, peer, hold, app, limits, activity, stop).await,
+        Ok(None) => {}
+        Err(_) => {
+            tracing::debug!(%peer, "closing a connection that did not finish its TLS handshake in time")
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    hold: ConnHold,
+    app: Router,
+    limits: NetLimits,
+    activity: Arc<Activity>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let act = activity.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (app, act) = (app.clone(), act.clone());
@@ -239,7 +314,7 @@ async fn serve_connection(
     // a request's head must fit in 32 KiB: hyper's default lets a connection
     // buffer about 400 KiB of unfinished headers
     builder.http1().max_buf_size(32 * 1024);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = false;
     loop {
@@ -278,8 +353,25 @@ async fn serve_connection(
     }
 }
 
-/// A connection above the cap: `/healthz` is answered, anything else gets `503 busy`.
-async fn serve_overflow(tcp: TcpStream) {
+/// A connection above the cap: `/healthz` is answered, anything else gets
+/// `503 busy` (the caller bounds the whole of it, TLS handshake included).
+async fn serve_overflow(tcp: TcpStream, tls: Option<TlsAcceptor>) {
+    let peer = tcp.peer_addr().ok();
+    match (tls, peer) {
+        (None, _) => answer_overflow(tcp).await,
+        (Some(acceptor), Some(peer)) => {
+            if let Some(stream) = accept_tls(&acceptor, tcp, peer).await {
+                answer_overflow(stream).await;
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
+async fn answer_overflow<I>(io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
         let (status, body) = if req.uri().path() == "/healthz" {
             (StatusCode::OK, r#"{"status":"ok"}"#)
@@ -298,6 +390,24 @@ async fn serve_overflow(tcp: TcpStream) {
         Ok::<_, Infallible>(response.unwrap_or_else(|_| Response::new(Body::empty())))
     });
     let builder = Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(tcp), service);
-    let _ = tokio::time::timeout(OVERFLOW_TIMEOUT, conn).await;
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PLAIN_ON_TLS, REFUSED};
+
+    /// The canned answers' `content-length` is their body's length.
+    #[test]
+    fn canned_answers_have_the_right_length() {
+        for raw in [REFUSED, PLAIN_ON_TLS] {
+            let text = std::str::from_utf8(raw).expect("ASCII");
+            let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .expect("a content-length");
+            assert_eq!(length.parse::<usize>().ok(), Some(body.len()), "{text}");
+        }
+    }
 }

@@ -12,9 +12,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::rest::{
-    author, blocking, body, changed, parse_id, visible_summary, ApiResult, Authed, Shared, Writer,
-};
+use super::api_error::ApiResult;
+use super::extract::{body, parse_id, Authed, Writer};
+use super::state::Shared;
+use super::store_work::{author, blocking, changed, visible_summary};
 use crate::resolve::{resolve, Resolution};
 use crate::view::{audit_trail, OpRecord, View};
 use crate::write::{ChangeNote, ResolutionNote};

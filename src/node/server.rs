@@ -1,30 +1,24 @@
-//! Assembling and running a node: the router, the listener, the dialers and
-//! graceful shutdown. The caller binds the listener (tests bind port 0) and
+//! Assembling and running a node: its state, the listener, the dialers and
+//! graceful shutdown (the routes are merged in [`super::routes`]). The caller binds the listener (tests bind port 0) and
 //! owns the shutdown signal.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::middleware;
-use axum::routing::get;
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::auth::Auth;
-use super::dashboard::dashboard_router;
 use super::devices::Devices;
 use super::dialer;
-use super::events::events_router;
-use super::http_guards::{guard, Guards};
 use super::hub::Hub;
 use super::listener;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
-use super::rest::rest_router;
+use super::routes::app;
 use super::state::NodeState;
-use super::ws::sync_endpoint;
+use super::tls::{ClientTls, ServerTls};
 use crate::error::{Error, Result};
 use crate::store::{Store, SystemClock};
 use crate::wire::Limits;
@@ -68,18 +62,15 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
     }))
 }
 
-/// The node's HTTP application: the REST API, the sync WebSocket, live
-/// events (`/v1/events`) and the dashboard (`/`), behind the request guards
-/// (concurrent requests, body read timeout).
-pub fn app(state: Arc<NodeState>) -> Router {
-    let guards = Guards::new(&state.quotas.net);
-    Router::new()
-        .route("/v1/sync", get(sync_endpoint))
-        .with_state(state.clone())
-        .merge(events_router(state.clone()))
-        .merge(dashboard_router())
-        .merge(rest_router(state))
-        .layer(middleware::from_fn_with_state(guards, guard))
+/// What [`run_with`] dials and how it serves.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Sync URLs to keep a connection to (`ws://` or `wss://`).
+    pub connect: Vec<String>,
+    /// Whom the dialers trust for `wss://` (default: the system's roots).
+    pub client_tls: Option<ClientTls>,
+    /// Serve HTTPS and WSS with this certificate instead of plain HTTP.
+    pub server_tls: Option<ServerTls>,
 }
 
 /// Serve `state` on `listener` (within the node's network limits, see
@@ -92,12 +83,29 @@ pub async fn run(
     connect: Vec<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let opts = RunOptions {
+        connect,
+        ..RunOptions::default()
+    };
+    run_with(listener, state, opts, shutdown).await
+}
+
+/// [`run`] with TLS: over `opts.server_tls` the listener speaks only HTTPS
+/// and WSS, and the dialers trust `opts.client_tls`.
+pub async fn run_with(
+    listener: TcpListener,
+    state: Arc<NodeState>,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let client_tls = opts.client_tls.unwrap_or_else(ClientTls::system);
     let mut dialers = Vec::new();
-    for url in connect {
+    for url in opts.connect {
         dialers.push(tokio::spawn(dialer::dial_forever(
             state.clone(),
             url,
+            client_tls.clone(),
             stop_rx.clone(),
         )));
     }
@@ -106,6 +114,7 @@ pub async fn run(
         listener,
         app,
         state.quotas.net,
+        opts.server_tls.map(|t| t.acceptor().clone()),
         stop_rx.clone(),
     ));
     shutdown.await;

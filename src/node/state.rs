@@ -10,6 +10,9 @@ use super::quotas::{Quotas, RateLimiter};
 use crate::store::{Clock, Store};
 use crate::wire::Limits;
 
+/// The node's state as handlers and connections share it.
+pub(super) type Shared = Arc<NodeState>;
+
 /// The shared state of a node.
 pub struct NodeState {
     /// The node's store.

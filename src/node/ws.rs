@@ -160,10 +160,8 @@ impl Transport for AxumSocket {
     }
 }
 
-/// The client side of a WebSocket.
-pub struct ClientSocket(
-    pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
+/// The client side of a WebSocket (over TCP, or TLS for `wss://`).
+pub struct ClientSocket(pub tokio_tungstenite::WebSocketStream<super::tls::MaybeTls>);
 
 impl Transport for ClientSocket {
     async fn recv(&mut self) -> Option<Result<Vec<u8>, String>> {

@@ -36,9 +36,19 @@ impl Store {
         changes: Vec<Change>,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        self.take_durably(id, |store, g| store.apply_locked(id, g, changes, limits))
+    }
+
+    /// Run `take` on the locked slot of document `id`, then, with the lock
+    /// let go, make what it wrote (or what the document held) durable.
+    fn take_durably(
+        &self,
+        id: EntityId,
+        take: impl FnOnce(&Store, &mut Slot) -> Result<(Applied, Option<Written>)>,
+    ) -> Result<Applied> {
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
-        let (applied, written) = self.apply_locked(id, &mut g, changes, limits)?;
+        let (applied, written) = take(self, &mut g)?;
         let seq = written.map_or(g.last_seq, |w| w.seq);
         drop(g);
         self.ensure_durable(seq)?;
@@ -115,13 +125,9 @@ impl Store {
         msg: automerge::sync::Message,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
-        let slot = self.slot(id)?;
-        let mut g = self.lock_loaded(id, &slot)?;
-        let (applied, written) = self.receive_locked(id, &mut g, state, msg, limits)?;
-        let seq = written.map_or(g.last_seq, |w| w.seq);
-        drop(g);
-        self.ensure_durable(seq)?;
-        Ok(applied)
+        self.take_durably(id, |store, g| {
+            store.receive_locked(id, g, state, msg, limits)
+        })
     }
 
     /// [`Store::receive_sync_limited`] on the locked slot of document `id`;

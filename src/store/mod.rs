@@ -12,6 +12,7 @@ mod blobs;
 mod cache;
 mod clock;
 pub mod cost;
+mod cost_checks;
 #[cfg(test)]
 mod cost_tests;
 mod durability;

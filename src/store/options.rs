@@ -80,4 +80,4 @@ impl Default for ReceiveLimits {
 }
 
 /// The tenant of documents nobody claimed (local edits, nodes without tokens).
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::model::DEFAULT_TENANT;

@@ -19,8 +19,7 @@ use std::collections::{HashMap, HashSet};
 use super::extension::{self, BlobReply};
 use super::storage::SyncStore;
 use crate::error::{Error, Result};
-use crate::model::EntityId;
-use crate::node::Access;
+use crate::model::{Access, EntityId};
 use crate::store::Sha256Hash;
 use crate::wire::{Message, PeerId};
 

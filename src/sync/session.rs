@@ -25,8 +25,7 @@ use super::blob_fetch::BlobFetch;
 use super::extension::{self, Extensions};
 use super::storage::SyncStore;
 use crate::error::Error;
-use crate::model::EntityId;
-use crate::node::Access;
+use crate::model::{Access, EntityId};
 use crate::store::{ReceiveLimits, Store};
 use crate::wire::{self, DecodeError, DocumentId, Limits, Message, PeerId, PROTOCOL_V1};
 
@@ -106,6 +105,10 @@ struct Round {
     feed_done: bool,
 }
 
+/// Of one page sent: per entry index with inline changes, the document and
+/// the heads the entry carried.
+type InlineSent = Vec<(u64, EntityId, Vec<automerge::ChangeHash>)>;
+
 /// One connection's sync state machine, over a store `S` (a deferring
 /// handle, settled at the end of every burst).
 pub struct Session<S: SyncStore = Store> {
@@ -132,7 +135,7 @@ pub struct Session<S: SyncStore = Store> {
     /// Feed pages with inline changes sent and not acknowledged yet, by
     /// page number: per entry index, the document and the heads it carried
     /// (see `session/feed.rs`).
-    inline_pages: HashMap<u64, feed::InlineSent>,
+    inline_pages: HashMap<u64, InlineSent>,
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
 }

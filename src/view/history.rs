@@ -1,13 +1,18 @@
-//! The per-key operation history of one document, kept incrementally.
+//! The per-key operation history of one document, kept incrementally: its
+//! graph of changes, operations and keys, and the verdict recorded on each op.
 //!
-//! Changes are processed in causal order. Each operation on a policed key is
-//! judged once, against the effective state of the key in its own causal past,
-//! and its effective set is memoized: an operation's verdict never changes when
-//! later changes arrive, so new changes cost in proportion to their own ops.
+//! Changes are processed in causal order ([`ingest`]). Each operation on a
+//! policed key is judged once ([`judge`]), against the effective state of the
+//! key in its own causal past ([`effective`]), and its effective set is
+//! memoized: an operation's verdict never changes when later changes arrive,
+//! so new changes cost in proportion to their own ops.
+//!
+//! This file holds the graph and nothing that reads policies; the passes over
+//! it live in the child modules, which import from here and never the other way.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use automerge::{ActorId, Change, ChangeHash, ExpandedChange};
+use automerge::{ActorId, Change, ChangeHash};
 
 use super::op::{ChangeIdx, KeyIdx, OpIdx, OpRec};
 use super::rejection::Rejection;
@@ -82,32 +87,10 @@ pub struct History {
     skipped_untyped: bool,
 }
 
-/// The result of [`History::ingest`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ingest {
-    /// The changes were processed.
-    Done,
-    /// The entity type became known (or changed) after ops were judged without
-    /// it: rebuild from all changes.
-    Rebuild,
-}
-
+/// The root field that holds the entity type, which decides the schema.
 const TYPE_FIELD: &str = "type";
 
 impl History {
-    /// A history of all of `changes` (any order).
-    pub fn from_changes(changes: Vec<Change>) -> History {
-        let mut h = History::default();
-        let _ = h.ingest(changes);
-        h
-    }
-
-    /// The entity type, from the first valid write of `type`.
-    pub fn entity_type(&self) -> Option<EntityType> {
-        self.resolve_winner(self.root_key(TYPE_FIELD)?, None)
-            .and_then(|op| op.value.as_str()?.parse().ok())
-    }
-
     /// Whether the history already holds the change.
     pub fn has_change(&self, hash: &ChangeHash) -> bool {
         self.change_idx.contains_key(hash)
@@ -148,75 +131,7 @@ impl History {
             .unwrap_or_default()
     }
 
-    /// Process new changes. Changes already known are skipped; the rest are
-    /// processed in a causal order whatever order they come in.
-    pub(crate) fn ingest(&mut self, changes: Vec<Change>) -> Ingest {
-        let ordered = self.causal_order(changes);
-        let decoded: Vec<(ChangeIdx, ExpandedChange)> = ordered
-            .into_iter()
-            .map(|c| {
-                let idx = self.register_change(&c);
-                (idx, c.decode())
-            })
-            .collect();
-        // Pass 1: the immutable `type` field, which decides the schema.
-        for (ci, change) in &decoded {
-            self.process_change(*ci, change, Pass::TypeOnly);
-        }
-        let ty = self.entity_type();
-        if ty != self.schema_type {
-            let judged_without = self.skipped_untyped || self.schema_type.is_some();
-            self.schema_type = ty;
-            if judged_without {
-                return Ingest::Rebuild;
-            }
-        }
-        // Pass 2: every other field.
-        for (ci, change) in &decoded {
-            self.process_change(*ci, change, Pass::Fields);
-        }
-        Ingest::Done
-    }
-
-    fn causal_order(&self, changes: Vec<Change>) -> Vec<Change> {
-        let mut pending: Vec<Change> = Vec::new();
-        let mut seen: HashSet<ChangeHash> = HashSet::new();
-        for c in changes {
-            if !self.change_idx.contains_key(&c.hash()) && seen.insert(c.hash()) {
-                pending.push(c);
-            }
-        }
-        let mut done: HashSet<ChangeHash> = HashSet::new();
-        let mut out = Vec::with_capacity(pending.len());
-        loop {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for c in pending {
-                let ready = c
-                    .deps()
-                    .iter()
-                    .all(|d| self.change_idx.contains_key(d) || done.contains(d));
-                if ready {
-                    done.insert(c.hash());
-                    out.push(c);
-                } else {
-                    rest.push(c);
-                }
-            }
-            pending = rest;
-            if pending.is_empty() || pending.len() == before {
-                break;
-            }
-        }
-        if !pending.is_empty() {
-            tracing::warn!(
-                missing = pending.len(),
-                "changes with missing dependencies were not judged"
-            );
-        }
-        out
-    }
-
+    /// The index of an actor, added if new.
     fn actor_index(&mut self, actor: &ActorId) -> u32 {
         if let Some(&i) = self.actor_idx.get(actor) {
             return i;
@@ -227,6 +142,7 @@ impl History {
         i
     }
 
+    /// Add a change node (its dependencies must be known to be linked).
     fn register_change(&mut self, c: &Change) -> ChangeIdx {
         self.actor_index(c.actor_id());
         let deps = c
@@ -243,6 +159,27 @@ impl History {
         idx
     }
 
+    /// The key `name` inside object `obj` (a root field when `None`), added if new.
+    fn key_for(&mut self, obj: Option<OpIdx>, name: &str, role: KeyRole, path: String) -> KeyIdx {
+        if let Some(&k) = self.key_idx.get(&(obj, name.to_string())) {
+            return k;
+        }
+        let k = self.keys.len() as KeyIdx;
+        self.keys.push(KeyState {
+            path,
+            name: name.to_string(),
+            role,
+            ops: Vec::new(),
+            frontier: Vec::new(),
+            has_deletes: false,
+        });
+        self.key_idx.insert((obj, name.to_string()), k);
+        if let Some(o) = obj {
+            self.children.entry(o).or_default().push(k);
+        }
+        k
+    }
+
     /// The root key called `name`, if any op wrote it.
     pub(crate) fn root_key(&self, name: &str) -> Option<KeyIdx> {
         self.key_idx.get(&(None, name.to_string())).copied()
@@ -250,8 +187,6 @@ impl History {
 }
 
 mod effective;
+pub(super) mod ingest;
 mod judge;
-mod local_check;
-
-use judge::Pass;
-pub(crate) use local_check::LocalTarget;
+pub(super) mod local_check;

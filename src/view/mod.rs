@@ -31,7 +31,8 @@ pub use violations::{permit_violations, CrossRefs, Violation};
 
 pub(crate) use bitset::BitSet;
 pub(crate) use headline::headline;
-pub(crate) use history::{Ingest, LocalTarget};
+pub(crate) use history::ingest::Ingest;
+pub(crate) use history::local_check::LocalTarget;
 pub(crate) use op::OpValue;
 pub(crate) use render::{render, render_field};
 pub use snapshot::photo_hashes;

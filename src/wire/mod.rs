@@ -42,6 +42,8 @@ mod peer_id;
 mod value;
 
 #[cfg(test)]
+mod codec_golden_tests;
+#[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
 mod proptests;

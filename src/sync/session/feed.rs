@@ -18,7 +18,7 @@
 
 use automerge::{Change, ChangeHash};
 
-use super::{sorted_hex, Output, Role, Session};
+use super::{sorted_hex, InlineSent, Output, Role, Session};
 use crate::error::Error;
 use crate::model::EntityId;
 use crate::store::{Delta, ReceiveError};
@@ -35,10 +35,6 @@ const PAGE_INLINE_BYTES: usize = 1024 * 1024;
 /// Unacknowledged pages remembered per connection; the oldest are forgotten
 /// (their documents are then not recorded as shared: only a cost).
 const PAGES_REMEMBERED: usize = 16;
-
-/// Of one page sent: per entry index with inline changes, the document and
-/// the heads the entry carried.
-pub(super) type InlineSent = Vec<(u64, EntityId, Vec<ChangeHash>)>;
 
 type Body = std::collections::BTreeMap<String, wire::Value>;
 

@@ -3,11 +3,18 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::History;
+use super::{History, TYPE_FIELD};
+use crate::model::EntityType;
 use crate::view::bitset::BitSet;
 use crate::view::op::{ChangeIdx, KeyIdx, OpIdx, OpRec};
 
 impl History {
+    /// The entity type, from the first valid write of `type`.
+    pub fn entity_type(&self) -> Option<EntityType> {
+        self.resolve_winner(self.root_key(TYPE_FIELD)?, None)
+            .and_then(|op| op.value.as_str()?.parse().ok())
+    }
+
     /// The ops of `key` its author could see when writing an op of change `c`:
     /// those of `c`'s causal past (and earlier ops of `c` itself) that no op
     /// of that same past overwrote.

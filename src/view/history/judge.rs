@@ -5,10 +5,10 @@
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{ExpandedChange, ObjType};
 
-use super::{History, KeyRole, KeyState, ObjRole, TYPE_FIELD};
+use super::{History, KeyRole, ObjRole, TYPE_FIELD};
 use crate::model::{FieldPolicy, ScalarKind, Schema};
 use crate::view::bitset::BitSet;
-use crate::view::op::{ChangeIdx, KeyIdx, OpIdx, OpRec, OpValue};
+use crate::view::op::{ChangeIdx, OpIdx, OpRec, OpValue};
 use crate::view::rejection::{RejectReason, Rejection};
 use crate::view::text_snapshot::text_as_of_creation;
 use crate::view::validate::{self, Prior};
@@ -245,26 +245,6 @@ impl History {
                 op_index: at.index,
             },
         ));
-    }
-
-    fn key_for(&mut self, obj: Option<OpIdx>, name: &str, role: KeyRole, path: String) -> KeyIdx {
-        if let Some(&k) = self.key_idx.get(&(obj, name.to_string())) {
-            return k;
-        }
-        let k = self.keys.len() as KeyIdx;
-        self.keys.push(KeyState {
-            path,
-            name: name.to_string(),
-            role,
-            ops: Vec::new(),
-            frontier: Vec::new(),
-            has_deletes: false,
-        });
-        self.key_idx.insert((obj, name.to_string()), k);
-        if let Some(o) = obj {
-            self.children.entry(o).or_default().push(k);
-        }
-        k
     }
 }
 

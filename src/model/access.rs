@@ -1,6 +1,8 @@
 //! What a connection or request may do: its tenant, device and mode.
 
-use crate::store::DEFAULT_TENANT;
+/// The tenant of a node without a tokens file, and of documents that no
+/// tenant claimed.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// The rights a bearer token grants.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

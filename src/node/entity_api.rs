@@ -1,49 +1,32 @@
-//! The REST API of a node (JSON over HTTP).
+//! The entities of the tenant over HTTP: list, read, create and edit them,
+//! and find those that need an operator's eye.
 //!
 //! | route | |
 //! |---|---|
-//! | `GET /healthz` | `{"status": "ok"}`, no auth |
-//! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
 //! | `GET /v1/entities?type=&status=&since=&limit=` | the tenant's entities changed after feed cursor `since`, as summaries |
 //! | `GET /v1/entities/{id}` | the policy view |
 //! | `POST /v1/entities` | create a permit, isolation point or closeout (201 + view) |
 //! | `PATCH /v1/entities/{id}` | several edits as one change, all or nothing (200 + view) |
 //! | `POST /v1/entities/{id}/gas-readings` | append a gas reading (201 + view; 200 if already recorded) |
 //! | `GET /v1/conflicts?type=` | views of the tenant's entities with conflicts, rejected operations or violations |
-//! | `GET /v1/devices`, `DELETE /v1/devices/{id}`, `POST /v1/devices/{id}/enable` | the device registry and blocks (`device_api.rs`) |
-//! | `GET /v1/status` | node id, document count, feed head and live connections |
-//!
-//! Every `/v1` route needs a bearer token (`Authorization: Bearer <token>` or
-//! `?token=`) unless the node is open (no tokens file). Each route sees only the
-//! tenant's entities: another tenant's entity answers 404 like an unknown id.
-//! Writes need a read-write token (403 `read_only` otherwise), are durable when
-//! answered, and are announced to live sync connections.
-//!
-//! The router has JSON fallbacks for unknown routes (404 `not_found`) and
-//! methods (405 `method_not_allowed`); merge routers without fallbacks into it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::Access;
-use super::api_error::ApiError;
-use super::gate::{authenticate, PeerIp};
-use super::hub::PeerStatus;
-use super::state::NodeState;
+use super::api_error::{ApiError, ApiResult};
+use super::extract::{body, parse_id, parse_type, Authed, Writer};
+use super::state::Shared;
+use super::store_work::{author, blocking, changed, visible_summary};
 use crate::model::{EntityId, EntityType, PermitStatus};
-use crate::store::{Store, Summary};
+use crate::store::Summary;
 use crate::view::View;
 use crate::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
 
@@ -52,186 +35,14 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page size of `GET /v1/entities`.
 pub const MAX_LIMIT: usize = 1000;
 
-pub(super) type Shared = Arc<NodeState>;
-pub(super) type ApiResult<T> = Result<T, ApiError>;
-
-/// The REST API of a node over `state`.
-pub fn rest_router(state: Arc<NodeState>) -> Router {
+/// The entity routes (merged into the REST router).
+pub(super) fn entity_routes() -> Router<Shared> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/v1/entities", get(list_entities).post(create_entity))
         .route("/v1/entities/{id}", get(get_entity).patch(patch_entity))
         .route("/v1/entities/{id}/gas-readings", post(add_gas_reading))
         .route("/v1/conflicts", get(conflicts))
-        .route("/v1/status", get(status))
-        .merge(super::classic_api::classic_routes())
-        .merge(super::operator_api::operator_routes())
-        .merge(super::blob_api::blob_routes())
-        .merge(super::device_api::device_routes())
-        .fallback(no_route)
-        .method_not_allowed_fallback(no_method)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
-        .with_state(state)
 }
-
-// ---- extractors and helpers ---------------------------------------------
-
-/// An authenticated request: its token's access.
-pub(super) struct Authed(pub(super) Access);
-
-impl FromRequestParts<Shared> for Authed {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
-        let PeerIp(peer) = match PeerIp::from_request_parts(parts, state).await {
-            Ok(p) => p,
-            Err(never) => match never {},
-        };
-        let access = authenticate(state, &parts.headers, parts.uri.query(), peer)?;
-        if !state.auth.is_open() {
-            // in memory, and at most a small unflushed write per device per minute
-            state.devices.seen(&access, state.clock.now_ms());
-        }
-        Ok(Authed(access))
-    }
-}
-
-/// An authenticated request whose token may write.
-pub(super) struct Writer(pub(super) Access);
-
-/// Requests per token per second: over the limit, 429 `rate_limited`.
-pub(crate) fn check_rate(state: &NodeState, access: &Access) -> ApiResult<()> {
-    let key = format!("{}/{}", access.tenant, access.device);
-    if state
-        .rate
-        .allow(&key, state.quotas.requests_per_second, state.clock.now_ms())
-    {
-        return Ok(());
-    }
-    state.metrics.error("other");
-    Err(ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!(
-            "more than {} requests per second for this token; slow down",
-            state.quotas.requests_per_second
-        ),
-    )
-    .retry_after(1))
-}
-
-impl FromRequestParts<Shared> for Writer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
-        let Authed(access) = Authed::from_request_parts(parts, state).await?;
-        if access.read_only {
-            return Err(ApiError::read_only());
-        }
-        Ok(Writer(access))
-    }
-}
-
-/// Run blocking store work (reads and durable writes) off the async threads.
-pub(super) async fn blocking<T, F>(state: &Shared, f: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&NodeState) -> ApiResult<T> + Send + 'static,
-{
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || f(&state))
-        .await
-        .map_err(ApiError::internal)?
-}
-
-/// At most this much of a user-supplied string is quoted back in an error.
-pub(super) const MAX_QUOTED: usize = 64;
-
-pub(super) fn parse_id(raw: Result<Path<String>, PathRejection>) -> ApiResult<EntityId> {
-    let Path(raw) = raw?;
-    raw.parse().map_err(|_| {
-        let quoted: String = raw.chars().take(MAX_QUOTED).collect();
-        ApiError::invalid_input(format!("malformed entity id {quoted:?} (expected a UUID)"))
-    })
-}
-
-pub(super) fn parse_type(raw: Option<&str>) -> ApiResult<Option<EntityType>> {
-    match raw.filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<EntityType>()
-            .map(Some)
-            .map_err(|e| ApiError::invalid_input(e.to_string())),
-    }
-}
-
-/// The summary of entity `id` if `tenant` may see it; 404 otherwise (an
-/// unknown id and another tenant's entity answer the same).
-pub(super) fn visible_summary(state: &NodeState, id: EntityId, tenant: &str) -> ApiResult<Summary> {
-    state
-        .store
-        .visible_summary(id, tenant)?
-        .ok_or_else(|| ApiError::unknown_entity(id))
-}
-
-/// After a durable write: tell live sync connections and count it.
-pub(super) fn changed(state: &NodeState, id: EntityId) {
-    state.hub.doc_changed(id, None);
-    state.metrics.add_changes_applied(1);
-}
-
-pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(b)| b).map_err(ApiError::from)
-}
-
-// ---- middleware and fallbacks -------------------------------------------
-
-async fn count_requests(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    state.metrics.http_request();
-    let response = next.run(req).await;
-    if response.status().is_server_error() {
-        state.metrics.error("http");
-    }
-    response
-}
-
-async fn no_route() -> ApiError {
-    ApiError::not_found("no such route")
-}
-
-async fn no_method() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this route",
-    )
-}
-
-// ---- open routes --------------------------------------------------------
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
-    // one feed entry per document: cheaper than reading every summary
-    let documents = blocking(&state, |s| Ok(s.store.feed_since(0, usize::MAX)?.len())).await?;
-    let text = state.metrics.render(state.hub.len(), documents);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
-}
-
-// ---- entities -----------------------------------------------------------
 
 #[derive(Deserialize)]
 struct ListQuery {
@@ -385,16 +196,6 @@ impl CreateBody {
             CreateBody::IsolationPoint(i) => Some(i.permit_id),
             CreateBody::Closeout(c) => Some(c.permit_id),
         }
-    }
-}
-
-/// The store handle that writes on behalf of the caller: with tokens, the
-/// token's device is the author (`created_by`, `taken_by`).
-pub(super) fn author(s: &NodeState, access: &Access) -> Store {
-    if s.auth.is_open() {
-        s.store.clone()
-    } else {
-        s.store.acting_as(&access.device)
     }
 }
 
@@ -694,40 +495,4 @@ async fn conflicts(
     })
     .await?;
     Ok(Json(json!({ "entities": views })))
-}
-
-// ---- status -------------------------------------------------------------
-
-#[derive(Serialize)]
-struct Status {
-    peer_id: String,
-    documents: usize,
-    feed_head: u64,
-    peers: Vec<PeerStatus>,
-}
-
-/// The node's status as the tenant sees it: its documents, the feed position
-/// of its latest change and its live connections (everything on an open node).
-async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResult<Json<Status>> {
-    let open = state.auth.is_open();
-    let tenant = access.tenant.clone();
-    let (documents, feed_head) = blocking(&state, move |s| {
-        if open {
-            Ok((
-                s.store.feed_since(0, usize::MAX)?.len(),
-                s.store.feed_head(),
-            ))
-        } else {
-            let feed = s.store.tenant_feed_since(&tenant, 0, usize::MAX)?;
-            Ok((feed.len(), feed.last().map_or(0, |(seq, _)| *seq)))
-        }
-    })
-    .await?;
-    let peers = state.hub.status((!open).then_some(access.tenant.as_str()));
-    Ok(Json(Status {
-        peer_id: state.peer_id.clone(),
-        documents,
-        feed_head,
-        peers,
-    }))
 }

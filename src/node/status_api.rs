@@ -1,0 +1,81 @@
+//! The node's health, metrics and status.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
+//! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
+//! | `GET /v1/status` | node id, document count, feed head and live connections |
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+
+use super::api_error::ApiResult;
+use super::extract::Authed;
+use super::hub::PeerStatus;
+use super::state::Shared;
+use super::store_work::blocking;
+
+/// The status routes (merged into the REST router).
+pub(super) fn status_routes() -> Router<Shared> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
+    // one feed entry per document: cheaper than reading every summary
+    let documents = blocking(&state, |s| Ok(s.store.feed_since(0, usize::MAX)?.len())).await?;
+    let text = state.metrics.render(state.hub.len(), documents);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct Status {
+    peer_id: String,
+    documents: usize,
+    feed_head: u64,
+    peers: Vec<PeerStatus>,
+}
+
+/// The node's status as the tenant sees it: its documents, the feed position
+/// of its latest change and its live connections (everything on an open node).
+async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResult<Json<Status>> {
+    let open = state.auth.is_open();
+    let tenant = access.tenant.clone();
+    let (documents, feed_head) = blocking(&state, move |s| {
+        if open {
+            Ok((
+                s.store.feed_since(0, usize::MAX)?.len(),
+                s.store.feed_head(),
+            ))
+        } else {
+            let feed = s.store.tenant_feed_since(&tenant, 0, usize::MAX)?;
+            Ok((feed.len(), feed.last().map_or(0, |(seq, _)| *seq)))
+        }
+    })
+    .await?;
+    let peers = state.hub.status((!open).then_some(access.tenant.as_str()));
+    Ok(Json(Status {
+        peer_id: state.peer_id.clone(),
+        documents,
+        feed_head,
+        peers,
+    }))
+}
