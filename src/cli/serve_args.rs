@@ -236,7 +236,7 @@ fn mask_password(url: &str) -> String {
     }
     url.split_whitespace()
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key == "password" => "password=***".to_string(),
+            Some(("password", _)) => "password=***".to_string(),
             _ => pair.to_string(),
         })
         .collect::<Vec<_>>()
