@@ -96,6 +96,10 @@ trap stop_server EXIT
 start_server() {
     server_dir=$(mktemp -d -t "compare-$1-XXXXXX")
     local out="$server_dir/server.log"
+    # made before the server starts: the wait below reads it at once, and a
+    # background server may not have opened it yet (under load, set -e
+    # then ended the whole comparison)
+    : >"$out"
     case "$1" in
     js)
         node benches/compare/js-server/server.mjs --listen 127.0.0.1:0 \

@@ -67,6 +67,17 @@ pub enum Error {
         /// The store directory.
         path: PathBuf,
     },
+    /// The store was written by a newer permitsync than this one.
+    #[error(
+        "this store was written by a newer permitsync (store format {found}; this build reads \
+         formats up to {supported}): run the newer release, or restore a backup taken with this one"
+    )]
+    NewerFormat {
+        /// The store's format version.
+        found: u32,
+        /// The newest format this build reads.
+        supported: u32,
+    },
     /// A configured limit (changes per message, document size, ...) was exceeded;
     /// nothing was stored.
     #[error("limit exceeded: {0}")]

@@ -167,7 +167,10 @@ impl From<Error> for ApiError {
                     "the store is not available; retry later",
                 )
             }
-            e @ (Error::Storage(_) | Error::Io(_) | Error::Automerge(_)) => ApiError::internal(e),
+            e @ (Error::Storage(_)
+            | Error::Io(_)
+            | Error::Automerge(_)
+            | Error::NewerFormat { .. }) => ApiError::internal(e),
         }
     }
 }

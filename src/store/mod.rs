@@ -20,6 +20,7 @@ mod exchange;
 mod failure;
 mod feed;
 mod foreign;
+mod format;
 mod group_commit;
 mod id_key;
 mod interlocks;
@@ -41,6 +42,7 @@ pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMA
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
+pub use format::FORMAT_VERSION;
 pub use group_commit::GroupCommit;
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,

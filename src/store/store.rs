@@ -17,6 +17,7 @@ use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
 use super::failure::{poisoned, storage};
 use super::feed::Feed;
+use super::format;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
@@ -84,6 +85,8 @@ impl Store {
     /// A store on any backend.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
         let mut init: Vec<BatchOp> = Vec::new();
+        // refuse a newer store before reading anything else of it
+        format::check(backend.as_ref(), &mut init)?;
         // the node's lasting identity; writes use a fresh actor every time the
         // store opens, so a change lost in a crash (never acknowledged) can
         // never have its actor and sequence number reused by a different change
