@@ -13,7 +13,9 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, AutomergeError, ROOT};
 use permitsync::bundle;
 use permitsync::model::EntityId;
-use permitsync::store::{Backend, BatchOp, Pair, SledBackend, StorageError, Store, StoreOptions};
+use permitsync::store::{
+    Backend, BatchOp, Pair, SledBackend, StorageError, Store, StoreOptions, FORMAT_VERSION,
+};
 use permitsync::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
 use permitsync::Error;
 
@@ -36,6 +38,7 @@ engine_tests!(sled, postgres;
     foreign_changes_with_missing_dependencies_or_no_type_are_refused,
     a_bundle_that_cannot_merge_imports_nothing,
     a_device_syncs_with_a_relay_and_resumes_after_the_relay_reopens,
+    a_store_of_a_newer_format_is_refused_on_every_engine,
 );
 
 fn permit(store: &Store, title: &str) -> EntityId {
@@ -729,4 +732,29 @@ fn a_device_syncs_with_a_relay_and_resumes_after_the_relay_reopens(kind: Kind) {
     // the device's document goes as one exchange (two round trips), the
     // relay's in the feed page: nothing about the three unchanged documents
     assert!(again.sync_messages() <= 4, "{again:?}");
+}
+
+/// The store's format version (`meta/format`, docs/storage.md) is checked on
+/// every engine: a store written by a newer permitsync is refused before
+/// anything is written (on PostgreSQL, beside the tables' schema version).
+fn a_store_of_a_newer_format_is_refused_on_every_engine(kind: Kind) {
+    let engine = kind.engine();
+    let newer = (FORMAT_VERSION + 1).to_be_bytes().to_vec();
+    {
+        let backend = engine.backend();
+        backend
+            .apply(vec![(b"meta/format".to_vec(), Some(newer.clone()))])
+            .expect("write");
+        backend.flush().expect("flush");
+    }
+    let backend = engine.backend();
+    match Store::with_backend(backend.clone(), StoreOptions::default()) {
+        Err(Error::NewerFormat { found, supported }) => {
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        Err(e) => panic!("refused for the wrong reason: {e}"),
+        Ok(_) => panic!("a newer store must be refused"),
+    }
+    assert_eq!(backend.get(b"meta/actor").expect("read"), None);
+    assert_eq!(backend.get(b"meta/format").expect("read"), Some(newer));
 }
