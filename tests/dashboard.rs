@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::browser::{assert_screenshots, browser_ready, fresh_artifacts};
+use support::browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use support::{repo_root, run_cli, run_js, NodeProcess};
 
 const TOKEN: &str = "t-supervisor";
@@ -122,67 +122,8 @@ fn start_node(data: &Path, tokens: &Path) -> NodeProcess {
         .start()
 }
 
-/// A small blocking JSON client.
-struct Http {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-    base: String,
-}
-
+/// The event stream, read with the shared JSON client.
 impl Http {
-    fn new(base: &str) -> Http {
-        Http {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime"),
-            client: reqwest::Client::new(),
-            base: base.to_string(),
-        }
-    }
-
-    /// `method path` with `token` (none when empty) and an optional JSON
-    /// body: status and JSON.
-    fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        self.rt.block_on(async {
-            let mut req = self
-                .client
-                .request(method, format!("{}{path}", self.base))
-                .timeout(Duration::from_secs(10));
-            if !token.is_empty() {
-                req = req.bearer_auth(token);
-            }
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            let res = req.send().await.expect("the node answers");
-            let status = res.status().as_u16();
-            let text = res.text().await.expect("a body");
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    fn get(&self, path: &str, token: &str) -> Value {
-        let (status, v) = self.call(reqwest::Method::GET, path, token, None);
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-
-    fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
-        let (status, v) = self.call(method.clone(), path, token, Some(body));
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
     /// Open `GET /v1/events?token=...` (as a browser's EventSource does).
     fn events(&self, token: &str) -> Events<'_> {
         let url = format!("{}/v1/events?token={token}", self.base);

@@ -1,8 +1,12 @@
 //! What the dashboard's browser tests share: whether Chromium and Node.js are
-//! there, and where screenshots are kept (`target/test-artifacts`).
+//! there, where screenshots are kept (`target/test-artifacts`), and a small
+//! JSON client of the node.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
 
 use super::{install_js_deps, node_js_installed};
 
@@ -73,4 +77,69 @@ pub fn assert_screenshots(names: &[&str]) {
         );
     }
     eprintln!("screenshots: {}", artifacts.display());
+}
+
+/// A small blocking JSON client of a node.
+pub struct Http {
+    /// Its runtime.
+    pub rt: tokio::runtime::Runtime,
+    /// Its client.
+    pub client: reqwest::Client,
+    /// The node's `http://host:port`.
+    pub base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        Http {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+            client: reqwest::Client::new(),
+            base: base.to_string(),
+        }
+    }
+
+    /// `method path` with `token` (none when empty) and an optional JSON
+    /// body: status and JSON.
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self
+                .client
+                .request(method, format!("{}{path}", self.base))
+                .timeout(Duration::from_secs(10));
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.expect("the node answers");
+            let status = res.status().as_u16();
+            let text = res.text().await.expect("a body");
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Value {
+        let (status, v) = self.call(reqwest::Method::GET, path, token, None);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    pub fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
+        let (status, v) = self.call(method.clone(), path, token, Some(body));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
 }
