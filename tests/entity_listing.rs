@@ -356,7 +356,7 @@ async fn alarms_name_isolation_points_and_gases_and_clear_when_resolved() {
 
     // the listing carries the alarms and filters on them
     let page = n.get("/v1/entities?type=permit&alarm=true", ACME).await;
-    assert_eq!(ids(&page), [id.clone()]);
+    assert_eq!(ids(&page), [id.as_str()]);
     assert_eq!(page["counts"]["alarm"], 1);
     assert_eq!(rules(&page["entities"][0]["alarms"]).len(), 2);
     let page = n.get("/v1/entities?type=permit&alarm=false", ACME).await;

@@ -39,14 +39,17 @@ pub(super) struct DocFacts {
     pub(super) failing: Vec<GasAlarm>,
 }
 
+/// The facts read so far, by tenant and entity id.
+type Entries = HashMap<(String, EntityId), Arc<DocFacts>>;
+
 /// The facts of every entity the listing has read, by tenant and id.
 #[derive(Clone, Default)]
 pub struct PermitIndex {
-    entries: Arc<Mutex<HashMap<(String, EntityId), Arc<DocFacts>>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl PermitIndex {
-    fn entries(&self) -> MutexGuard<'_, HashMap<(String, EntityId), Arc<DocFacts>>> {
+    fn entries(&self) -> MutexGuard<'_, Entries> {
         // a panic while holding the lock left a valid map: entries are
         // replaced whole
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
