@@ -89,7 +89,7 @@ pub(super) async fn listing(
 ) -> ApiResult<Listing> {
     let query = ListingQuery::parse(params).map_err(ApiError::invalid_input)?;
     blocking(state, move |s| {
-        let store = tenant_store(s, &access);
+        let store = &tenant_store(s, &access);
         let tenant = access.tenant.as_str();
         let mut rows = Vec::new();
         for row in rows_of(store, tenant, &index, |sum| query.type_matches(sum))? {
@@ -146,7 +146,7 @@ async fn alarms(
     Extension(index): Extension<PermitIndex>,
 ) -> ApiResult<Json<AlarmList>> {
     let list = blocking(&state, move |s| {
-        let store = tenant_store(s, &access);
+        let store = &tenant_store(s, &access);
         let tenant = access.tenant.as_str();
         let mut rows: Vec<Row> = rows_of(store, tenant, &index, |sum| {
             sum.entity_type == EntityType::Permit
@@ -166,9 +166,10 @@ async fn alarms(
     Ok(Json(list))
 }
 
-/// The store as the caller's tenant reads it.
-fn tenant_store<'a>(s: &'a NodeState, _access: &Access) -> &'a Store {
-    &s.store
+/// The store as the caller's tenant reads it (one place to change when
+/// tenants get id spaces of their own).
+fn tenant_store(s: &NodeState, _access: &Access) -> Store {
+    s.store.clone()
 }
 
 /// A live entity of the tenant with its alarms.
