@@ -15,14 +15,16 @@
 //! and Node.js with `tests/js` installed; without them it fails, unless
 //! `PERMITSYNC_SKIP_BROWSER=1` is set.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use serde_json::{json, Value};
-use support::browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use support::{repo_root, run_cli, run_js, NodeProcess};
 
 const TOKEN: &str = "t-supervisor";

@@ -19,15 +19,17 @@
 //! Screenshots land in `target/test-artifacts/` (`operate-*.png`). Needs what
 //! `tests/dashboard.rs` needs (Chromium, Node.js, `tests/js` installed).
 
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use support::{repo_root, run_cli, run_js, NodeProcess, BIN};
 
 const TOKEN: &str = "t-supervisor";

@@ -1,6 +1,7 @@
 //! What the dashboard's browser tests share: whether Chromium and Node.js are
 //! there, where screenshots are kept (`target/test-artifacts`), and a small
-//! JSON client of the node.
+//! JSON client of the node. Included by those tests only, beside `support`:
+//! `#[path = "support/browser.rs"] mod browser;`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{install_js_deps, node_js_installed};
+use crate::support::{install_js_deps, node_js_installed};
 
 /// `target/test-artifacts`, beside cargo's scratch directory for tests.
 pub fn artifact_dir() -> PathBuf {

@@ -2,12 +2,10 @@
 //! run once, a Node.js script run to completion, and polling (here); sync
 //! sessions with the tests' defaults and a pump between them ([`session`]);
 //! random operations on entities ([`ops`], drawing from [`rng`]); and a
-//! storage backend that fails on demand ([`faulty_backend`]); what the
-//! dashboard's browser tests share ([`browser`]).
+//! storage backend that fails on demand ([`faulty_backend`]).
 
 #![allow(dead_code)] // each test binary uses part of it
 
-pub mod browser;
 pub mod faulty_backend;
 pub mod ops;
 pub mod rng;
