@@ -15,14 +15,17 @@
 //! and Node.js with `tests/js` installed; without them it fails, unless
 //! `PERMITSYNC_SKIP_BROWSER=1` is set.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use serde_json::{json, Value};
-use support::{install_js_deps, node_js_installed, repo_root, run_cli, run_js, NodeProcess};
+use support::{repo_root, run_cli, run_js, NodeProcess};
 
 const TOKEN: &str = "t-supervisor";
 const TOKEN_TABLET: &str = "t-tablet";
@@ -34,7 +37,7 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The screenshots `tests/js/dashboard.mjs` takes on success, in
-/// [`artifact_dir`].
+/// `target/test-artifacts`.
 const SCREENSHOTS: [&str; 4] = [
     "dashboard-overview.png",
     "dashboard-before.png",
@@ -43,12 +46,6 @@ const SCREENSHOTS: [&str; 4] = [
 ];
 /// The screenshot it takes when it fails.
 const FAILURE_SCREENSHOT: &str = "dashboard-failure.png";
-
-/// `target/test-artifacts`, beside cargo's scratch directory for tests.
-fn artifact_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("test-artifacts")
-}
 
 /// A tokens file: the default tenant (which owns documents made by the CLI)
 /// for the supervisor and a tablet, and another tenant.
@@ -81,13 +78,24 @@ fn carry(from: &Path, to: &Path, file: &Path) {
     cli(to, &["import", file]);
 }
 
-/// A permit whose title two stores changed offline: `data` holds both
-/// changes. Returns the permit id.
+/// The devices of the two stores that change a permit's title offline.
+const OFFICE_DEVICE: &str = "site-office";
+const FIELD_DEVICE: &str = "field-tablet";
+/// The titles they write.
+const OFFICE_TITLE: &str = "Replace pump seal P-201";
+const FIELD_TITLE: &str = "Replace mechanical seal on P-201";
+
+/// A permit whose title two stores (devices [`OFFICE_DEVICE`] and
+/// [`FIELD_DEVICE`]) changed offline: `data` holds both changes. Returns the
+/// permit id.
 fn permit_with_title_conflict(dir: &Path, data: &Path) -> String {
     let other = dir.join("other-tablet");
+    cli(&other, &["--device", FIELD_DEVICE, "list"]);
     let created = cli(
         data,
         &[
+            "--device",
+            OFFICE_DEVICE,
             "--json",
             "permit",
             "create",
@@ -102,20 +110,8 @@ fn permit_with_title_conflict(dir: &Path, data: &Path) -> String {
     let view: Value = serde_json::from_str(created.trim()).expect("create prints JSON");
     let id = view["id"].as_str().expect("the view has an id").to_string();
     carry(data, &other, &dir.join("1.bundle"));
-    cli(
-        data,
-        &["permit", "set", &id, "--title", "Replace pump seal P-201"],
-    );
-    cli(
-        &other,
-        &[
-            "permit",
-            "set",
-            &id,
-            "--title",
-            "Replace mechanical seal on P-201",
-        ],
-    );
+    cli(data, &["permit", "set", &id, "--title", OFFICE_TITLE]);
+    cli(&other, &["permit", "set", &id, "--title", FIELD_TITLE]);
     carry(&other, data, &dir.join("2.bundle"));
     id
 }
@@ -128,67 +124,8 @@ fn start_node(data: &Path, tokens: &Path) -> NodeProcess {
         .start()
 }
 
-/// A small blocking JSON client.
-struct Http {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-    base: String,
-}
-
+/// The event stream, read with the shared JSON client.
 impl Http {
-    fn new(base: &str) -> Http {
-        Http {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime"),
-            client: reqwest::Client::new(),
-            base: base.to_string(),
-        }
-    }
-
-    /// `method path` with `token` (none when empty) and an optional JSON
-    /// body: status and JSON.
-    fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        self.rt.block_on(async {
-            let mut req = self
-                .client
-                .request(method, format!("{}{path}", self.base))
-                .timeout(Duration::from_secs(10));
-            if !token.is_empty() {
-                req = req.bearer_auth(token);
-            }
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            let res = req.send().await.expect("the node answers");
-            let status = res.status().as_u16();
-            let text = res.text().await.expect("a body");
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    fn get(&self, path: &str, token: &str) -> Value {
-        let (status, v) = self.call(reqwest::Method::GET, path, token, None);
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-
-    fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
-        let (status, v) = self.call(method.clone(), path, token, Some(body));
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
     /// Open `GET /v1/events?token=...` (as a browser's EventSource does).
     fn events(&self, token: &str) -> Events<'_> {
         let url = format!("{}/v1/events?token={token}", self.base);
@@ -341,39 +278,6 @@ fn the_event_stream_needs_a_token_and_tells_only_the_tenant() {
 
 // ---- the browser test -----------------------------------------------------
 
-/// Whether the browser test can run; panics with what is missing unless
-/// `PERMITSYNC_SKIP_BROWSER=1`, in which case it returns false.
-fn browser_ready(root: &Path) -> bool {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let missing = if !Path::new(&chromium).exists() {
-        Some(format!(
-            "Chromium is not installed at {chromium}: run scripts/install-browser.sh \
-             (Debian packages chromium and chromium-driver)"
-        ))
-    } else if !node_js_installed() {
-        Some("`node` (Node.js >= 20) is not installed: run scripts/ensure-node.sh".into())
-    } else {
-        None
-    };
-    if let Some(what) = missing {
-        if std::env::var("PERMITSYNC_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("SKIPPED dashboard browser test (PERMITSYNC_SKIP_BROWSER=1): {what}");
-            return false;
-        }
-        panic!("the dashboard browser test cannot run: {what}. Set PERMITSYNC_SKIP_BROWSER=1 to skip it.");
-    }
-    if !root
-        .join("tests/js/node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        install_js_deps(
-            &["--force"],
-            "the browser test needs playwright-core in tests/js/node_modules",
-        );
-    }
-    true
-}
-
 #[test]
 fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let root = repo_root();
@@ -430,21 +334,16 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let conflict = &before["conflicts"][0];
     assert_eq!(conflict["field"], "title", "{before}");
 
-    let artifacts = artifact_dir();
-    fs::create_dir_all(&artifacts).expect("create target/test-artifacts");
-    // screenshots of an earlier run must not pass for this run's
-    for shot in SCREENSHOTS.iter().chain([&FAILURE_SCREENSHOT]) {
-        match fs::remove_file(artifacts.join(shot)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("remove an old {shot}: {e}"),
-        }
-    }
+    let mut shots = SCREENSHOTS.to_vec();
+    shots.push(FAILURE_SCREENSHOT);
+    let artifacts = fresh_artifacts(&shots);
     let artifacts_arg = artifacts.to_str().expect("a UTF-8 path");
+    // who wrote each version, as the conflict cards must say
+    let authors = json!({ OFFICE_TITLE: OFFICE_DEVICE, FIELD_TITLE: FIELD_DEVICE }).to_string();
     let (code, stdout, stderr) = run_js(
         &root.join("tests/js/dashboard.mjs"),
         dir,
-        &[&node.base, TOKEN, &id, artifacts_arg],
+        &[&node.base, TOKEN, &id, artifacts_arg, &authors],
         SCRIPT_TIMEOUT,
     );
     assert_eq!(
@@ -483,13 +382,5 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
             .is_some_and(|es| es.iter().all(|e| e["id"] != id.as_str())),
         "{open}"
     );
-    for shot in SCREENSHOTS {
-        let bytes = fs::read(artifacts.join(shot))
-            .unwrap_or_else(|e| panic!("this run's {shot} in {}: {e}", artifacts.display()));
-        assert!(
-            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "{shot} is not a PNG image"
-        );
-    }
-    eprintln!("screenshots: {}", artifacts.display());
+    assert_screenshots(&SCREENSHOTS);
 }

@@ -4,6 +4,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /v1/entities?type=&status=&since=&limit=` | the tenant's entities changed after feed cursor `since`, as summaries |
+//! | `GET /v1/entities?q=&status=&alarm=&type=&limit=&cursor=` | the listing: searched, filtered and paged on the node (`entity_listing.rs`) |
 //! | `GET /v1/entities/{id}` | the policy view |
 //! | `POST /v1/entities` | create a permit, isolation point or closeout (201 + view) |
 //! | `PATCH /v1/entities/{id}` | several edits as one change, all or nothing (200 + view) |
@@ -51,6 +52,10 @@ struct ListQuery {
     status: Option<String>,
     since: Option<u64>,
     limit: Option<usize>,
+    /// Any of `q`, `alarm` and `cursor` asks for the listing instead of the feed.
+    q: Option<String>,
+    alarm: Option<String>,
+    cursor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,17 +65,46 @@ struct EntityPage {
     has_more: bool,
 }
 
+/// A page of the feed, or of the listing.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ListAnswer {
+    Feed(EntityPage),
+    Listing(super::entity_listing::Listing),
+}
+
 /// The tenant's entities changed after feed cursor `since` (default 0), oldest
 /// change first, one page of at most `limit` feed entries. The page is filtered
 /// by `type` and `status` after paging, so it may hold fewer than `limit`
 /// entities while `has_more` is true. Deleted entities are included (their
 /// summary says `deleted`), so that a client paging the feed learns of them.
+///
+/// With `q`, `alarm` or `cursor`, the listing instead: live entities searched,
+/// filtered and paged on the node (`entity_listing.rs`).
 async fn list_entities(
     State(state): State<Shared>,
     Authed(access): Authed,
+    axum::Extension(index): axum::Extension<super::permit_index::PermitIndex>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<EntityPage>> {
+) -> ApiResult<Json<ListAnswer>> {
     let Query(q) = query?;
+    if q.q.is_some() || q.alarm.is_some() || q.cursor.is_some() {
+        if q.since.is_some() {
+            return Err(ApiError::invalid_input(
+                "since pages the feed, cursor (with q or alarm) the listing: not both",
+            ));
+        }
+        let params = super::listing_query::ListingParams {
+            ty: parse_type(q.ty.as_deref())?,
+            status: q.status,
+            limit: q.limit,
+            q: q.q,
+            alarm: q.alarm,
+            cursor: q.cursor,
+        };
+        let listing = super::entity_listing::listing(&state, access, index, params).await?;
+        return Ok(Json(ListAnswer::Listing(listing)));
+    }
     let ty = parse_type(q.ty.as_deref())?;
     let status = q.status.filter(|s| !s.is_empty());
     let limit = match q.limit {
@@ -109,7 +143,7 @@ async fn list_entities(
         })
     })
     .await?;
-    Ok(Json(page))
+    Ok(Json(ListAnswer::Feed(page)))
 }
 
 async fn get_entity(

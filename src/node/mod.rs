@@ -2,6 +2,7 @@
 //! connections it dials to other nodes. The sync logic itself is sans-IO
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
+mod alarm;
 mod api_error;
 mod auth;
 mod auth_throttle;
@@ -14,6 +15,7 @@ mod device_api;
 mod devices;
 mod dialer;
 mod entity_api;
+mod entity_listing;
 mod event_bus;
 mod events;
 mod extract;
@@ -21,9 +23,11 @@ mod gate;
 mod http_guards;
 mod hub;
 mod listener;
+mod listing_query;
 mod metrics;
 mod net_limits;
 mod operator_api;
+mod permit_index;
 mod quotas;
 mod readiness;
 mod routes;

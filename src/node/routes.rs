@@ -6,6 +6,7 @@
 //! | `GET /healthz`, `GET /metrics`, `GET /v1/status` | `status_api.rs` |
 //! | `GET /readyz` (a store read and a flush) | `readiness.rs` |
 //! | `/v1/entities...` (list, read, create, patch, gas readings), `GET /v1/conflicts` | `entity_api.rs` |
+//! | `GET /v1/entities?q=...` (the listing: search, filters, pages), `GET /v1/alarms` | `entity_listing.rs` |
 //! | `POST /v1/entities/{id}/resolve`, `GET /v1/entities/{id}/history` | `operator_api.rs` |
 //! | `/v1/blobs/{sha256}`, `POST /v1/entities/{id}/photos` | `blob_api.rs` |
 //! | `GET /v1/devices`, `DELETE /v1/devices/{id}`, `POST /v1/devices/{id}/enable` | `device_api.rs` |
@@ -30,7 +31,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 
 use super::api_error::ApiError;
 use super::blob_api::blob_routes;
@@ -38,9 +39,11 @@ use super::classic_api::classic_routes;
 use super::dashboard::dashboard_router;
 use super::device_api::device_routes;
 use super::entity_api::entity_routes;
+use super::entity_listing::listing_routes;
 use super::events::events_router;
 use super::http_guards::{guard, Guards};
 use super::operator_api::operator_routes;
+use super::permit_index::PermitIndex;
 use super::readiness::readiness_router;
 use super::state::{NodeState, Shared};
 use super::status_api::status_routes;
@@ -66,10 +69,13 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
     Router::new()
         .merge(status_routes())
         .merge(entity_routes())
+        .merge(listing_routes())
         .merge(classic_routes())
         .merge(operator_routes())
         .merge(blob_routes())
         .merge(device_routes())
+        // what the listing read of documents, for as long as this router lives
+        .layer(Extension(PermitIndex::default()))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
 //! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
-//! | `GET /v1/status` | node id, document count, feed head and live connections |
+//! | `GET /v1/status` | node id, document count, feed head, live connections, and the caller's rights (`access`: tenant, device, read-only) |
 
 use axum::extract::State;
 use axum::http::header;
@@ -52,6 +52,16 @@ struct Status {
     documents: usize,
     feed_head: u64,
     peers: Vec<PeerStatus>,
+    access: CallerAccess,
+}
+
+/// What the caller's token may do (the dashboard shows no write buttons to a
+/// read-only token).
+#[derive(Serialize)]
+struct CallerAccess {
+    tenant: String,
+    device: String,
+    read_only: bool,
 }
 
 /// The node's status as the tenant sees it: its documents, the feed position
@@ -77,5 +87,10 @@ async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResul
         documents,
         feed_head,
         peers,
+        access: CallerAccess {
+            tenant: access.tenant,
+            device: access.device,
+            read_only: access.read_only,
+        },
     }))
 }

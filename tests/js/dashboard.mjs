@@ -1,14 +1,15 @@
 // The dashboard in a real browser: Debian's Chromium driven by playwright-core.
 //
-//   node tests/js/dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR
+//   node tests/js/dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR [AUTHORS_JSON]
 //
 // Against a permitsync node that needs tokens and holds permit PERMIT_ID with
 // a conflict on `title`:
 //  1. open BASE_URL/, expect the token prompt (the API answers 401), enter TOKEN;
 //  2. wait for the overview to list the permit;
-//  3. open Conflicts, find the title conflict, click "Keep this value" on the
-//     version that is not shown now, and wait until the page says there are
-//     no conflicts;
+//  3. open Conflicts, find the title conflict, check that each version names
+//     the device that wrote it (AUTHORS_JSON: {"value": "device"}), click
+//     "Keep this value" on the version that is not shown now, and wait until
+//     the page says there are no conflicts;
 //  4. open the permit: its title is the chosen value, the out-of-range gas
 //     reading is flagged, its isolation point is listed;
 //  5. PATCH the permit's location over REST (outside the browser) and wait for
@@ -27,7 +28,8 @@ import { join } from "node:path";
 
 import { chromium } from "playwright-core";
 
-const [baseUrl, token, permitId, artifactDir] = process.argv.slice(2);
+const [baseUrl, token, permitId, artifactDir, authorsJson] = process.argv.slice(2);
+const authors = authorsJson ? JSON.parse(authorsJson) : null;
 if (!baseUrl || !token || !permitId || !artifactDir) {
   console.error("usage: node dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR");
   process.exit(2);
@@ -95,8 +97,21 @@ async function main() {
     );
     await conflict.waitFor();
     const values = await conflict.getByTestId("conflict-value").evaluateAll((els) =>
-      els.map((el) => ({ value: el.dataset.value, winner: el.dataset.winner === "true" })));
+      els.map((el) => ({
+        value: el.dataset.value,
+        winner: el.dataset.winner === "true",
+        author: el.querySelector('[data-testid="conflict-author"]')?.dataset.device || null,
+      })));
     log(`conflict values: ${JSON.stringify(values)}`);
+    if (authors) {
+      for (const v of values) {
+        if (v.author !== authors[v.value]) {
+          throw new Error(`version ${JSON.stringify(v.value)} shows author ${v.author}, ` +
+            `expected ${authors[v.value]}`);
+        }
+      }
+      log("each version names the device that wrote it");
+    }
     if (values.length < 2) throw new Error(`expected 2+ versions, saw ${JSON.stringify(values)}`);
     const pick = values.find((v) => !v.winner);
     if (!pick) throw new Error("every version is marked as the one shown");

@@ -43,4 +43,11 @@ pub const ASSETS: &[Asset] = &[
     asset!("page-permit.js", JS),
     asset!("page-conflicts.js", JS),
     asset!("page-devices.js", JS),
+    asset!("page-new.js", JS),
+    asset!("alarms.js", JS),
+    asset!("actions.js", JS),
+    asset!("authors.js", JS),
+    asset!("gas-form.js", JS),
+    asset!("print-sheet.js", JS),
+    asset!("workflow.js", JS),
 ];

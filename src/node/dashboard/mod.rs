@@ -121,6 +121,44 @@ mod tests {
             .collect()
     }
 
+    /// The buttons of a permit's workflow (`workflow.js`) offer exactly the
+    /// moves the model allows.
+    #[test]
+    fn the_pages_workflow_is_the_models() {
+        use crate::model::PermitStatus;
+        let js = ASSETS
+            .iter()
+            .find(|a| a.name == "workflow.js")
+            .map(|a| std::str::from_utf8(a.bytes).expect("utf-8 script"))
+            .expect("workflow.js is embedded");
+        let start = js
+            .find("TRANSITIONS = {")
+            .expect("workflow.js has TRANSITIONS");
+        let table = &js[start..start + js[start..].find("};").expect("the table ends")];
+        let mut seen = 0;
+        for line in table.lines().skip(1) {
+            let Some((from, to)) = line.trim().split_once(':') else {
+                continue;
+            };
+            let from: PermitStatus = from.trim().parse().expect("a status");
+            let to: Vec<PermitStatus> = to
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(|s| s.parse().expect("a status"))
+                .collect();
+            let want: Vec<PermitStatus> = PermitStatus::ALL
+                .into_iter()
+                .filter(|t| from.can_transition_to(*t))
+                .collect();
+            let mut got = to.clone();
+            got.sort_by_key(|s| PermitStatus::ALL.iter().position(|a| a == s));
+            assert_eq!(got, want, "moves from {from} in workflow.js");
+            seen += 1;
+        }
+        assert_eq!(seen, PermitStatus::ALL.len(), "every status in workflow.js");
+    }
+
     #[test]
     fn every_file_the_page_loads_is_embedded() {
         let embedded = |name: &str| ASSETS.iter().any(|a| a.name == name);

@@ -5,10 +5,12 @@ import { getToken } from "./auth.js";
 
 /** An error answer of the API (or a network failure, status 0). */
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, reason) {
     super(detail || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
+    /** Why a write was refused (`interlock`, `invalid_transition`, ...), if said. */
+    this.reason = reason;
   }
 }
 
@@ -35,7 +37,8 @@ export async function api(path, { method = "GET", body, token } = {}) {
     data = null;
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data?.error, data?.detail || `${res.status} ${res.statusText}`);
+    throw new ApiError(res.status, data?.error, data?.detail || `${res.status} ${res.statusText}`,
+      data?.reason);
   }
   return data;
 }

@@ -1,6 +1,9 @@
-// The dashboard: routes (#/permits, #/permit/ID, #/conflicts, #/devices),
-// the token prompt on 401, and live updates that re-render what is shown.
+// The dashboard: routes (#/permits, #/permit/ID, #/new, #/conflicts,
+// #/devices), the token prompt on 401, the token's rights (a read-only token
+// sees no write buttons), the alarm count, and live updates that re-render
+// what is shown.
 
+import { Alarms } from "./alarms.js";
 import { api, checkToken } from "./api.js";
 import { getToken, promptForToken, setToken } from "./auth.js";
 import { h, toast } from "./dom.js";
@@ -8,6 +11,7 @@ import { Entities } from "./entities.js";
 import { connectLive } from "./live.js";
 import { renderConflicts } from "./page-conflicts.js";
 import { renderDevices } from "./page-devices.js";
+import { renderNewPermit } from "./page-new.js";
 import { renderPermit } from "./page-permit.js";
 import { renderPermits } from "./page-permits.js";
 
@@ -16,20 +20,33 @@ const RERENDER_DELAY_MS = 250;
 /** The devices page refreshes this often (pending counts, "5 min ago"). */
 const DEVICES_REFRESH_MS = 10000;
 
+const PAGES = ["permits", "permit", "new", "conflicts", "devices"];
+
 const main = document.getElementById("main");
 const entities = new Entities();
-const state = { filter: "" };
+const alarms = new Alarms();
+const state = {};
+/** The token's rights, from `/v1/status` (`{tenant, device, read_only}`). */
+let access = null;
 let live = null;
 let rendering = null;
 let again = false;
 let timer = null;
+let alarmTimer = null;
 
-const ctx = { entities, state, rerender: () => schedule(0) };
+const ctx = {
+  entities,
+  alarms,
+  state,
+  rerender: () => schedule(0),
+  /** Whether this token may write (no write buttons otherwise). */
+  canWrite: () => !!access && !access.read_only,
+};
 
 /** The current route: `{page, id}`. */
 function route() {
   const [, page = "permits", id] = location.hash.replace(/^#/, "").split("/");
-  return { page: ["permits", "permit", "conflicts", "devices"].includes(page) ? page : "permits", id };
+  return { page: PAGES.includes(page) ? page : "permits", id };
 }
 
 /** Build the current page. */
@@ -37,6 +54,7 @@ async function build() {
   const { page, id } = route();
   switch (page) {
     case "permit": return renderPermit(ctx, decodeURIComponent(id || ""));
+    case "new": return renderNewPermit(ctx);
     case "conflicts": return renderConflicts(ctx);
     case "devices": return renderDevices(ctx);
     default: return renderPermits(ctx);
@@ -48,7 +66,11 @@ async function build() {
  * swapped in whole; what the operator was typing (inputs marked `data-keep`)
  * and where the focus was survive the swap.
  */
-async function render() {
+async function render({ navigated = false } = {}) {
+  // a form being filled in is not rebuilt by live updates
+  if (!navigated && route().page === "new" && main.querySelector('[data-testid="new-permit-page"]')) {
+    return undefined;
+  }
   if (rendering) {
     again = true;
     return rendering;
@@ -121,7 +143,7 @@ function schedule(delay = RERENDER_DELAY_MS) {
 
 function markNav() {
   const { page } = route();
-  const current = page === "permit" ? "permits" : page;
+  const current = page === "permit" || page === "new" ? "permits" : page;
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -133,6 +155,18 @@ function updateCount() {
   const n = entities.needingAttention();
   el.textContent = String(n);
   el.hidden = n === 0;
+  const red = document.getElementById("alarm-count");
+  const a = alarms.count();
+  red.textContent = String(a);
+  red.title = `${a} permit${a === 1 ? "" : "s"} in alarm`;
+  red.hidden = a === 0;
+}
+
+/** Read the alarms again soon (after live changes), then update the count. */
+function refreshAlarms(delay = RERENDER_DELAY_MS) {
+  alarms.invalidate();
+  clearTimeout(alarmTimer);
+  alarmTimer = setTimeout(() => alarms.refresh().catch(() => {}), delay);
 }
 
 function setLive(stateName) {
@@ -160,6 +194,12 @@ function concerns(summary) {
   return page === "conflicts" || page === "devices";
 }
 
+/** Do the alarms concern the page on screen (the band, a permit's alarms)? */
+function showsAlarms() {
+  const { page } = route();
+  return page === "permits" || page === "permit" || page === "conflicts";
+}
+
 function openLive() {
   live?.close();
   live = connectLive({
@@ -167,11 +207,13 @@ function openLive() {
     onReady: async () => {
       // anything that changed while the stream was down
       const fresh = await entities.catchUp().catch(() => 1);
+      refreshAlarms(0);
       if (fresh > 0) schedule();
     },
     onChange: (summary) => {
       entities.upsert(summary);
       updateCount();
+      refreshAlarms();
       if (concerns(summary)) schedule();
     },
     onDevice: () => {
@@ -179,6 +221,7 @@ function openLive() {
     },
     onResync: async () => {
       await entities.reload().catch(() => {});
+      refreshAlarms(0);
       schedule();
     },
     onRefused: async () => {
@@ -200,6 +243,9 @@ async function start() {
   try {
     const status = await api("/v1/status");
     document.title = `Permits · ${status.peer_id}`;
+    // a node without `access` in its status is read as read-only: no buttons
+    access = status.access || { read_only: true };
+    document.body.dataset.access = access.read_only ? "read-only" : "read-write";
     await entities.catchUp();
   } catch (e) {
     if (e.status === 401) {
@@ -217,13 +263,22 @@ async function start() {
   return undefined;
 }
 
+alarms.onUpdate = () => {
+  updateCount();
+  // the overview's band and a permit's alarms follow the alarms, unless the
+  // page being built took these very alarms
+  setTimeout(() => {
+    if (alarms.shown !== alarms.version && showsAlarms()) schedule();
+  }, 0);
+};
+
 document.getElementById("sign-out").addEventListener("click", () => {
   setToken("");
   toast("Token forgotten on this tablet");
   signIn("Enter the access token to use on this tablet.");
 });
 window.addEventListener("hashchange", () => {
-  render();
+  render({ navigated: true });
   main.focus({ preventScroll: true });
   window.scrollTo(0, 0);
 });

@@ -5,13 +5,18 @@
 
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
-import { fieldLabel, valueText } from "./format.js";
+import { dateTime, fieldLabel, valueText } from "./format.js";
 
 /**
  * The card of `conflict` (`{field, values, winner, merge_hint}`) of entity
- * `entityId`. `onResolved(view)` gets the entity's new view.
+ * `entityId`. `onResolved(view)` gets the entity's new view. `writers` (a
+ * Map from a value's JSON to the devices that wrote it, `authors.js`) says
+ * who wrote each version; without `canWrite` (a read-only token) the card
+ * has no buttons.
  */
-export function conflictCard(entityId, conflict, { onResolved, onError } = {}) {
+export function conflictCard(entityId, conflict, {
+  onResolved, onError, writers, canWrite = true,
+} = {}) {
   const { field, values = [], winner } = conflict;
   const label = fieldLabel(field);
   const status = h("p", { class: "error", role: "alert", hidden: true });
@@ -59,7 +64,8 @@ export function conflictCard(entityId, conflict, { onResolved, onError } = {}) {
       },
       h("span", { class: "choice-tag" }, isWinner ? "Shown now" : `Version ${i + 1}`),
       h("p", { class: "choice-value" }, valueText(value)),
-      button,
+      writers ? writtenBy(writers.get(JSON.stringify(value))) : null,
+      canWrite ? button : null,
     );
   });
 
@@ -87,14 +93,30 @@ export function conflictCard(entityId, conflict, { onResolved, onError } = {}) {
     "div",
     { class: "conflict", "data-testid": "conflict", "data-entity": entityId, "data-field": field },
     h("h3", {}, `${label}: ${values.length} versions were written at the same time`),
-    h("p", { class: "hint" }, "Choose the version to keep, or write one that combines them. " +
-      "Every device will show the result once it syncs."),
+    h("p", { class: "hint" }, canWrite
+      ? "Choose the version to keep, or write one that combines them. " +
+        "Every device will show the result once it syncs."
+      : "A supervisor with a read-write token can choose the version to keep."),
     h("div", { class: "choices" }, options),
-    h("div", { class: "merge" },
-      h("label", { for: mergedId }, "Or write a merged value"),
-      h("div", { class: "merge-row" }, merged, mergeButton)),
+    canWrite
+      ? h("div", { class: "merge" },
+        h("label", { for: mergedId }, "Or write a merged value"),
+        h("div", { class: "merge-row" }, merged, mergeButton))
+      : null,
     status,
   );
+}
+
+/** "Written by tablet-7 · 12 Mar, 14:02" (the latest writer first). */
+function writtenBy(list) {
+  if (!list || list.length === 0) {
+    return h("p", { class: "hint", "data-testid": "conflict-author" }, "Writer not in this node's history");
+  }
+  const [latest, ...others] = list;
+  const devices = [...new Set(others.map((w) => w.device))].filter((d) => d !== latest.device);
+  return h("p", { class: "hint author", "data-testid": "conflict-author", "data-device": latest.device },
+    "Written by ", h("strong", {}, latest.device), ` · ${dateTime(latest.time)}`,
+    devices.length ? ` (also ${devices.join(", ")})` : "");
 }
 
 function lastIndexOf(values, winner) {

@@ -8,30 +8,36 @@ import { dateTime, fieldLabel, short, typeLabel, valueText } from "./format.js";
 /** How many entries show before "Show all". */
 const FIRST = 20;
 
-/** The history panel's content for entity `id` (fetched now). */
-export async function historyList(id) {
-  let data;
+/**
+ * The history of entity `id` (oldest first), or `null` when the node does
+ * not serve history.
+ */
+export async function fetchHistory(id) {
   try {
-    data = await api(`/v1/entities/${encodeURIComponent(id)}/history`);
+    const data = await api(`/v1/entities/${encodeURIComponent(id)}/history`);
+    return data?.entries || [];
   } catch (e) {
-    if (e.status === 404 && e.code === "not_found") {
-      return empty("This node does not serve history yet.");
-    }
+    if (e.status === 404 && e.code === "not_found") return null;
     throw e;
   }
-  const entries = [...(data?.entries || [])].reverse();
-  if (entries.length === 0) return empty("No changes recorded.");
+}
+
+/** The history panel's content for `entries` (as `fetchHistory` gives them). */
+export function historyList(entries) {
+  if (entries === null) return empty("This node does not serve history yet.");
+  const newest = [...entries].reverse();
+  if (newest.length === 0) return empty("No changes recorded.");
   const list = h("ol", { class: "history", "data-testid": "history" });
-  const more = entries.length > FIRST
+  const more = newest.length > FIRST
     ? h("button", {
       type: "button", class: "link",
       onclick: () => {
-        list.replaceChildren(...entries.map(entry));
+        list.replaceChildren(...newest.map(entry));
         more.remove();
       },
-    }, `Show all ${entries.length} changes`)
+    }, `Show all ${newest.length} changes`)
     : null;
-  list.replaceChildren(...entries.slice(0, FIRST).map(entry));
+  list.replaceChildren(...newest.slice(0, FIRST).map(entry));
   return h("div", {}, list, more);
 }
 

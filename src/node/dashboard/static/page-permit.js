@@ -1,14 +1,20 @@
-// One permit: its fields, conflicts (resolvable here), violations, gas
-// readings (out-of-range ones flagged), isolation points, closeout, photos and
-// history.
+// One permit: its fields, what a supervisor can do to it (workflow buttons,
+// gas tests, isolation steps, checklist ticks; none for a read-only token),
+// broken safety rules, conflicts (with who wrote each version, resolvable
+// here), gas readings (out-of-range ones flagged), isolation points,
+// closeout, photos and history; and the printed permit (`print-sheet.js`).
 
 import { api, photoUrl } from "./api.js";
+import { actionsPanel, isolationButton } from "./actions.js";
+import { writersOf } from "./authors.js";
 import { conflictCard } from "./conflict.js";
-import { badge, empty, h, panel } from "./dom.js";
+import { badge, empty, h, panel, toast } from "./dom.js";
 import {
   bytes, dateTime, fieldLabel, num, short, statusClass, statusLabel, typeLabel, valueText,
 } from "./format.js";
-import { historyList } from "./history.js";
+import { gasForm } from "./gas-form.js";
+import { fetchHistory, historyList } from "./history.js";
+import { printSheet } from "./print-sheet.js";
 
 /** Render permit `id` (fetches its view, its children's views and history). */
 export async function renderPermit(ctx, id) {
@@ -20,16 +26,23 @@ export async function renderPermit(ctx, id) {
       return h("p", { class: "loading" }, "Opening its permit…");
     }
   }
-  const children = await Promise.all(
-    ctx.entities.childrenOf(id).map((s) =>
-      api(`/v1/entities/${encodeURIComponent(s.id)}`).catch(() => null)),
-  );
+  const [children, entries, alarms] = await Promise.all([
+    Promise.all(ctx.entities.childrenOf(id).map((s) =>
+      api(`/v1/entities/${encodeURIComponent(s.id)}`).catch(() => null))),
+    fetchHistory(id).catch((e) => e),
+    ctx.alarms.current().then(() => ctx.alarms.of(id)).catch(() => []),
+  ]);
   const kids = children.filter((v) => v && !v.fields?.deleted);
+  const history = entries instanceof Error ? null : entries;
   const f = view.fields || {};
-  const history = await historyList(id).catch((e) => empty(`History unavailable: ${e.message}`));
+  const canWrite = ctx.canWrite() && !f.deleted;
+  const done = () => ctx.rerender();
 
   return h("div", { class: "page", "data-testid": "permit", "data-id": id },
-    h("a", { class: "back", href: "#/permits" }, "← All permits"),
+    h("div", { class: "permit-nav screen-only" },
+      h("a", { class: "back", href: "#/permits" }, "← All permits"),
+      h("button", { type: "button", class: "secondary", "data-testid": "print", onclick: () => window.print() },
+        "Print permit")),
     h("div", { class: "permit-head" },
       h("div", {},
         h("h1", { "data-testid": "permit-title" }, f.title || "(untitled permit)"),
@@ -38,8 +51,9 @@ export async function renderPermit(ctx, id) {
       h("span", { class: `badge big ${statusClass(f.status)}`, "data-testid": "permit-status" },
         statusLabel(f.status))),
     f.deleted ? h("p", { class: "alert danger" }, "This permit was deleted.") : null,
-    violations(view),
-    conflicts(ctx, view),
+    violations(view, kids),
+    canWrite && view.type === "permit" ? actionsPanel(ctx, view, { onDone: done }) : null,
+    conflicts(ctx, view, history, canWrite),
     rejected(view),
     h("div", { class: "columns" },
       h("div", {},
@@ -49,34 +63,57 @@ export async function renderPermit(ctx, id) {
             ["Created", `${dateTime(f.created_at)} by ${f.created_by || "unknown"}`],
             ["Permit id", h("span", { class: "mono" }, view.id)],
           ])),
-        panel("Safety checklist", {}, checklist(f.safety_checklist)),
+        panel("Safety checklist", {}, checklist(f.safety_checklist, canWrite ? id : null, done)),
         panel("PPE required", {}, ppe(f.ppe_requirements))),
       h("div", {},
-        panel("Gas readings", {}, gasReadings(f.gas_readings)),
-        panel("Isolation points", {}, isolationPoints(kids)),
+        panel("Gas readings", { "data-testid": "gas-panel" },
+          gasReadings(f.gas_readings),
+          canWrite && view.type === "permit" ? gasForm(id, { onDone: done }) : null),
+        panel("Isolation points", {}, isolationPoints(kids, canWrite, done)),
         panel("Closeout", {}, closeouts(kids)))),
     panel("Photos", {}, photos(f.photos)),
-    panel("History", { "data-testid": "history-panel" }, history));
+    panel("History", { "data-testid": "history-panel" },
+      entries instanceof Error ? empty(`History unavailable: ${entries.message}`) : historyList(history)),
+    view.type === "permit" ? printSheet(view, kids, history, alarms) : null);
 }
 
 function dl(rows) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
-function violations(view) {
-  const list = view.violations || [];
-  if (list.length === 0) return null;
-  return h("div", { class: "alert danger", role: "alert", "data-testid": "violations" },
-    h("strong", {}, "Safety rules not met"),
-    h("ul", {}, list.map((v) => h("li", {}, v.detail || v.rule))));
+/**
+ * A violation's words with isolation points named by their description
+ * instead of their id (the view says `isolation point <uuid>`).
+ */
+export function violationText(v, kids) {
+  let text = v.detail || v.rule;
+  for (const k of kids) {
+    const name = k.fields?.description;
+    if (k.type === "isolation_point" && name && text.includes(k.id)) {
+      text = text.split(k.id).join(JSON.stringify(name));
+    }
+  }
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function conflicts(ctx, view) {
+function violations(view, kids) {
+  const list = view.violations || [];
+  if (list.length === 0) return null;
+  return h("div", { class: "alert danger alarm-panel", role: "alert", "data-testid": "violations" },
+    h("strong", {}, "ALARM: safety rules not met"),
+    h("ul", {}, list.map((v) => h("li", { "data-rule": v.rule }, violationText(v, kids)))));
+}
+
+function conflicts(ctx, view, history, canWrite) {
   const list = view.conflicts || [];
   if (list.length === 0) return null;
   return h("div", { class: "alert warn", "data-testid": "conflicts" },
-    h("strong", {}, "Devices disagree: choose what to keep"),
-    list.map((c) => conflictCard(view.id, c, { onResolved: () => ctx.rerender() })));
+    h("strong", {}, canWrite ? "Devices disagree: choose what to keep" : "Devices disagree"),
+    list.map((c) => conflictCard(view.id, c, {
+      onResolved: () => ctx.rerender(),
+      writers: history ? writersOf(history, c.field) : null,
+      canWrite,
+    })));
 }
 
 function rejected(view) {
@@ -88,18 +125,43 @@ function rejected(view) {
       `${fieldLabel(r.field)} → ${valueText(r.value)}: ${r.detail || r.reason} (change ${short(r.change)})`))));
 }
 
-function checklist(items) {
+/**
+ * A checklist, n of m checked. With `permitId` (a writer), an unticked item
+ * is a button that ticks it on the permit.
+ */
+function checklist(items, permitId, onDone) {
   const entries = Object.entries(items || {});
   if (entries.length === 0) return empty("No checklist items.");
   const done = entries.filter(([, v]) => v === true).length;
+  const tick = async (item, button) => {
+    button.disabled = true;
+    try {
+      await api(`/v1/entities/${encodeURIComponent(permitId)}`, {
+        method: "PATCH", body: { checklist: { [item]: true } },
+      });
+      toast(`Checked: ${item}`);
+      onDone?.();
+    } catch (e) {
+      toast(`Not checked: ${e.message}`, "error");
+      button.disabled = false;
+    }
+  };
   return h("div", {},
     h("p", { class: done === entries.length ? "ok-text" : "warn-text" },
       `${done} of ${entries.length} checked`),
-    h("ul", { class: "checklist" }, entries.map(([item, ticked]) =>
-      h("li", { class: ticked ? "done" : "open" },
-        h("span", { class: "tick", "aria-hidden": "true" }, ticked ? "✓" : ""),
+    h("ul", { class: "checklist" }, entries.map(([item, ticked]) => {
+      const box = permitId && !ticked
+        ? h("button", {
+          type: "button", class: "tick tick-button", "data-testid": "tick", "data-item": item,
+          "data-write": "", "aria-label": `Check: ${item}`,
+          onclick: (e) => tick(item, e.currentTarget),
+        }, "")
+        : h("span", { class: "tick", "aria-hidden": "true" }, ticked ? "✓" : "");
+      return h("li", { class: ticked ? "done" : "open" },
+        box,
         h("span", {}, item),
-        h("span", { class: "sr-only" }, ticked ? " (checked)" : " (not checked)")))));
+        h("span", { class: "sr-only" }, ticked ? " (checked)" : " (not checked)"));
+    })));
 }
 
 function ppe(list) {
@@ -147,18 +209,22 @@ function gasReadings(map) {
       }))));
 }
 
-function isolationPoints(kids) {
+function isolationPoints(kids, canWrite, onDone) {
   const points = kids.filter((v) => v.type === "isolation_point");
   if (points.length === 0) return empty("No isolation points.");
   return h("ul", { class: "items" }, points.map((v) => {
     const f = v.fields || {};
     const locks = Array.isArray(f.lock_ids) ? f.lock_ids : Object.keys(f.lock_ids || {});
-    return h("li", { "data-testid": "isolation-point" },
+    const status = h("p", { class: "error", role: "alert", hidden: true });
+    return h("li", { "data-testid": "isolation-point", "data-id": v.id, "data-status": f.status || "" },
       h("div", { class: "item-top" },
         h("span", {}, f.description || `${typeLabel(v.type)} ${short(v.id)}`),
         badge(statusLabel(f.status), statusClass(f.status))),
-      h("div", { class: "hint" }, locks.length ? `Locks: ${locks.join(", ")}` : "No locks applied"),
-      (v.conflicts || []).map((c) => conflictCard(v.id, c, {})));
+      h("div", { class: "item-row" },
+        h("span", { class: "hint" }, locks.length ? `Locks: ${locks.join(", ")}` : "No locks applied"),
+        canWrite ? isolationButton(v, { onDone, status }) : null),
+      status,
+      (v.conflicts || []).map((c) => conflictCard(v.id, c, { canWrite, onResolved: onDone })));
   }));
 }
 
