@@ -22,6 +22,7 @@ mod feed;
 mod foreign;
 mod group_commit;
 mod id_key;
+mod id_space;
 mod interlocks;
 pub(crate) mod keys;
 mod options;

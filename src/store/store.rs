@@ -8,6 +8,7 @@
 //! (changes from peers), `reads.rs`, `tenancy.rs`, `blobs.rs`.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Change, ChangeHash};
@@ -17,6 +18,7 @@ use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
 use super::failure::{poisoned, storage};
 use super::feed::Feed;
+use super::id_space::renamed;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
@@ -35,6 +37,9 @@ pub(super) struct Inner {
     pub(super) feed: Feed,
     pub(super) durable: Durable,
     pub(super) claim_lock: Mutex<()>,
+    /// Whether the store holds any derived internal id (`xid/` records): until
+    /// it does, mapping an internal id back to its external one reads nothing.
+    pub(super) mapped: AtomicBool,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -47,6 +52,9 @@ pub struct Store {
     /// Set on a [`Store::deferring`] handle: what its writes and reads still
     /// owe to a flush (see [`Owed`]).
     owed: Option<Arc<Owed>>,
+    /// The tenant whose id space this handle works in ([`Store::in_tenant`]);
+    /// `None`: ids are taken as stored.
+    pub(super) tenant: Option<Arc<str>>,
 }
 
 /// What a peer lacks of a document ([`Store::delta_since`]).
@@ -111,6 +119,10 @@ impl Store {
             backend.apply(init).map_err(storage)?;
             backend.flush().map_err(storage)?;
         }
+        let mapped = !backend
+            .scan_prefix(keys::EXTERNAL, None, 1)
+            .map_err(storage)?
+            .is_empty();
         let last = backend
             .last_with_prefix(keys::FEED)
             .map_err(storage)?
@@ -119,6 +131,7 @@ impl Store {
         Ok(Store {
             acting_device: None,
             owed: None,
+            tenant: None,
             inner: Arc::new(Inner {
                 backend,
                 node_id,
@@ -129,6 +142,7 @@ impl Store {
                 feed: Feed::new(last),
                 durable: Durable::new(last),
                 claim_lock: Mutex::new(()),
+                mapped: AtomicBool::new(mapped),
             }),
         })
     }
@@ -180,12 +194,13 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
             owed: self.owed.clone(),
+            tenant: self.tenant.clone(),
         }
     }
 
     // ---- loaded documents ------------------------------------------------
 
-    /// The cache slot of document `id`.
+    /// The cache slot of the document stored under `id` (an internal id).
     pub(super) fn slot(&self, id: EntityId) -> Result<Arc<Mutex<Slot>>> {
         self.inner.cache.slot(id)
     }
@@ -195,19 +210,36 @@ impl Store {
         self.inner.cache.loaded_documents()
     }
 
-    /// Lock `slot` (document `id`'s) with its document loaded.
+    /// Lock `slot` (that of the document stored under `id`) with its
+    /// document loaded, under its external id.
     pub(super) fn lock_loaded<'a>(
         &self,
         id: EntityId,
         slot: &'a Mutex<Slot>,
     ) -> Result<MutexGuard<'a, Slot>> {
         let mut g = slot.lock().map_err(poisoned)?;
-        g.ensure_loaded(id, self.inner.backend.as_ref(), &self.inner.actor)?;
+        g.ensure_loaded(
+            id,
+            || self.external(id),
+            self.inner.backend.as_ref(),
+            &self.inner.actor,
+        )?;
         Ok(g)
     }
 
     /// Run `f` on the loaded document `id`.
     pub fn with_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
+        let internal = self.internal(id)?;
+        self.with_doc_at(internal, f)
+            .map_err(|e| renamed(e, internal, id))
+    }
+
+    /// [`Store::with_doc`] of the document stored under `id`.
+    pub(super) fn with_doc_at<T>(
+        &self,
+        id: EntityId,
+        f: impl FnOnce(&EntityDoc) -> T,
+    ) -> Result<T> {
         let slot = self.slot(id)?;
         let g = self.lock_loaded(id, &slot)?;
         match &g.doc {
@@ -220,8 +252,9 @@ impl Store {
     /// waits first until the document's last write is durable, so nothing that
     /// leaves can be lost by a crash here.
     pub fn with_durable_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
-        let slot = self.slot(id)?;
-        let g = self.lock_loaded(id, &slot)?;
+        let internal = self.internal(id)?;
+        let slot = self.slot(internal)?;
+        let g = self.lock_loaded(internal, &slot)?;
         self.ensure_durable(g.last_seq)?;
         match &g.doc {
             Some(doc) => Ok(f(doc)),
@@ -248,6 +281,7 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: self.acting_device.clone(),
             owed: Some(Arc::new(Owed::default())),
+            tenant: self.tenant.clone(),
         }
     }
 
