@@ -23,6 +23,8 @@ mod foreign;
 mod group_commit;
 mod id_key;
 mod id_space;
+#[cfg(test)]
+mod id_space_tests;
 mod interlocks;
 pub(crate) mod keys;
 mod options;

@@ -40,6 +40,9 @@ pub(super) struct Inner {
     /// Whether the store holds any derived internal id (`xid/` records): until
     /// it does, mapping an internal id back to its external one reads nothing.
     pub(super) mapped: AtomicBool,
+    /// The store's id key once read or made (`id_key.rs`); its lock orders
+    /// making it, apart from claims (a claim derives ids under its own lock).
+    pub(super) id_key: Mutex<Option<Vec<u8>>>,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -143,6 +146,7 @@ impl Store {
                 durable: Durable::new(last),
                 claim_lock: Mutex::new(()),
                 mapped: AtomicBool::new(mapped),
+                id_key: Mutex::new(None),
             }),
         })
     }
