@@ -22,7 +22,10 @@ pub enum Admission {
     Open,
     /// It may not; `foreign` when the document exists or is claimed (another
     /// tenant's), otherwise it is unknown here. The connection must hear the
-    /// same in both cases.
+    /// same in both cases. On a handle in a tenant's id space
+    /// ([`Store::in_tenant`]) another tenant's id is an unknown one, so
+    /// `foreign` is never set there; a handle without a tenant (a node
+    /// without tokens on a store that had tenants) still sets it.
     Unavailable {
         /// Another tenant's (stored or claimed).
         foreign: bool,
