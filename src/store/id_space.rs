@@ -26,7 +26,7 @@ use super::failure::storage;
 use super::keys;
 use super::options::DEFAULT_TENANT;
 use super::store::Store;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::EntityId;
 
 /// Where a tenant's id lives in the store.
@@ -125,20 +125,6 @@ impl Store {
         }
         self.inner.mapped.store(true, Ordering::Release);
         vec![(keys::external(internal), Some(external.as_bytes().to_vec()))]
-    }
-}
-
-/// `e` with the internal id `internal` it names replaced by `external`, so
-/// that no internal id reaches a client.
-pub(crate) fn renamed(e: Error, internal: EntityId, external: EntityId) -> Error {
-    if internal == external {
-        return e;
-    }
-    let swap = |id: EntityId| if id == internal { external } else { id };
-    match e {
-        Error::UnknownEntity(id) => Error::UnknownEntity(swap(id)),
-        Error::UntypedDocument(id) => Error::UntypedDocument(swap(id)),
-        e => e,
     }
 }
 

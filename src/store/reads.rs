@@ -154,7 +154,7 @@ impl Store {
     pub fn view(&self, id: EntityId) -> Result<View> {
         let internal = self.internal(id)?;
         self.view_at(internal)
-            .map_err(|e| super::id_space::renamed(e, internal, id))
+            .map_err(|e| super::failure::renamed(e, internal, id))
     }
 
     /// The view of the document stored under `id`.

@@ -16,9 +16,9 @@ use automerge::{ActorId, Change, ChangeHash};
 use super::backend::{Backend, BatchOp};
 use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
-use super::failure::{poisoned, storage};
+use super::failure::{poisoned, renamed, storage};
 use super::feed::Feed;
-use super::id_space::renamed;
+
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
