@@ -185,11 +185,12 @@ async fn upload(node: &NodeProcess, token: &str, id: EntityId, doc: &mut AutoCom
     };
     send(&mut ws, &frame).await;
     loop {
-        match next_message(&mut ws).await {
-            m @ (Message::Sync { .. } | Message::DocUnavailable { .. } | Message::Error { .. }) => {
-                return m
-            }
-            _ => {}
+        let m = next_message(&mut ws).await;
+        if matches!(
+            m,
+            Message::Sync { .. } | Message::DocUnavailable { .. } | Message::Error { .. }
+        ) {
+            return m;
         }
     }
 }
@@ -226,7 +227,7 @@ async fn fetch_title(node: &NodeProcess, token: &str, id: EntityId) -> Option<St
                 if let Ok(Some((v, obj))) = doc.get(automerge::ROOT, "title") {
                     return Some(match v {
                         automerge::Value::Object(_) => doc.text(&obj).expect("text"),
-                        v => v.to_str().unwrap_or_default().to_string(),
+                        v => v.as_str().unwrap_or_default().to_string(),
                     });
                 }
                 if let Some(reply) = doc.generate_sync_message(&mut state) {
