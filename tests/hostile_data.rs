@@ -608,8 +608,9 @@ async fn squatting_leaves_the_rightful_tenants_documents_working() {
     let view = visible(&relay, "acme-a", server_id).await;
     assert_eq!(view["fields"]["title"], "Acme tank entry");
 
-    // REST: the squatter creates with Acme's (learned) id: refused, as any
-    // taken id is, and Acme's permit stays as it was
+    // REST: the squatter creates with Acme's (learned) id: in its own id
+    // space that is a new document of its own (answered as for any unknown
+    // id, see tests/tenant_ids.rs), and Acme's permit stays as it was
     let (status, body) = relay
         .call(
             post.clone(),
@@ -618,8 +619,9 @@ async fn squatting_leaves_the_rightful_tenants_documents_working() {
             Some(json!({"type": "permit", "id": server_id.to_string(), "title": "mine now"})),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    // and over classic, naming the id
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // and over classic, naming the id: the squatter's device finishes its
+    // own create (it made that id over REST), still nowhere near Acme's
     let (_, body) = relay
         .call(
             post.clone(),
@@ -631,17 +633,16 @@ async fn squatting_leaves_the_rightful_tenants_documents_working() {
             }]})),
         )
         .await;
-    assert_eq!(body["summary"]["rejected"], 1, "{body}");
+    assert_eq!(body["summary"]["applied"], 1, "{body}");
 
-    // WebSocket: the squatter pushes its own document under Acme's id
+    // WebSocket: the squatter pushes another document under Acme's id: it
+    // merges into the squatter's own document of that id, never Acme's
     let (mut ws, peer) = join(&relay.sync_url("globex"), "squatter").await;
     let (_, mut fake) = permit_doc("mine now", 0);
     send_doc(&mut ws, "squatter", &peer, server_id, &mut fake).await;
-    match next_message(&mut ws).await {
-        Message::DocUnavailable { document_id, .. } => {
-            assert_eq!(document_id, DocumentId::from(server_id.uuid()))
-        }
-        other => panic!("expected doc-unavailable, got {other:?}"),
+    match answer_about(&mut ws, server_id).await {
+        Message::Sync { .. } => {}
+        other => panic!("expected the squatter's own document's answer, got {other:?}"),
     }
     // Acme's permit: unchanged, and still editable by Acme over REST and classic
     let view = visible(&relay, "acme-a", server_id).await;
@@ -680,6 +681,18 @@ async fn squatting_leaves_the_rightful_tenants_documents_working() {
     assert_eq!(view["fields"]["title"], "Acme tank entry");
     assert_eq!(view["fields"]["location"], "Tank 3");
     assert_eq!(view["fields"]["work_type"], "confined_space");
+    // the squatter sees only its own document of that id
+    let (status, view) = relay
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/entities/{server_id}"),
+            "globex",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["fields"]["title"], "mine now");
+    assert_eq!(view["fields"]["location"], "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -420,7 +420,7 @@ async fn tenants_never_see_each_others_entities() {
         )
         .await;
     assert_error(&r, StatusCode::NOT_FOUND, "unknown_entity");
-    // nor a child of A's permit, nor an entity with A's id
+    // nor a child of A's permit
     for ty in ["isolation_point", "closeout"] {
         let r = n
             .post(
@@ -431,14 +431,6 @@ async fn tenants_never_see_each_others_entities() {
             .await;
         assert_error(&r, StatusCode::NOT_FOUND, "unknown_entity");
     }
-    let r = n
-        .post(
-            "/v1/entities",
-            GLOBEX,
-            json!({"type": "permit", "id": permit, "title": "squat"}),
-        )
-        .await;
-    assert_error(&r, StatusCode::CONFLICT, "already_exists");
 
     let list = n.get("/v1/entities", GLOBEX).await.json();
     assert_eq!(list["entities"], json!([]), "{list}");
@@ -458,6 +450,47 @@ async fn tenants_never_see_each_others_entities() {
         n.get(&uri, ACME).await.json()["fields"]["title"],
         "Acme permit"
     );
+
+    // an entity with A's id: B's own document of that id (each tenant has
+    // its own id space), created as for any unknown id; A's stays A's
+    let r = n
+        .post(
+            "/v1/entities",
+            GLOBEX,
+            json!({"type": "permit", "id": permit, "title": "squat"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json()["id"], permit.as_str());
+    assert_eq!(n.get(&uri, GLOBEX).await.json()["fields"]["title"], "squat");
+    assert_eq!(
+        n.get(&uri, ACME).await.json()["fields"]["title"],
+        "Acme permit"
+    );
+    // B's child of "its" permit belongs to B's permit, not A's
+    let r = n
+        .post(
+            "/v1/entities",
+            GLOBEX,
+            json!({"type": "isolation_point", "permit_id": permit, "description": "B's"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let conflicts = n.get("/v1/conflicts", ACME).await.json();
+    assert_eq!(conflicts["entities"].as_array().map(Vec::len), Some(1));
+    let r = n
+        .post(
+            "/v1/entities",
+            GLOBEX,
+            json!({"type": "permit", "id": permit, "title": "again"}),
+        )
+        .await;
+    // the same device again: a retry of its own create
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["fields"]["title"], "squat");
+    let list = n.get("/v1/entities", GLOBEX).await.json();
+    assert_eq!(list["entities"].as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(n.get("/v1/status", ACME).await.json()["documents"], 2);
 }
 
 #[tokio::test]

@@ -226,7 +226,7 @@ impl Client<'_> {
         let bytes = serde_json::to_vec(&record).map_err(|e| Error::storage(e.to_string()))?;
         let extra = vec![
             (record_key, Some(bytes)),
-            version_record(id, new_version, &doc.heads()),
+            version_record(self.store, id, new_version, &doc.heads())?,
         ];
         Ok((Outcome::Applied(item), extra))
     }
@@ -309,7 +309,7 @@ impl Client<'_> {
                         fields,
                         server_state: state,
                     };
-                    let extra = vec![version_record(id, version, &doc.heads())];
+                    let extra = vec![version_record(store, id, version, &doc.heads())?];
                     Ok((Outcome::Conflict(Box::new(conflict)), extra))
                 }
                 Ok(p) => {

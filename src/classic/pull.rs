@@ -72,7 +72,7 @@ pub fn changes_since(
             )
         })?;
         if !is_recorded(store, id, version)? {
-            records.push(version_record(id, version, &heads));
+            records.push(version_record(store, id, version, &heads)?);
         }
         changes.push(PullItem {
             entity: summary.entity_type,

@@ -10,10 +10,17 @@ use crate::error::Result;
 use crate::model::EntityId;
 use crate::store::{keys, BatchOp, Store};
 
-/// The record of version `version` of `id` at `heads`.
-pub fn version_record(id: EntityId, version: u64, heads: &[ChangeHash]) -> BatchOp {
+/// The record of version `version` of `id` at `heads`. Versions are
+/// recorded under the id the store keeps the entity under (in the handle's
+/// tenant's id space).
+pub fn version_record(
+    store: &Store,
+    id: EntityId,
+    version: u64,
+    heads: &[ChangeHash],
+) -> Result<BatchOp> {
     let bytes: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
-    (keys::version(id, version), Some(bytes))
+    Ok((keys::version(store.internal(id)?, version), Some(bytes)))
 }
 
 /// The heads of version `version` of `id`: the recorded version, or the
@@ -22,6 +29,7 @@ pub fn version_record(id: EntityId, version: u64, heads: &[ChangeHash]) -> Batch
 /// older base makes more edits count as stale, never fewer). Empty heads
 /// when nothing is recorded.
 pub fn heads_at_version(store: &Store, id: EntityId, version: u64) -> Result<Vec<ChangeHash>> {
+    let id = store.internal(id)?;
     if let Some(bytes) = store.get_record(&keys::version(id, version))? {
         return Ok(decode_heads(&bytes));
     }
@@ -55,5 +63,7 @@ fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
 
 /// Whether version `version` of `id` is recorded already.
 pub fn is_recorded(store: &Store, id: EntityId, version: u64) -> Result<bool> {
-    Ok(store.get_record(&keys::version(id, version))?.is_some())
+    Ok(store
+        .get_record(&keys::version(store.internal(id)?, version))?
+        .is_some())
 }

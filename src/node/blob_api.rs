@@ -29,7 +29,7 @@ use super::api_error::{ApiError, ApiResult};
 use super::extract::{body, parse_id, Authed, Writer};
 use super::http_guards::{body_timeout_error, is_body_timeout};
 use super::state::Shared;
-use super::store_work::{author, blocking, changed, visible_summary};
+use super::store_work::{author, blocking, changed, reader, visible_summary};
 use crate::error::Error;
 use crate::store::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash};
 use crate::view::View;
@@ -89,7 +89,7 @@ async fn put_blob(
         ));
     };
     blocking(&state, move |s| {
-        let wanted_by = s.store.wanted_by(&access.tenant, &sha)?;
+        let wanted_by = reader(s, &access).wanted_by(&access.tenant, &sha)?;
         let put = s
             .store
             .put_blob(&sha, &bytes, &access.tenant, max)
@@ -102,7 +102,7 @@ async fn put_blob(
             })?;
         if let Some(doc) = wanted_by {
             // connections waiting for this photo can have it now
-            changed(s, doc);
+            changed(s, &access, doc);
         }
         let status = match put {
             BlobPut::Created => StatusCode::CREATED,
@@ -190,7 +190,7 @@ async fn add_photo(
     let id = parse_id(id)?;
     let p = body(photo)?;
     blocking(&state, move |s| {
-        visible_summary(s, id, &access.tenant)?;
+        visible_summary(s, id, &access)?;
         let edit = Edit::AddPhoto(NewPhoto {
             id: p.id,
             sha256: p.sha256,
@@ -201,14 +201,14 @@ async fn add_photo(
         });
         let wrote = author(s, &access).edit(id, edit)?.is_some();
         if wrote {
-            changed(s, id);
+            changed(s, &access, id);
         }
         let status = if wrote {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         };
-        Ok((status, Json(s.store.view(id)?)))
+        Ok((status, Json(reader(s, &access).view(id)?)))
     })
     .await
 }

@@ -67,11 +67,11 @@ async fn sync_offline_data(
         ));
     }
     blocking(&state, move |s| {
-        let store = s.store.acting_as(&req.device_id);
+        let store = s.store_for(&access).acting_as(&req.device_id);
         let response = classic::sync_offline_data(&store, &access.tenant, &req)?;
         for a in response.applied.iter().filter(|a| a.status == "applied") {
             if let Ok(id) = a.server_id.parse() {
-                changed(s, id);
+                changed(s, &access, id);
             }
         }
         tracing::info!(
@@ -112,7 +112,7 @@ async fn pull(
     }
     blocking(&state, move |s| {
         let page = classic::changes_since(
-            &s.store,
+            &s.store_for(&access),
             &access.tenant,
             q.since.unwrap_or(0),
             limit,

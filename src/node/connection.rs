@@ -202,7 +202,7 @@ pub async fn drive<T: Transport>(
                 .map(|d| crate::model::EntityId::from(uuid::Uuid::from(*d)));
             state.hub.follow(c, docs.chain(out.changed.iter().copied()));
         }
-        let close = account(&state, &stats, &out, conn);
+        let close = account(&state, &access, &stats, &out, conn);
         let had_changes = out.changes_applied > 0;
         if let Err(reason) = send_all(&state, &stats, &mut transport, out.send).await {
             ended.reason = reason;
@@ -286,6 +286,7 @@ enum Input {
 /// Record an output's effects in metrics and the hub; returns the close reason.
 fn account(
     state: &NodeState,
+    access: &Access,
     stats: &PeerStats,
     out: &Output,
     conn: Option<u64>,
@@ -308,7 +309,7 @@ fn account(
         .conflicts
         .fetch_add(out.conflicts as u64, Ordering::Relaxed);
     for id in &out.changed {
-        state.hub.doc_changed(*id, conn);
+        state.doc_changed(access, *id, conn);
     }
     // an `error` sent to the peer is a protocol problem; a peer's `leave` is not
     if out.send.iter().any(|m| matches!(m, Message::Error { .. })) {

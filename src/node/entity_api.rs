@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::api_error::{ApiError, ApiResult};
 use super::extract::{body, parse_id, parse_type, Authed, Writer};
 use super::state::Shared;
-use super::store_work::{author, blocking, changed, visible_summary};
+use super::store_work::{author, blocking, changed, reader, visible_summary};
 use crate::model::{EntityId, EntityType, PermitStatus};
 use crate::store::Summary;
 use crate::view::View;
@@ -114,15 +114,14 @@ async fn list_entities(
     };
     let since = q.since.unwrap_or(0);
     let page = blocking(&state, move |s| {
-        let mut feed = s
-            .store
-            .tenant_feed_since(&access.tenant, since, limit + 1)?;
+        let store = reader(s, &access);
+        let mut feed = store.tenant_feed_since(&access.tenant, since, limit + 1)?;
         let has_more = feed.len() > limit;
         feed.truncate(limit);
         let next_cursor = feed.last().map_or(since, |(seq, _)| *seq);
         let mut entities = Vec::new();
         for (_, id) in feed {
-            let Some(summary) = s.store.summary(id)? else {
+            let Some(summary) = store.summary(id)? else {
                 continue;
             };
             if ty.is_some_and(|t| summary.entity_type != t) {
@@ -153,8 +152,8 @@ async fn get_entity(
 ) -> ApiResult<Json<View>> {
     let id = parse_id(id)?;
     let view = blocking(&state, move |s| {
-        visible_summary(s, id, &access.tenant)?;
-        Ok(s.store.view(id)?)
+        visible_summary(s, id, &access)?;
+        Ok(reader(s, &access).view(id)?)
     })
     .await?;
     Ok(Json(view))
@@ -233,9 +232,12 @@ impl CreateBody {
     }
 }
 
-/// Create an entity with a client-generated id (or a fresh one). An id that
-/// is taken, by this tenant or another, answers 409 `already_exists`, except a
-/// retry by the device that created it, which answers 200 with the entity.
+/// Create an entity with a client-generated id (or a fresh one), in the
+/// caller's tenant's id space. An id the tenant already holds answers 409
+/// `already_exists`, except a retry by the device that created it, which
+/// answers 200 with the entity. Another tenant's id is not taken here: the
+/// create makes this tenant's own document of that id, and answers exactly
+/// as for an unknown id.
 async fn create_entity(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -249,7 +251,7 @@ async fn create_entity(
         let id = new.id().unwrap_or_else(EntityId::new_random);
         if let Some(permit) = new.permit_id() {
             // the parent must be the tenant's (unknown and foreign answer alike)
-            visible_summary(s, permit, &tenant)?;
+            visible_summary(s, permit, &writer)?;
         }
         let taken = || {
             ApiError::new(
@@ -294,7 +296,7 @@ async fn create_entity(
                 notes: c.notes,
             })?,
         };
-        changed(s, id);
+        changed(s, &writer, id);
         Ok((StatusCode::CREATED, store.view(id)?))
     })
     .await?;
@@ -414,16 +416,16 @@ async fn patch_entity(
 ) -> ApiResult<Json<View>> {
     let id = parse_id(id)?;
     let patch = body(patch)?;
-    let tenant = access.tenant.clone();
     let writer = access.clone();
     let (view, wrote) = blocking(&state, move |s| {
-        let summary = visible_summary(s, id, &tenant)?;
+        let summary = visible_summary(s, id, &writer)?;
         let edits = patch.edits(summary.entity_type)?;
-        let wrote = author(s, &writer).edit_all(id, &edits)?.is_some();
+        let store = author(s, &writer);
+        let wrote = store.edit_all(id, &edits)?.is_some();
         if wrote {
-            changed(s, id);
+            changed(s, &writer, id);
         }
-        Ok((s.store.view(id)?, wrote))
+        Ok((store.view(id)?, wrote))
     })
     .await?;
     if wrote {
@@ -454,10 +456,9 @@ async fn add_gas_reading(
 ) -> ApiResult<(StatusCode, Json<View>)> {
     let id = parse_id(id)?;
     let r = body(reading)?;
-    let tenant = access.tenant.clone();
     let writer = access.clone();
     let (view, wrote) = blocking(&state, move |s| {
-        visible_summary(s, id, &tenant)?;
+        visible_summary(s, id, &writer)?;
         let edit = Edit::AddGasReading(NewGasReading {
             id: r.id,
             gas: r.gas,
@@ -467,11 +468,12 @@ async fn add_gas_reading(
             max: r.max,
             taken_at: r.taken_at,
         });
-        let wrote = author(s, &writer).edit(id, edit)?.is_some();
+        let store = author(s, &writer);
+        let wrote = store.edit(id, edit)?.is_some();
         if wrote {
-            changed(s, id);
+            changed(s, &writer, id);
         }
-        Ok((s.store.view(id)?, wrote))
+        Ok((store.view(id)?, wrote))
     })
     .await?;
     let status = if wrote {
@@ -500,8 +502,9 @@ async fn conflicts(
     let ty = parse_type(q.ty.as_deref())?;
     let views = blocking(&state, move |s| {
         let mut out = Vec::new();
-        for (_, id) in s.store.tenant_feed_since(&access.tenant, 0, usize::MAX)? {
-            let Some(summary) = s.store.summary(id)? else {
+        let store = reader(s, &access);
+        for (_, id) in store.tenant_feed_since(&access.tenant, 0, usize::MAX)? {
+            let Some(summary) = store.summary(id)? else {
                 continue;
             };
             if summary.deleted || ty.is_some_and(|t| summary.entity_type != t) {
@@ -517,7 +520,7 @@ async fn conflicts(
             if summary.conflicts == 0 && summary.rejected == 0 && !may_violate {
                 continue;
             }
-            let view = s.store.view(id)?;
+            let view = store.view(id)?;
             if !(view.conflicts.is_empty()
                 && view.rejected.is_empty()
                 && view.violations.is_empty())

@@ -24,8 +24,8 @@ use super::api_error::{ApiError, ApiResult};
 use super::extract::Authed;
 use super::listing_query::{ListingParams, ListingQuery, SortKey};
 use super::permit_index::PermitIndex;
-use super::state::{NodeState, Shared};
-use super::store_work::blocking;
+use super::state::Shared;
+use super::store_work::{blocking, reader};
 use crate::error::Result;
 use crate::model::{Access, EntityType, IsolationStatus, PermitStatus};
 use crate::store::{Store, Summary};
@@ -89,7 +89,7 @@ pub(super) async fn listing(
 ) -> ApiResult<Listing> {
     let query = ListingQuery::parse(params).map_err(ApiError::invalid_input)?;
     blocking(state, move |s| {
-        let store = &tenant_store(s, &access);
+        let store = &reader(s, &access);
         let tenant = access.tenant.as_str();
         let mut rows = Vec::new();
         for row in rows_of(store, tenant, &index, |sum| query.type_matches(sum))? {
@@ -146,7 +146,7 @@ async fn alarms(
     Extension(index): Extension<PermitIndex>,
 ) -> ApiResult<Json<AlarmList>> {
     let list = blocking(&state, move |s| {
-        let store = &tenant_store(s, &access);
+        let store = &reader(s, &access);
         let tenant = access.tenant.as_str();
         let mut rows: Vec<Row> = rows_of(store, tenant, &index, |sum| {
             sum.entity_type == EntityType::Permit
@@ -164,12 +164,6 @@ async fn alarms(
     })
     .await?;
     Ok(Json(list))
-}
-
-/// The store as the caller's tenant reads it (one place to change when
-/// tenants get id spaces of their own).
-fn tenant_store(s: &NodeState, _access: &Access) -> Store {
-    s.store.clone()
 }
 
 /// A live entity of the tenant with its alarms.

@@ -17,8 +17,14 @@ pub const BUS_CAPACITY: usize = 1024;
 /// Something that happened on a node that live clients may want to show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
-    /// A document changed (any tenant's: streams filter by owner).
-    DocChanged(EntityId),
+    /// A document changed: `tenant`'s document `id` (the id as the tenant
+    /// knows it), or on a node without tokens (`None`) the one document `id`.
+    DocChanged {
+        /// The tenant whose document changed, when the node has tenants.
+        tenant: Option<String>,
+        /// The document, as its tenant knows it.
+        id: EntityId,
+    },
     /// A sync connection of a device opened (`connected`) or closed.
     Peer {
         /// The device's tenant.
@@ -99,10 +105,13 @@ mod tests {
     fn a_closed_bus_has_no_new_subscribers_and_ends_old_ones() {
         let bus = EventBus::default();
         let mut rx = bus.subscribe().expect("open bus");
-        bus.publish(NodeEvent::DocChanged(EntityId::new_random()));
+        bus.publish(NodeEvent::DocChanged {
+            tenant: None,
+            id: EntityId::new_random(),
+        });
         bus.close();
         assert!(bus.subscribe().is_none());
-        assert!(matches!(rx.try_recv(), Ok(NodeEvent::DocChanged(_))));
+        assert!(matches!(rx.try_recv(), Ok(NodeEvent::DocChanged { .. })));
         assert_eq!(rx.try_recv(), Ok(NodeEvent::Shutdown));
     }
 

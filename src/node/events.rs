@@ -147,11 +147,14 @@ impl Feed {
         }
         loop {
             match self.rx.recv().await {
-                Ok(NodeEvent::DocChanged(id)) => {
+                Ok(NodeEvent::DocChanged { tenant, id })
+                    if tenant.as_ref().is_none_or(|t| *t == self.access.tenant) =>
+                {
                     if let Some(summary) = self.visible_summary(id).await {
                         return Some(json_event("change", &summary));
                     }
                 }
+                Ok(NodeEvent::DocChanged { .. }) => {}
                 Ok(NodeEvent::Peer {
                     tenant,
                     device,
@@ -181,12 +184,13 @@ impl Feed {
     /// The summary of `id` if this client's tenant may see it.
     async fn visible_summary(&self, id: EntityId) -> Option<Summary> {
         let state = self.state.clone();
-        let tenant = self.access.tenant.clone();
+        let access = self.access.clone();
         let found = tokio::task::spawn_blocking(move || -> crate::error::Result<_> {
-            if !state.store.visible_to(id, &tenant)? {
+            let store = state.store_for(&access);
+            if !store.visible_to(id, &access.tenant)? {
                 return Ok(None);
             }
-            state.store.summary(id)
+            store.summary(id)
         })
         .await;
         match found {

@@ -214,9 +214,24 @@ impl Hub {
     }
 
     /// Tell the connections that follow document `id` (and those that want
-    /// every change), but not `origin`, that it changed.
+    /// every change), but not `origin`, that it changed; connections of every
+    /// tenant (a node without tokens has one id space).
     pub fn doc_changed(&self, id: EntityId, origin: Option<u64>) {
-        self.events.publish(NodeEvent::DocChanged(id));
+        self.notify(None, id, origin);
+    }
+
+    /// [`Hub::doc_changed`] for tenant `tenant`'s document `id` (the id as
+    /// the tenant knows it): only that tenant's connections hear of it, as
+    /// another tenant's document of the same id is another document.
+    pub fn doc_changed_in(&self, tenant: &str, id: EntityId, origin: Option<u64>) {
+        self.notify(Some(tenant), id, origin);
+    }
+
+    fn notify(&self, tenant: Option<&str>, id: EntityId, origin: Option<u64>) {
+        self.events.publish(NodeEvent::DocChanged {
+            tenant: tenant.map(str::to_string),
+            id,
+        });
         let following: std::collections::HashSet<u64> = self
             .followers
             .lock()
@@ -224,7 +239,8 @@ impl Hub {
             .unwrap_or_default();
         if let Ok(peers) = self.peers.lock() {
             for (conn, p) in peers.iter() {
-                if Some(*conn) != origin && (p.wants_all || following.contains(conn)) {
+                let theirs = tenant.is_none_or(|t| p.access.tenant == t);
+                if Some(*conn) != origin && theirs && (p.wants_all || following.contains(conn)) {
                     let _ = p.events.send(HubEvent::DocChanged(id));
                 }
             }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::api_error::ApiResult;
 use super::extract::{body, parse_id, Authed, Writer};
 use super::state::Shared;
-use super::store_work::{author, blocking, changed, visible_summary};
+use super::store_work::{author, blocking, changed, reader, visible_summary};
 use crate::resolve::{resolve, Resolution};
 use crate::view::{audit_trail, OpRecord, View};
 use crate::write::{ChangeNote, ResolutionNote};
@@ -46,11 +46,11 @@ async fn resolve_conflict(
     let req = body(req)?;
     let resolution: Resolution = req.resolution.parse()?;
     blocking(&state, move |s| {
-        visible_summary(s, id, &access.tenant)?;
+        visible_summary(s, id, &access)?;
         let store = author(s, &access);
         let view = resolve(&store, id, &req.field, resolution, req.value.as_deref())?;
         tracing::info!(%id, field = %req.field, resolution = resolution.as_str(), device = %store.author_device(), "conflict resolved");
-        changed(s, id);
+        changed(s, &access, id);
         Ok(Json(view))
     })
     .await
@@ -89,10 +89,8 @@ async fn history(
 ) -> ApiResult<Json<HistoryBody>> {
     let id = parse_id(id)?;
     blocking(&state, move |s| {
-        visible_summary(s, id, &access.tenant)?;
-        let records = s
-            .store
-            .with_doc(id, |d| audit_trail(d.doc(), d.history()))?;
+        visible_summary(s, id, &access)?;
+        let records = reader(s, &access).with_doc(id, |d| audit_trail(d.doc(), d.history()))?;
         let entries = records
             .into_iter()
             .map(|r| {

@@ -7,6 +7,7 @@ use super::devices::Devices;
 use super::hub::Hub;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
+use crate::model::Access;
 use crate::store::{Clock, Store};
 use crate::wire::Limits;
 
@@ -35,4 +36,28 @@ pub struct NodeState {
     pub quotas: Quotas,
     /// Requests per token per second.
     pub rate: RateLimiter,
+}
+
+impl NodeState {
+    /// The store as `access`'s tenant sees it: the tenant's own id space on a
+    /// node with tokens (another tenant's document of the same id is another
+    /// document); the store as it is on a node without tokens (one tenant,
+    /// and no extra read per id).
+    pub fn store_for(&self, access: &Access) -> Store {
+        if self.auth.is_open() {
+            self.store.clone()
+        } else {
+            self.store.in_tenant(&access.tenant)
+        }
+    }
+
+    /// After a durable change of `access`'s tenant's document `id`: tell the
+    /// tenant's live sync connections (but `origin`) and event streams.
+    pub fn doc_changed(&self, access: &Access, id: crate::model::EntityId, origin: Option<u64>) {
+        if self.auth.is_open() {
+            self.hub.doc_changed(id, origin);
+        } else {
+            self.hub.doc_changed_in(&access.tenant, id, origin);
+        }
+    }
 }

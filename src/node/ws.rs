@@ -74,7 +74,7 @@ pub async fn sync_endpoint(
                     limits: state.limits,
                     feed_page: 1000,
                 },
-                state.store.clone(),
+                state.store_for(&access),
             )
             .with_receive_limits(state.quotas.receive);
             let ended = drive(

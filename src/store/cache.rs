@@ -30,10 +30,12 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// Load the document from `backend` unless it is loaded already.
+    /// Load the document stored under `id` from `backend` unless it is
+    /// loaded already, under the external id `external` gives.
     pub(super) fn ensure_loaded(
         &mut self,
         id: EntityId,
+        external: impl FnOnce() -> Result<EntityId>,
         backend: &dyn Backend,
         actor: &ActorId,
     ) -> Result<()> {
@@ -54,7 +56,7 @@ impl Slot {
             parts.push(base);
         }
         parts.extend(chunks.iter().map(|(_, v)| v.as_slice()));
-        let doc = EntityDoc::load(id, actor.clone(), &parts)?;
+        let doc = EntityDoc::load(external()?, actor.clone(), &parts)?;
         self.next_chunk = chunks
             .last()
             .and_then(|(k, _)| keys::chunk_seq(k))

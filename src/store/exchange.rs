@@ -22,7 +22,10 @@ pub enum Admission {
     Open,
     /// It may not; `foreign` when the document exists or is claimed (another
     /// tenant's), otherwise it is unknown here. The connection must hear the
-    /// same in both cases.
+    /// same in both cases. On a handle in a tenant's id space
+    /// ([`Store::in_tenant`]) another tenant's id is an unknown one, so
+    /// `foreign` is never set there; a handle without a tenant (a node
+    /// without tokens on a store that had tenants) still sets it.
     Unavailable {
         /// Another tenant's (stored or claimed).
         foreign: bool,
@@ -120,8 +123,11 @@ impl Store {
         is_request: bool,
         brings_changes: bool,
     ) -> Result<Admission> {
-        let exists = self.contains(id)?;
-        let owner = self.owner(id)?;
+        // in a tenant's id space another tenant's id is simply one this
+        // tenant does not hold yet (see `id_space.rs`): never `foreign`
+        let internal = self.internal(id)?;
+        let exists = self.contains_at(internal)?;
+        let owner = self.owner_at(internal)?;
         let allowed = match &owner {
             Some(owner) => owner == tenant,
             None if exists => tenant == DEFAULT_TENANT,
@@ -151,6 +157,7 @@ impl Store {
         limits: &ReceiveLimits,
         is_request: bool,
     ) -> Result<Received, ReceiveError> {
+        let id = self.internal(id)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let ours = sorted(g.doc.as_ref().map(EntityDoc::heads).unwrap_or_default());
@@ -185,6 +192,7 @@ impl Store {
     /// state is `state`, and whether the peer is in sync. Nothing in it can
     /// be lost by a crash once the handle is settled.
     pub fn generate(&self, id: EntityId, state: &mut sync::State) -> Result<Generated> {
+        let id = self.internal(id)?;
         let slot = self.slot(id)?;
         let g = self.lock_loaded(id, &slot)?;
         self.generate_locked(id, &g, state)
@@ -198,6 +206,7 @@ impl Store {
         changes: Vec<Change>,
         limits: &ReceiveLimits,
     ) -> Result<Taken, ReceiveError> {
+        let id = self.internal(id)?;
         let slot = self.slot(id)?;
         let mut g = self.lock_loaded(id, &slot)?;
         let (applied, written) = self.apply_locked(id, &mut g, changes, limits)?;

@@ -25,14 +25,15 @@ impl Feed {
         }
     }
 
-    /// Apply `batch`, a write of document `id` of `tenant`, at the next feed
+    /// Apply `batch`, a write of the document stored under `id` (known to its
+    /// tenant `tenant` as `external`), at the next feed
     /// position, with the document's feed entries moved there and whatever
     /// `at(seq)` adds (records that name the position). Returns the position.
     pub(super) fn append(
         &self,
         backend: &dyn Backend,
         durable: &Durable,
-        id: EntityId,
+        (id, external): (EntityId, EntityId),
         tenant: &str,
         mut batch: Vec<BatchOp>,
         at: impl FnOnce(u64) -> Result<Vec<BatchOp>>,
@@ -47,7 +48,10 @@ impl Feed {
             }
         }
         batch.push((keys::feed(seq), Some(id.as_bytes().to_vec())));
-        batch.push((keys::tenant_feed(tenant, seq), Some(id.as_bytes().to_vec())));
+        batch.push((
+            keys::tenant_feed(tenant, seq),
+            Some(external.as_bytes().to_vec()),
+        ));
         batch.push((keys::feed_pos(id), Some(seq.to_be_bytes().to_vec())));
         // a failed batch still uses up its number: a torn write may have left
         // feed entries under it, which a reused number would clobber

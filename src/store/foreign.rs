@@ -36,11 +36,13 @@ impl Store {
         changes: Vec<Change>,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        let id = self.internal(id)?;
         self.take_durably(id, |store, g| store.apply_locked(id, g, changes, limits))
     }
 
-    /// Run `take` on the locked slot of document `id`, then, with the lock
-    /// let go, make what it wrote (or what the document held) durable.
+    /// Run `take` on the locked slot of the document stored under `id`,
+    /// then, with the lock let go, make what it wrote (or what the document
+    /// held) durable.
     fn take_durably(
         &self,
         id: EntityId,
@@ -55,8 +57,8 @@ impl Store {
         Ok(applied)
     }
 
-    /// [`Store::apply_changes_limited`] on the locked slot of document `id`;
-    /// the write is not durable yet.
+    /// [`Store::apply_changes_limited`] on the locked slot of the document
+    /// stored under `id`; the write is not durable yet.
     pub(super) fn apply_locked(
         &self,
         id: EntityId,
@@ -67,10 +69,7 @@ impl Store {
         let cost = cost::measure(changes.iter().map(Change::raw_bytes), &self.inner.opts.cost)?;
         self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
-        let mut doc = g
-            .doc
-            .take()
-            .unwrap_or_else(|| EntityDoc::new(id, self.inner.actor.clone()));
+        let mut doc = g.doc.take().map_or_else(|| self.new_doc(id), Ok)?;
         let incoming: std::collections::HashSet<ChangeHash> =
             changes.iter().map(|c| c.hash()).collect();
         let missing: Vec<ChangeHash> = changes
@@ -125,13 +124,14 @@ impl Store {
         msg: automerge::sync::Message,
         limits: &ReceiveLimits,
     ) -> Result<Applied> {
+        let id = self.internal(id)?;
         self.take_durably(id, |store, g| {
             store.receive_locked(id, g, state, msg, limits)
         })
     }
 
-    /// [`Store::receive_sync_limited`] on the locked slot of document `id`;
-    /// the write is not durable yet.
+    /// [`Store::receive_sync_limited`] on the locked slot of the document
+    /// stored under `id`; the write is not durable yet.
     pub(super) fn receive_locked(
         &self,
         id: EntityId,
@@ -144,10 +144,7 @@ impl Store {
         let cost = cost::measure(msg.changes.iter(), &self.inner.opts.cost)?;
         self.check_growth(id, g.doc.as_ref(), &cost)?;
         let created = g.doc.is_none();
-        let mut doc = g
-            .doc
-            .take()
-            .unwrap_or_else(|| EntityDoc::new(id, self.inner.actor.clone()));
+        let mut doc = g.doc.take().map_or_else(|| self.new_doc(id), Ok)?;
         let before = doc.heads();
         let new_changes = match doc.receive_sync(state, msg) {
             Ok(new) => new,
@@ -157,6 +154,11 @@ impl Store {
             }
         };
         self.store_foreign(id, g, doc, created, &before, new_changes, limits)
+    }
+
+    /// A new, empty document to be stored under `id`, named by its external id.
+    pub(super) fn new_doc(&self, id: EntityId) -> Result<EntityDoc> {
+        Ok(EntityDoc::new(self.external(id)?, self.inner.actor.clone()))
     }
 
     /// The shared end of taking foreign changes into document `id`: nothing
@@ -221,6 +223,7 @@ impl Store {
         id: EntityId,
         state: &mut automerge::sync::State,
     ) -> Result<Option<automerge::sync::Message>> {
+        let id = self.internal(id)?;
         let slot = self.slot(id)?;
         let g = self.lock_loaded(id, &slot)?;
         // never send a peer a change that a crash could still lose (its actor

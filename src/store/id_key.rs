@@ -16,18 +16,29 @@ use crate::model::EntityId;
 const ID_KEY: &str = "id_key";
 
 impl Store {
-    /// The store's id key, made (and durable) on first use.
+    /// The store's id key, made (and durable) on first use, then kept in
+    /// memory.
     fn id_key(&self) -> Result<Vec<u8>> {
-        if let Some(key) = self.get_record(&keys::meta(ID_KEY))? {
-            return Ok(key);
+        let mut known = self.inner.id_key.lock().map_err(poisoned)?;
+        if let Some(key) = known.as_ref() {
+            return Ok(key.clone());
         }
-        let _guard = self.inner.claim_lock.lock().map_err(poisoned)?;
-        if let Some(key) = self.get_record(&keys::meta(ID_KEY))? {
-            return Ok(key);
-        }
-        let key: [u8; 32] = rand::random();
-        self.put_records(vec![(keys::meta(ID_KEY), Some(key.to_vec()))])?;
-        Ok(key.to_vec())
+        let key = match self.get_record(&keys::meta(ID_KEY))? {
+            Some(key) => key,
+            None => {
+                let key: [u8; 32] = rand::random();
+                // durable even on a deferring handle: ids derived with it
+                // leave the node before the handle settles
+                self.inner
+                    .backend
+                    .apply(vec![(keys::meta(ID_KEY), Some(key.to_vec()))])
+                    .map_err(super::failure::storage)?;
+                self.flush()?;
+                key.to_vec()
+            }
+        };
+        *known = Some(key.clone());
+        Ok(key)
     }
 
     /// The id HMAC-SHA256, keyed with the store's secret, gives `parts`

@@ -9,7 +9,7 @@ use crate::view::gas_readings;
 use crate::write::{check_transition, Edit, IsolationFact, PermitFacts};
 
 impl Store {
-    /// Refuse a local move of permit `id` (the last status among `edits`)
+    /// Refuse a local move of the permit stored under `id` (the last status among `edits`)
     /// that the interlocks forbid, before anything is written. Foreign
     /// changes that arrive by sync are never refused: the view reports the
     /// same rules as violations.
@@ -25,7 +25,7 @@ impl Store {
             PermitStatus::Closed => "close the permit",
             _ => return Ok(()),
         };
-        let Some(summary) = self.summary(id)? else {
+        let Some(summary) = self.summary_at(id)? else {
             return Ok(()); // the edit itself reports the unknown entity
         };
         if summary.entity_type != EntityType::Permit {
@@ -40,7 +40,7 @@ impl Store {
         if !from.is_some_and(|from| from.can_transition_to(to)) {
             return Ok(());
         }
-        let facts = self.permit_facts(id)?;
+        let facts = self.permit_facts_at(id)?;
         check_transition(to, &facts, &self.inner.opts.interlocks)
             .map_err(|reasons| Error::Interlock { action, reasons })
     }
@@ -49,7 +49,12 @@ impl Store {
     /// readings, its isolation points (with descriptions) and closeouts, of
     /// the permit's own tenant and not deleted.
     pub fn permit_facts(&self, id: EntityId) -> Result<PermitFacts> {
-        let (work_type, readings) = self.with_doc(id, |doc| {
+        self.permit_facts_at(self.internal(id)?)
+    }
+
+    /// [`Store::permit_facts`] of the permit stored under `id`.
+    fn permit_facts_at(&self, id: EntityId) -> Result<PermitFacts> {
+        let (work_type, readings) = self.with_doc_at(id, |doc| {
             let (work_type, _) = doc.field("work_type");
             (
                 work_type.as_str().unwrap_or("").to_string(),
@@ -61,17 +66,17 @@ impl Store {
             readings,
             ..Default::default()
         };
-        let owner = self.owner(id)?;
-        for child in self.children(id)? {
-            let Some(s) = self.summary(child)? else {
+        let owner = self.owner_at(id)?;
+        for child in self.children_at(id)? {
+            let Some(s) = self.summary_at(child)? else {
                 continue;
             };
-            if s.deleted || self.owner(child)? != owner {
+            if s.deleted || self.owner_at(child)? != owner {
                 continue;
             }
             match s.entity_type {
                 EntityType::IsolationPoint => {
-                    let description = self.with_doc(child, |doc| {
+                    let description = self.with_doc_at(child, |doc| {
                         doc.field("description")
                             .0
                             .as_str()

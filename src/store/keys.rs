@@ -90,13 +90,22 @@ pub(crate) fn owner(id: EntityId) -> Vec<u8> {
     [b"own/".as_slice(), id.as_bytes()].concat()
 }
 
+/// A derived internal id's external id: `xid/<internal id16>` -> external
+/// id16 (its tenant is the internal id's owner). See `id_space.rs`.
+pub(crate) fn external(internal: EntityId) -> Vec<u8> {
+    [b"xid/".as_slice(), internal.as_bytes()].concat()
+}
+
+/// Prefix of the derived ids' records.
+pub(crate) const EXTERNAL: &[u8] = b"xid/";
+
 /// Prefix of one tenant's change feed.
 pub(crate) fn tenant_feed_prefix(tenant: &str) -> Vec<u8> {
     [b"tfd/".as_slice(), tenant.as_bytes(), b"\0"].concat()
 }
 
-/// A tenant's change feed: `tfd/<tenant>\0<seq u64 BE>` -> id16 (same sequence
-/// numbers as the store's feed).
+/// A tenant's change feed: `tfd/<tenant>\0<seq u64 BE>` -> the document's
+/// external id16 (same sequence numbers as the store's feed).
 pub(crate) fn tenant_feed(tenant: &str, seq: u64) -> Vec<u8> {
     [tenant_feed_prefix(tenant).as_slice(), &seq.to_be_bytes()].concat()
 }

@@ -23,6 +23,9 @@ mod foreign;
 mod format;
 mod group_commit;
 mod id_key;
+mod id_space;
+#[cfg(test)]
+mod id_space_tests;
 mod interlocks;
 pub(crate) mod keys;
 mod options;

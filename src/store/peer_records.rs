@@ -12,7 +12,7 @@ impl Store {
     pub fn load_sync_state(&self, peer: &str, id: EntityId) -> Result<Option<Vec<u8>>> {
         self.inner
             .backend
-            .get(&keys::sync_state(peer, id))
+            .get(&keys::sync_state(peer, self.internal(id)?))
             .map_err(storage)
     }
 
@@ -21,8 +21,8 @@ impl Store {
     pub fn save_sync_states(&self, peer: &str, states: Vec<(EntityId, Vec<u8>)>) -> Result<()> {
         let batch = states
             .into_iter()
-            .map(|(id, state)| (keys::sync_state(peer, id), Some(state)))
-            .collect();
+            .map(|(id, state)| Ok((keys::sync_state(peer, self.internal(id)?), Some(state))))
+            .collect::<Result<Vec<_>>>()?;
         self.inner.backend.apply(batch).map_err(storage)
     }
 

@@ -24,7 +24,8 @@ pub(super) struct Written {
 }
 
 impl Store {
-    /// Persist the document in `slot` after it moved on from `before`.
+    /// Persist the document in `slot` (stored under the internal id `id`)
+    /// after it moved on from `before`.
     /// `extra` holds metadata keys written in the same atomic batch (e.g. the
     /// classic API's idempotency record of the write). Returns the document's
     /// new summary and the write's feed position, which the caller makes
@@ -55,7 +56,8 @@ impl Store {
             slot.forget();
             return Err(e);
         }
-        let ty = doc.entity_type().ok_or(Error::UntypedDocument(id))?;
+        let ty = doc.entity_type().ok_or(Error::UntypedDocument(doc.id()))?;
+        let external = doc.id();
         let headline = doc.headline();
         let changes = doc.history().change_count();
         let mut batch: Vec<BatchOp> = extra;
@@ -78,19 +80,24 @@ impl Store {
             batch.push((keys::chunk(id, slot.next_chunk), Some(chunk)));
         }
         let tenant = self
-            .owner(id)?
+            .owner_at(id)?
             .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        // the permit as the child's tenant knows it, in that tenant's id space
+        let permit = match headline.permit_id {
+            Some(permit) if self.tenant.is_some() => Some(self.internal_for(&tenant, permit)?),
+            other => other,
+        };
         let mut summary = None;
         let appended = inner.feed.append(
             inner.backend.as_ref(),
             &inner.durable,
-            id,
+            (id, external),
             &tenant,
             batch,
             |seq| {
-                let s = Summary::of(id, ty, &headline, changes, seq);
+                let s = Summary::of(external, ty, &headline, changes, seq);
                 let mut records = Vec::new();
-                if let Some(permit) = s.permit_id {
+                if let Some(permit) = permit {
                     records.push((keys::child(permit, id), Some(vec![ty.code()])));
                 }
                 let json = serde_json::to_vec(&s).map_err(|e| Error::storage(e.to_string()))?;

@@ -28,6 +28,11 @@ impl Store {
 
     /// The summary of an entity, without loading its document.
     pub fn summary(&self, id: EntityId) -> Result<Option<Summary>> {
+        self.summary_at(self.internal(id)?)
+    }
+
+    /// The summary of the document stored under `id`.
+    pub(super) fn summary_at(&self, id: EntityId) -> Result<Option<Summary>> {
         let Some(bytes) = self.inner.backend.get(&keys::entity(id)).map_err(storage)? else {
             return Ok(None);
         };
@@ -38,6 +43,11 @@ impl Store {
 
     /// Whether the store holds entity `id`.
     pub fn contains(&self, id: EntityId) -> Result<bool> {
+        self.contains_at(self.internal(id)?)
+    }
+
+    /// Whether the store holds a document under `id`.
+    pub(super) fn contains_at(&self, id: EntityId) -> Result<bool> {
         // the summary's presence, without parsing it
         Ok(self
             .inner
@@ -47,15 +57,26 @@ impl Store {
             .is_some())
     }
 
-    /// Every summary, in id order.
+    /// Every summary of the store (every tenant's), in internal id order.
     pub fn summaries(&self) -> Result<Vec<Summary>> {
+        Ok(self
+            .stored_summaries()?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    /// Every summary with the internal id it is stored under.
+    fn stored_summaries(&self) -> Result<Vec<(EntityId, Summary)>> {
         self.inner
             .backend
             .scan_prefix(keys::ENTITY, None, usize::MAX)
             .map_err(storage)?
             .into_iter()
-            .map(|(_, v)| {
+            .filter_map(|(k, v)| Some((keys::trailing_id(&k)?, v)))
+            .map(|(id, v)| {
                 serde_json::from_slice(&v)
+                    .map(|s| (id, s))
                     .map_err(|e| Error::storage(format!("corrupt summary: {e}")))
             })
             .collect()
@@ -79,6 +100,15 @@ impl Store {
 
     /// The ids of a permit's isolation points and closeouts.
     pub fn children(&self, permit: EntityId) -> Result<Vec<EntityId>> {
+        self.children_at(self.internal(permit)?)?
+            .into_iter()
+            .map(|child| self.external(child))
+            .collect()
+    }
+
+    /// The internal ids of the children indexed under the permit stored
+    /// under `permit`.
+    pub(super) fn children_at(&self, permit: EntityId) -> Result<Vec<EntityId>> {
         Ok(self
             .inner
             .backend
@@ -91,24 +121,29 @@ impl Store {
 
     /// What the cross-document rules of a permit need.
     pub fn cross_refs(&self, permit: EntityId) -> Result<CrossRefs> {
+        self.cross_refs_at(self.internal(permit)?)
+    }
+
+    /// [`Store::cross_refs`] of the permit stored under `permit`.
+    fn cross_refs_at(&self, permit: EntityId) -> Result<CrossRefs> {
         let mut refs = CrossRefs::default();
-        let owner = self.owner(permit)?;
-        for child in self.children(permit)? {
-            let Some(s) = self.summary(child)? else {
+        let owner = self.owner_at(permit)?;
+        for child in self.children_at(permit)? {
+            let Some(s) = self.summary_at(child)? else {
                 continue;
             };
             // a child another tenant uploaded does not count for this permit
-            if s.deleted || self.owner(child)? != owner {
+            if s.deleted || self.owner_at(child)? != owner {
                 continue;
             }
             match s.entity_type {
                 EntityType::IsolationPoint => refs.isolation_points.push((
-                    child,
+                    s.id,
                     s.status
                         .as_deref()
                         .and_then(|st| st.parse::<IsolationStatus>().ok()),
                 )),
-                EntityType::Closeout => refs.closeouts.push((child, s.completed)),
+                EntityType::Closeout => refs.closeouts.push((s.id, s.completed)),
                 EntityType::Permit => {}
             }
         }
@@ -117,20 +152,28 @@ impl Store {
 
     /// The policy view of an entity.
     pub fn view(&self, id: EntityId) -> Result<View> {
-        let refs = match self.summary(id)? {
-            Some(s) if s.entity_type == EntityType::Permit => self.cross_refs(id)?,
+        let internal = self.internal(id)?;
+        self.view_at(internal)
+            .map_err(|e| super::failure::renamed(e, internal, id))
+    }
+
+    /// The view of the document stored under `id`.
+    fn view_at(&self, id: EntityId) -> Result<View> {
+        let refs = match self.summary_at(id)? {
+            Some(s) if s.entity_type == EntityType::Permit => self.cross_refs_at(id)?,
             Some(_) => CrossRefs::default(),
             None => return Err(Error::UnknownEntity(id)),
         };
-        self.with_doc(id, |doc| doc.view(&refs))
+        self.with_doc_at(id, |doc| doc.view(&refs))
     }
 
-    /// The views of entities with open conflicts or rejected operations.
+    /// The views of entities with open conflicts or rejected operations (of
+    /// every tenant: a tool's view of the whole store).
     pub fn conflicts(&self) -> Result<Vec<View>> {
         let mut out = Vec::new();
-        for s in self.summaries()? {
+        for (id, s) in self.stored_summaries()? {
             if s.conflicts > 0 || s.rejected > 0 {
-                out.push(self.view(s.id)?);
+                out.push(self.view_at(id)?);
             }
         }
         Ok(out)
@@ -176,7 +219,9 @@ impl Store {
     }
 
     /// Documents changed after feed position `cursor`, oldest first, at most
-    /// `limit`; only durable writes are listed. Each document appears once, at
+    /// `limit`; only durable writes are listed. The store's feed names every
+    /// tenant's documents by their internal ids (ids as a handle without a
+    /// tenant takes them). Each document appears once, at
     /// its latest change. Returns `(seq, id)` pairs; the last seq is the next cursor.
     pub fn feed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, EntityId)>> {
         let durable = self.inner.durable.durable_seq();
@@ -192,7 +237,8 @@ impl Store {
             .collect())
     }
 
-    /// Like [`Store::feed_since`], for the documents of one tenant.
+    /// Like [`Store::feed_since`], for the documents of one tenant, named by
+    /// the tenant's own (external) ids.
     pub fn tenant_feed_since(
         &self,
         tenant: &str,

@@ -8,6 +8,7 @@
 //! (changes from peers), `reads.rs`, `tenancy.rs`, `blobs.rs`.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Change, ChangeHash};
@@ -15,7 +16,7 @@ use automerge::{ActorId, Change, ChangeHash};
 use super::backend::{Backend, BatchOp};
 use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
-use super::failure::{poisoned, storage};
+use super::failure::{poisoned, renamed, storage};
 use super::feed::Feed;
 use super::format;
 use super::keys;
@@ -36,6 +37,12 @@ pub(super) struct Inner {
     pub(super) feed: Feed,
     pub(super) durable: Durable,
     pub(super) claim_lock: Mutex<()>,
+    /// Whether the store holds any derived internal id (`xid/` records): until
+    /// it does, mapping an internal id back to its external one reads nothing.
+    pub(super) mapped: AtomicBool,
+    /// The store's id key once read or made (`id_key.rs`); its lock orders
+    /// making it, apart from claims (a claim derives ids under its own lock).
+    pub(super) id_key: Mutex<Option<Vec<u8>>>,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -48,6 +55,9 @@ pub struct Store {
     /// Set on a [`Store::deferring`] handle: what its writes and reads still
     /// owe to a flush (see [`Owed`]).
     owed: Option<Arc<Owed>>,
+    /// The tenant whose id space this handle works in ([`Store::in_tenant`]);
+    /// `None`: ids are taken as stored.
+    pub(super) tenant: Option<Arc<str>>,
 }
 
 /// What a peer lacks of a document ([`Store::delta_since`]).
@@ -114,6 +124,10 @@ impl Store {
             backend.apply(init).map_err(storage)?;
             backend.flush().map_err(storage)?;
         }
+        let mapped = !backend
+            .scan_prefix(keys::EXTERNAL, None, 1)
+            .map_err(storage)?
+            .is_empty();
         let last = backend
             .last_with_prefix(keys::FEED)
             .map_err(storage)?
@@ -122,6 +136,7 @@ impl Store {
         Ok(Store {
             acting_device: None,
             owed: None,
+            tenant: None,
             inner: Arc::new(Inner {
                 backend,
                 node_id,
@@ -132,6 +147,8 @@ impl Store {
                 feed: Feed::new(last),
                 durable: Durable::new(last),
                 claim_lock: Mutex::new(()),
+                mapped: AtomicBool::new(mapped),
+                id_key: Mutex::new(None),
             }),
         })
     }
@@ -183,12 +200,13 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
             owed: self.owed.clone(),
+            tenant: self.tenant.clone(),
         }
     }
 
     // ---- loaded documents ------------------------------------------------
 
-    /// The cache slot of document `id`.
+    /// The cache slot of the document stored under `id` (an internal id).
     pub(super) fn slot(&self, id: EntityId) -> Result<Arc<Mutex<Slot>>> {
         self.inner.cache.slot(id)
     }
@@ -198,19 +216,36 @@ impl Store {
         self.inner.cache.loaded_documents()
     }
 
-    /// Lock `slot` (document `id`'s) with its document loaded.
+    /// Lock `slot` (that of the document stored under `id`) with its
+    /// document loaded, under its external id.
     pub(super) fn lock_loaded<'a>(
         &self,
         id: EntityId,
         slot: &'a Mutex<Slot>,
     ) -> Result<MutexGuard<'a, Slot>> {
         let mut g = slot.lock().map_err(poisoned)?;
-        g.ensure_loaded(id, self.inner.backend.as_ref(), &self.inner.actor)?;
+        g.ensure_loaded(
+            id,
+            || self.external(id),
+            self.inner.backend.as_ref(),
+            &self.inner.actor,
+        )?;
         Ok(g)
     }
 
     /// Run `f` on the loaded document `id`.
     pub fn with_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
+        let internal = self.internal(id)?;
+        self.with_doc_at(internal, f)
+            .map_err(|e| renamed(e, internal, id))
+    }
+
+    /// [`Store::with_doc`] of the document stored under `id`.
+    pub(super) fn with_doc_at<T>(
+        &self,
+        id: EntityId,
+        f: impl FnOnce(&EntityDoc) -> T,
+    ) -> Result<T> {
         let slot = self.slot(id)?;
         let g = self.lock_loaded(id, &slot)?;
         match &g.doc {
@@ -223,8 +258,9 @@ impl Store {
     /// waits first until the document's last write is durable, so nothing that
     /// leaves can be lost by a crash here.
     pub fn with_durable_doc<T>(&self, id: EntityId, f: impl FnOnce(&EntityDoc) -> T) -> Result<T> {
-        let slot = self.slot(id)?;
-        let g = self.lock_loaded(id, &slot)?;
+        let internal = self.internal(id)?;
+        let slot = self.slot(internal)?;
+        let g = self.lock_loaded(internal, &slot)?;
         self.ensure_durable(g.last_seq)?;
         match &g.doc {
             Some(doc) => Ok(f(doc)),
@@ -251,6 +287,7 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: self.acting_device.clone(),
             owed: Some(Arc::new(Owed::default())),
+            tenant: self.tenant.clone(),
         }
     }
 

@@ -16,7 +16,9 @@ use crate::write::{self, Edit, NewCloseout, NewIsolationPoint, NewPermit, WriteC
 
 impl Store {
     /// Create an entity written with `ctx`, with `extra` metadata keys in the
-    /// same atomic batch.
+    /// same atomic batch. In a tenant's id space the entity is stored under
+    /// the internal id of `id` (see `id_space.rs`); it is created under that
+    /// id, and the id it returns, as the client knows it.
     pub(crate) fn create_with(
         &self,
         new: write::NewEntityRef<'_>,
@@ -42,10 +44,11 @@ impl Store {
                 None => return Err(Error::UnknownEntity(permit)),
             }
         }
-        let slot = self.slot(id)?;
-        let mut g = self.lock_loaded(id, &slot)?;
+        let internal = self.internal(id)?;
+        let slot = self.slot(internal)?;
+        let mut g = self.lock_loaded(internal, &slot)?;
         if g.doc.is_some() {
-            if self.summary(id)?.is_some() {
+            if self.summary_at(internal)?.is_some() {
                 return Err(Error::InvalidInput(format!("entity {id} already exists")));
             }
             // a document without a summary is what a torn first write leaves:
@@ -53,7 +56,7 @@ impl Store {
             tracing::warn!(%id, "replacing the remains of an unacknowledged create");
         }
         g.doc = Some(write::create_doc(id, self.inner.actor.clone(), &new, ctx)?);
-        let written = self.persist(id, &mut g, &[], extra)?;
+        let written = self.persist(internal, &mut g, &[], extra)?;
         drop(g);
         self.ensure_durable(written.seq)?;
         Ok(id)
@@ -99,9 +102,10 @@ impl Store {
     /// Apply several edits as one change: all of them or none.
     pub fn edit_all(&self, id: EntityId, edits: &[Edit]) -> Result<Option<ChangeHash>> {
         self.check_edits(edits)?;
-        self.check_interlocks(id, edits)?;
-        let slot = self.slot(id)?;
-        let mut g = self.lock_loaded(id, &slot)?;
+        let internal = self.internal(id)?;
+        self.check_interlocks(internal, edits)?;
+        let slot = self.slot(internal)?;
+        let mut g = self.lock_loaded(internal, &slot)?;
         let ctx = self.ctx();
         let Some(doc) = g.doc.as_mut() else {
             return Err(Error::UnknownEntity(id));
@@ -109,7 +113,7 @@ impl Store {
         let before = doc.heads();
         match write::apply_edits(doc, edits, &ctx) {
             Ok(Some(hash)) => {
-                let written = self.persist(id, &mut g, &before, Vec::new())?;
+                let written = self.persist(internal, &mut g, &before, Vec::new())?;
                 drop(g);
                 self.ensure_durable(written.seq)?;
                 Ok(Some(hash))
@@ -144,8 +148,9 @@ impl Store {
         note: Option<write::ChangeNote>,
         f: impl FnOnce(&mut EntityDoc, &WriteCtx) -> Result<(T, Vec<BatchOp>)>,
     ) -> Result<T> {
-        let slot = self.slot(id)?;
-        let mut g = self.lock_loaded(id, &slot)?;
+        let internal = self.internal(id)?;
+        let slot = self.slot(internal)?;
+        let mut g = self.lock_loaded(internal, &slot)?;
         let mut ctx = self.ctx();
         ctx.note = note;
         let Some(doc) = g.doc.as_mut() else {
@@ -155,7 +160,7 @@ impl Store {
         match f(doc, &ctx) {
             Ok((value, extra)) => {
                 if doc.heads() != before {
-                    let written = self.persist(id, &mut g, &before, extra)?;
+                    let written = self.persist(internal, &mut g, &before, extra)?;
                     drop(g);
                     self.ensure_durable(written.seq)?;
                 } else {
