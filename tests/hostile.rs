@@ -720,3 +720,90 @@ async fn an_event_stream_outlives_the_idle_timeout() {
     .await;
     assert_eq!(found, Ok(true), "the stream ended or stayed silent: {seen}");
 }
+
+// ---- a peer that stops reading ---------------------------------------------
+
+/// A joined peer floods `request`s (each answered) and never reads: once its
+/// buffers are full the relay cannot send, and must close the connection
+/// within `--send-timeout-secs` instead of holding its task for ever (pings
+/// cannot help: the connection's task is the one stuck in the send).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_closed_by_the_send_timeout() {
+    use automerge::sync::{State, SyncDoc};
+    use permitsync::wire::{self, DocumentId, PeerId};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = relay(
+        dir.path(),
+        &["--send-timeout-secs", "2", "--ping-interval-secs", "600"],
+    );
+    let http = http();
+    let peers = || {
+        let (http, url) = (http.clone(), format!("{}/v1/status", node.base));
+        async move {
+            let v: serde_json::Value = http
+                .get(url)
+                .bearer_auth("b")
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("JSON");
+            v["peers"].as_array().map_or(0, Vec::len)
+        }
+    };
+
+    // a client socket with a small receive buffer, so it fills quickly
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket
+        .connect(node.addr().parse().expect("addr"))
+        .await
+        .expect("connect");
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut ws, _) = tokio_tungstenite::client_async(node.sync_url("a"), stream)
+        .await
+        .expect("upgrade");
+    assert!(matches!(join(&mut ws, "deaf").await, Message::Peer { .. }));
+    assert_eq!(peers().await, 1);
+
+    // requests for documents the relay does not have: each is answered
+    // (`doc-unavailable`), none is ever read
+    let empty = automerge::Automerge::new()
+        .generate_sync_message(&mut State::new())
+        .expect("a first sync message")
+        .encode();
+    let mut sent = 0u32;
+    loop {
+        let request = Message::Request {
+            sender_id: PeerId::new("deaf"),
+            target_id: PeerId::new("relay"),
+            document_id: DocumentId::from(uuid::Uuid::new_v4()),
+            data: empty.clone(),
+        };
+        let frame = WsMessage::Binary(wire::encode(&request).into());
+        match tokio::time::timeout(Duration::from_secs(2), ws.send(frame)).await {
+            Ok(Ok(())) => sent += 1,
+            // the relay stopped reading (it is stuck sending), or closed
+            Ok(Err(_)) | Err(_) => break,
+        }
+        assert!(sent < 2_000_000, "the relay never stopped taking requests");
+    }
+    assert!(sent > 100, "only {sent} requests went out");
+
+    eventually(
+        Duration::from_secs(30),
+        "the relay to drop the peer that stopped reading",
+        || async { (peers().await == 0).then_some(()) },
+    )
+    .await;
+    // and keeps serving others
+    let mut other = upgrade(&node.sync_url("a")).await.expect("upgrade");
+    assert!(matches!(
+        join(&mut other, "awake").await,
+        Message::Peer { .. }
+    ));
+    drop(ws);
+}

@@ -50,6 +50,9 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// `serve`'s options make its variant large; the command is parsed once per
+// process, so boxing it would buy nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and edit permits.

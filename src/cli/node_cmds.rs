@@ -79,6 +79,7 @@ pub fn serve(
         body_read_timeout: secs(args.body_read_timeout_secs),
         idle_timeout: secs(args.idle_timeout_secs),
         join_timeout: secs(args.join_timeout_secs),
+        send_timeout: secs(args.send_timeout_secs),
         ping_interval: secs(args.ping_interval_secs),
         auth_failures_per_minute: args.max_auth_failures_per_minute,
     }

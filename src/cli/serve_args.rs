@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// A sync connection must send `join` within this after the upgrade.
     #[arg(long, env = "PERMITSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub join_timeout_secs: u64,
+    /// A sync frame the peer does not take within this closes the connection
+    /// (a peer that stopped reading must not hold its task and memory).
+    #[arg(long, env = "PERMITSYNC_SEND_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout_secs: u64,
     /// A silent sync connection is pinged after this; after two unanswered
     /// pings it is closed.
     #[arg(long, env = "PERMITSYNC_PING_INTERVAL_SECS", default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
@@ -51,6 +51,9 @@ pub struct DriveOptions {
     /// Close the connection when the peer has not joined within this (inbound
     /// connections: a silent upgrade must not hold a slot for long).
     pub join_timeout: Option<std::time::Duration>,
+    /// Close the connection when a frame cannot be sent within this (a peer
+    /// that stopped reading).
+    pub send_timeout: Option<std::time::Duration>,
 }
 
 /// Run `session` over `transport` until either side closes.
@@ -73,7 +76,15 @@ pub async fn drive<T: Transport>(
     // burst is answered
     let mut ends_after: Option<String> = None;
     let first = session.start();
-    if let Err(reason) = send_all(&state, &stats, &mut transport, first.send).await {
+    if let Err(reason) = send_all(
+        &state,
+        &stats,
+        &mut transport,
+        opts.send_timeout,
+        first.send,
+    )
+    .await
+    {
         ended.reason = reason;
         return ended;
     }
@@ -133,6 +144,7 @@ pub async fn drive<T: Transport>(
                     &state,
                     &stats,
                     &mut transport,
+                    opts.send_timeout,
                     vec![Message::Error {
                         message: reason.clone(),
                     }],
@@ -150,7 +162,14 @@ pub async fn drive<T: Transport>(
                 let message = Message::Error {
                     message: reason.clone(),
                 };
-                let _ = send_all(&state, &stats, &mut transport, vec![message]).await;
+                let _ = send_all(
+                    &state,
+                    &stats,
+                    &mut transport,
+                    opts.send_timeout,
+                    vec![message],
+                )
+                .await;
                 state.metrics.error("protocol");
                 ended.reason = reason;
                 break;
@@ -167,7 +186,14 @@ pub async fn drive<T: Transport>(
             let message = Message::Error {
                 message: reason.clone(),
             };
-            let _ = send_all(&state, &stats, &mut transport, vec![message]).await;
+            let _ = send_all(
+                &state,
+                &stats,
+                &mut transport,
+                opts.send_timeout,
+                vec![message],
+            )
+            .await;
             ended.reason = reason;
             break;
         }
@@ -204,7 +230,9 @@ pub async fn drive<T: Transport>(
         }
         let close = account(&state, &access, &stats, &out, conn);
         let had_changes = out.changes_applied > 0;
-        if let Err(reason) = send_all(&state, &stats, &mut transport, out.send).await {
+        if let Err(reason) =
+            send_all(&state, &stats, &mut transport, opts.send_timeout, out.send).await
+        {
             ended.reason = reason;
             break;
         }
@@ -238,6 +266,7 @@ pub async fn drive<T: Transport>(
                     &state,
                     &stats,
                     &mut transport,
+                    opts.send_timeout,
                     vec![Message::Leave { sender_id: me }],
                 )
                 .await;
@@ -318,10 +347,14 @@ fn account(
     out.close.clone()
 }
 
+/// Send `messages` in order. With `timeout`, a frame the peer does not take
+/// within it (a peer that stopped reading, its buffers full) ends the
+/// connection instead of holding its task for ever.
 async fn send_all<T: Transport>(
     state: &NodeState,
     stats: &PeerStats,
     transport: &mut T,
+    timeout: Option<Duration>,
     messages: Vec<Message>,
 ) -> Result<(), String> {
     for m in messages {
@@ -333,7 +366,17 @@ async fn send_all<T: Transport>(
         stats.messages_sent.fetch_add(1, Ordering::Relaxed);
         state.metrics.add_bytes_out(frame.len() as u64);
         state.metrics.message_out();
-        transport.send(frame).await?;
+        match timeout {
+            None => transport.send(frame).await?,
+            Some(limit) => tokio::time::timeout(limit, transport.send(frame))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "the peer took no data for {} s (it stopped reading); closing",
+                        limit.as_secs()
+                    )
+                })??,
+        }
     }
     Ok(())
 }

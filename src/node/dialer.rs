@@ -99,6 +99,7 @@ pub async fn connect_with(
             url: Some(redact(url)),
             stop_when_idle,
             join_timeout: None,
+            send_timeout: None,
         },
     )
     .await)

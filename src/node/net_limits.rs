@@ -31,6 +31,9 @@ pub struct NetLimits {
     pub idle_timeout: Duration,
     /// A sync connection must send `join` within this after the upgrade.
     pub join_timeout: Duration,
+    /// A sync frame the peer does not take within this closes the
+    /// connection (a peer that stopped reading).
+    pub send_timeout: Duration,
     /// A sync connection silent for this long is pinged; one that stays silent
     /// for two more intervals is closed.
     pub ping_interval: Duration,
@@ -48,6 +51,7 @@ impl Default for NetLimits {
             body_read_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
             join_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(30),
             auth_failures_per_minute: 60,
         }

@@ -87,6 +87,7 @@ pub async fn sync_endpoint(
                     url: None,
                     stop_when_idle: false,
                     join_timeout: Some(net.join_timeout),
+                    send_timeout: Some(net.send_timeout),
                 },
             )
             .await;
