@@ -112,8 +112,14 @@ start_server() {
     permitsync | before)
         local bin="${CARGO_TARGET_DIR:-target}/release/permitsync"
         [ "$1" = before ] && bin=${COMPARE_BEFORE:?set COMPARE_BEFORE to the binary to compare with}
+        # every simulated device connects from 127.0.0.1 (an older binary
+        # has no per-address limit to lift)
+        local per_address=()
+        if "$bin" serve --help | grep -q -- --max-connections-per-address; then
+            per_address=(--max-connections-per-address 1000000)
+        fi
         RUST_LOG=warn "$bin" --data "$server_dir/data" serve \
-            --listen 127.0.0.1:0 --max-requests-per-second 0 >"$out" 2>&1 &
+            --listen 127.0.0.1:0 --max-requests-per-second 0 "${per_address[@]}" >"$out" 2>&1 &
         ;;
     permitsync-pg)
         # the cluster's owner must reach its directory: one of its own
@@ -121,7 +127,7 @@ start_server() {
         local url
         url=$(scripts/pg.sh start "$pg_dir")
         RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data" \
-            serve --database-url "$url" --listen 127.0.0.1:0 --max-requests-per-second 0 \
+            serve --database-url "$url" --listen 127.0.0.1:0 --max-requests-per-second 0 --max-connections-per-address 1000000 \
             >"$out" 2>&1 &
         ;;
     *)

@@ -1,7 +1,8 @@
 //! Load tool: many simulated devices syncing through one real relay process.
 //!
 //! Run with `cargo bench --bench load`. It starts the `permitsync` binary as a
-//! child process (`serve --listen 127.0.0.1:0 --max-requests-per-second 0`, no
+//! child process (`serve --listen 127.0.0.1:0 --max-requests-per-second 0
+//! --max-connections-per-address 1000000`, no
 //! tokens file) on a temporary data directory, then `LOAD_DEVICES` devices
 //! (default 1,000) on a multi-thread tokio runtime. Each device is a raw
 //! WebSocket client of `/v1/sync` (protocol v1 frames via `permitsync::wire`)

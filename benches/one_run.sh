@@ -20,7 +20,7 @@ load=$(cargo bench --no-run --bench compare_load --message-format=json 2>/dev/nu
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 RUST_LOG=warn "$bin" --data "$dir/data" serve --listen 127.0.0.1:0 \
-    --max-requests-per-second 0 >"$dir/log" 2>&1 &
+    --max-requests-per-second 0 --max-connections-per-address 1000000 >"$dir/log" 2>&1 &
 pid=$!
 addr=""
 for _ in $(seq 1 100); do

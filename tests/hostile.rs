@@ -807,3 +807,53 @@ async fn a_peer_that_stops_reading_is_closed_by_the_send_timeout() {
     ));
     drop(ws);
 }
+
+// ---- one address holding the connection budget ------------------------------
+
+/// Connections from one address beyond `--max-connections-per-address` are
+/// refused at once (`503`), without a token or a request; a slot comes back
+/// when one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = relay(dir.path(), &["--max-connections-per-address", "4"]);
+    let addr = node.addr().to_string();
+    // four connections that send nothing hold the address's share
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let get_healthz = || async {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    // a fifth is refused, even for /healthz
+    let answer = get_healthz().await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    // one closes: its slot comes back
+    drop(held.pop());
+    eventually(
+        Duration::from_secs(10),
+        "a slot to come back when a connection closes",
+        || async {
+            get_healthz()
+                .await
+                .starts_with("HTTP/1.1 200")
+                .then_some(())
+        },
+    )
+    .await;
+    drop(held);
+}

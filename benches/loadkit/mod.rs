@@ -356,6 +356,9 @@ pub fn start_relay(data: &std::path::Path) -> Relay {
             "127.0.0.1:0",
             "--max-requests-per-second",
             "0",
+            // every simulated device connects from 127.0.0.1
+            "--max-connections-per-address",
+            "1000000",
         ])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

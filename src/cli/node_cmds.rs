@@ -74,6 +74,7 @@ pub fn serve(
     let secs = Duration::from_secs;
     let net = node::NetLimits {
         max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
         max_concurrent_requests: args.max_concurrent_requests,
         header_read_timeout: secs(args.header_read_timeout_secs),
         body_read_timeout: secs(args.body_read_timeout_secs),

@@ -159,6 +159,11 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_connections: usize,
+    /// Open TCP connections from one network (an IPv4 address or an IPv6
+    /// /64); beyond it a new connection gets 503 at once. Keep it above what
+    /// a site's tablets behind one NAT open together.
+    #[arg(long, env = "PERMITSYNC_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
     /// HTTP requests handled at once; beyond it 503 `busy` (not /healthz).
     #[arg(
         long,

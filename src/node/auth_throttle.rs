@@ -18,6 +18,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::address_slots::network_of;
+
 /// Addresses remembered before the idle ones are forgotten.
 const MAX_ADDRESSES: usize = 100_000;
 
@@ -55,19 +57,6 @@ impl AuthThrottle {
         limiter
             .check_key(&network_of(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
-    }
-}
-
-/// The budget's key: an IPv4 address, or an IPv6 address's /64 (one
-/// subscriber holds a whole /64, so counting single addresses would let it
-/// rotate through them for free).
-fn network_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
     }
 }
 

@@ -42,6 +42,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::address_slots::{AddressSlot, AddressSlots};
 use super::net_limits::NetLimits;
 
 /// How long a connection above the cap may take to send its request and read the answer.
@@ -63,11 +64,12 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// How long a stopping node waits for its connections to end.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// A connection's place in the node's connection budget. Every request of the
+/// A connection's place in the node's connection budget and in its network's
+/// (`--max-connections-per-address`). Every request of the
 /// connection carries a clone; a WebSocket upgrade keeps one for as long as
 /// the socket lives (the HTTP connection's task ends at the upgrade).
 #[derive(Clone)]
-pub(super) struct ConnHold(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub(super) struct ConnHold(#[allow(dead_code)] Arc<(OwnedSemaphorePermit, AddressSlot)>);
 
 /// The request's [`ConnHold`] (absent without the node's listener).
 pub(super) struct Held(pub(super) Option<ConnHold>);
@@ -91,6 +93,7 @@ pub(super) async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = AddressSlots::new(limits.max_connections_per_address);
     let overflow = Arc::new(Semaphore::new(limits.overflow_connections()));
     loop {
         let accepted = tokio::select! {
@@ -108,27 +111,26 @@ pub(super) async fn serve(
             }
         };
         let _ = tcp.set_nodelay(true);
+        // one network may not hold the whole budget: beyond its share it is
+        // refused at once, like a connection beyond every budget
+        let Some(address_slot) = per_address.take(peer.ip()) else {
+            tracing::debug!(%peer, "connections per address exceeded; refused");
+            refuse_now(tcp, tls.is_some());
+            continue;
+        };
         if let Ok(slot) = slots.clone().try_acquire_owned() {
             let (app, stop) = (app.clone(), stop.clone());
-            let hold = ConnHold(Arc::new(slot));
+            let hold = ConnHold(Arc::new((slot, address_slot)));
             let tls = tls.clone();
             tokio::spawn(serve_connection(tcp, peer, hold, app, limits, tls, stop));
         } else if let Ok(slot) = overflow.clone().try_acquire_owned() {
             let tls = tls.clone();
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(OVERFLOW_TIMEOUT, serve_overflow(tcp, tls)).await;
-                drop(slot);
+                drop((slot, address_slot));
             });
-        } else if tls.is_some() {
-            // a canned answer would not be TLS: close at once
-            drop(tcp);
         } else {
-            // nothing to wait for: read what already arrived (closing with
-            // unread bytes would reset the connection before the client reads
-            // the answer), one non-blocking write, then close
-            let mut scratch = [0u8; 4096];
-            let _ = tcp.try_read(&mut scratch);
-            let _ = tcp.try_write(REFUSED);
+            refuse_now(tcp, tls.is_some());
         }
     }
     drop(listener);
@@ -355,6 +357,19 @@ async fn serve_io<I>(
 
 /// A connection above the cap: `/healthz` is answered, anything else gets
 /// `503 busy` (the caller bounds the whole of it, TLS handshake included).
+/// Refuse a connection beyond every budget without waiting for anything: read
+/// what already arrived (closing with unread bytes would reset the connection
+/// before the client reads the answer), one non-blocking write of a `503`,
+/// then close. On a TLS port a canned answer would not be TLS: close at once.
+fn refuse_now(tcp: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    let _ = tcp.try_read(&mut scratch);
+    let _ = tcp.try_write(REFUSED);
+}
+
 async fn serve_overflow(tcp: TcpStream, tls: Option<TlsAcceptor>) {
     let peer = tcp.peer_addr().ok();
     match (tls, peer) {

@@ -2,6 +2,7 @@
 //! connections it dials to other nodes. The sync logic itself is sans-IO
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
+mod address_slots;
 mod alarm;
 mod api_error;
 mod auth;

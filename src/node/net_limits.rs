@@ -21,6 +21,9 @@ pub struct NetLimits {
     /// Open TCP connections (HTTP and sync). Beyond it a new connection gets
     /// `503` (only `/healthz` is answered) and is closed.
     pub max_connections: usize,
+    /// Open TCP connections from one network (an IPv4 address or an IPv6
+    /// /64); beyond it a new one is refused at once.
+    pub max_connections_per_address: usize,
     /// HTTP requests handled at once; beyond it `503 busy` (not `/healthz`).
     pub max_concurrent_requests: usize,
     /// A new connection must have sent its first request's headers within this.
@@ -46,6 +49,7 @@ impl Default for NetLimits {
     fn default() -> Self {
         NetLimits {
             max_connections: 4096,
+            max_connections_per_address: 256,
             max_concurrent_requests: 512,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(60),
