@@ -97,14 +97,17 @@ async fn migrate_once(client: &mut ClientWrapper) -> Result<Migrated, Error> {
     Ok(Migrated::UpTo { from: found })
 }
 
-/// Another migrator got there first (its row or table exists), or the
-/// database asks for the transaction to be retried.
+/// Another migrator got there first (its row or table exists; a concurrent
+/// `CREATE TABLE IF NOT EXISTS` can also fail on the table's row type,
+/// `type ... already exists`), or the database asks for the transaction to
+/// be retried.
 fn lost_a_race(e: &Error) -> bool {
     matches!(
         e.code(),
         Some(&SqlState::UNIQUE_VIOLATION)
             | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
             | Some(&SqlState::DUPLICATE_TABLE)
+            | Some(&SqlState::DUPLICATE_OBJECT)
     )
 }
 
