@@ -403,21 +403,7 @@ async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
 
     // a peer that joined, then stopped answering (never reads, so never pongs)
     let http = http();
-    let peers = |http: reqwest::Client| {
-        let url = format!("{}/v1/status", node.base);
-        async move {
-            let v: serde_json::Value = http
-                .get(url)
-                .bearer_auth("b")
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("JSON");
-            v["peers"].as_array().map_or(0, Vec::len)
-        }
-    };
+    let peers = |http: reqwest::Client| live_peers(http, format!("{}/v1/status", node.base));
     let mut ws = upgrade(&node.sync_url("a")).await.expect("upgrade");
     assert!(matches!(
         join(&mut ws, "sleepy").await,
@@ -434,6 +420,20 @@ async fn stalled_bodies_idle_connections_and_dead_peers_are_cut() {
     )
     .await;
     drop(ws);
+}
+
+/// How many sync peers the node at `status_url` lists (asked with token `b`).
+async fn live_peers(http: reqwest::Client, status_url: String) -> usize {
+    let v: serde_json::Value = http
+        .get(status_url)
+        .bearer_auth("b")
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("JSON");
+    v["peers"].as_array().map_or(0, Vec::len)
 }
 
 // ---- hole 5: failed logins -----------------------------------------------
@@ -739,21 +739,7 @@ async fn a_peer_that_stops_reading_is_closed_by_the_send_timeout() {
         &["--send-timeout-secs", "2", "--ping-interval-secs", "600"],
     );
     let http = http();
-    let peers = || {
-        let (http, url) = (http.clone(), format!("{}/v1/status", node.base));
-        async move {
-            let v: serde_json::Value = http
-                .get(url)
-                .bearer_auth("b")
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("JSON");
-            v["peers"].as_array().map_or(0, Vec::len)
-        }
-    };
+    let peers = || live_peers(http.clone(), format!("{}/v1/status", node.base));
 
     // a client socket with a small receive buffer, so it fills quickly
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
