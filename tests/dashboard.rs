@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use serde_json::{json, Value};
-use support::{repo_root, run_cli, run_js, NodeProcess};
+use support::{cli, repo_root, run_js, NodeProcess};
 
 const TOKEN: &str = "t-supervisor";
 const TOKEN_TABLET: &str = "t-tablet";
@@ -58,17 +58,6 @@ fn write_tokens(dir: &Path) -> PathBuf {
     let path = dir.join("tokens.json");
     fs::write(&path, tokens.to_string()).expect("write tokens.json");
     path
-}
-
-/// Run the CLI on the store in `data`; its stdout (it must succeed).
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run_cli(data, args);
-    assert!(
-        out.status.success(),
-        "permitsync {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Carry every document of `from` to `to` in a bundle file.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{repo_root, run_cli, run_js, NodeProcess, BIN};
+use support::{cli, repo_root, run_js, NodeProcess, BIN};
 
 const TOKEN: &str = "t-supervisor";
 const TOKEN_TABLET: &str = "t-tablet";
@@ -65,17 +65,6 @@ fn write_tokens(dir: &Path) -> PathBuf {
     let path = dir.join("tokens.json");
     fs::write(&path, tokens.to_string()).expect("write tokens.json");
     path
-}
-
-/// Run the CLI on the store in `data`; its stdout (it must succeed).
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = run_cli(data, args);
-    assert!(
-        out.status.success(),
-        "permitsync {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The supervisor's REST calls.

@@ -330,6 +330,17 @@ pub fn run_cli(data: &Path, args: &[&str]) -> Output {
         .expect("run permitsync")
 }
 
+/// [`run_cli`] that must succeed: its stdout.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let out = run_cli(data, args);
+    assert!(
+        out.status.success(),
+        "permitsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The crate's root folder.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
