@@ -50,7 +50,8 @@ pub struct Authorization {
 }
 
 impl Authorization {
-    fn unverified() -> Authorization {
+    /// Nothing vouches for the change.
+    pub fn unverified() -> Authorization {
         Authorization {
             verification: Verification::Unverified,
             device: None,
@@ -132,6 +133,21 @@ impl TenantAuthority {
     /// The revocation list in force.
     pub fn revocations(&self) -> &RevocationList {
         &self.revocations
+    }
+
+    /// Every known certificate, by serial.
+    pub fn certificates(&self) -> impl DoubleEndedIterator<Item = &Certificate> {
+        self.certificates.values()
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The authority's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key
     }
 
     /// A known certificate by serial.
