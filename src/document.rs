@@ -92,28 +92,41 @@ impl EntityDoc {
         authority: Option<Arc<TenantAuthority>>,
         held: impl IntoIterator<Item = Attestation>,
     ) {
+        let same = match (self.auth.authority(), &authority) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
         self.auth.set_authority(authority);
+        let mut touched = Vec::new();
         for a in held {
-            self.auth.add(a);
+            let change = a.change;
+            if self.auth.add(a) {
+                touched.push(change);
+            }
         }
-        self.rejudge_if_needed();
+        if !same {
+            self.rejudge_if_needed(None);
+        } else if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
+        }
     }
 
     /// Hold attestations of this document's changes (made here or received).
     /// New ones are marked unsaved for the store to persist; what they change
     /// is judged again. Returns how many were new.
     pub fn attest(&mut self, atts: impl IntoIterator<Item = Attestation>) -> usize {
-        let mut added = 0;
+        let mut touched = Vec::new();
         for a in atts {
             if self.auth.add(a.clone()) {
+                touched.push(a.change);
                 self.unsaved.push(a);
-                added += 1;
             }
         }
-        if added > 0 {
-            self.rejudge_if_needed();
+        if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
         }
-        added
+        touched.len()
     }
 
     /// The attestations not yet persisted, taken.
@@ -121,13 +134,13 @@ impl EntityDoc {
         std::mem::take(&mut self.unsaved)
     }
 
-    /// Drop the history when the context judges a processed change
-    /// differently; it is rebuilt on next use.
-    fn rejudge_if_needed(&mut self) {
+    /// Drop the history when the context judges a processed change (of
+    /// `only`, or any) differently; it is rebuilt on next use.
+    fn rejudge_if_needed(&mut self, only: Option<&[ChangeHash]>) {
         let Some(h) = self.history.get() else { return };
         let doc = &self.doc;
         let time = |hash: &ChangeHash| doc.get_change_meta_by_hash(hash).map_or(0, |m| m.timestamp);
-        if h.judged_differently(&self.auth, time) {
+        if h.judged_differently(&self.auth, time, only) {
             self.history = OnceCell::new();
         }
     }

@@ -47,6 +47,10 @@ pub struct Authorization {
     pub roles: RoleSet,
     /// The serial of the certificate that vouched.
     pub serial: Option<u64>,
+    /// For an unverified change that a known certificate signed, why that
+    /// signature does not count (`revoked`, `expired`): `device` and
+    /// `person` then name that certificate's holder.
+    pub refused: Option<&'static str>,
 }
 
 impl Authorization {
@@ -58,6 +62,7 @@ impl Authorization {
             person: None,
             roles: RoleSet::new(),
             serial: None,
+            refused: None,
         }
     }
 
@@ -167,10 +172,26 @@ impl TenantAuthority {
             let Some(cert) = self.certificates.get(&a.serial) else {
                 continue;
             };
-            if self.revocations.revokes(a.serial) || !cert.valid_at(at) {
+            if a.verify_with(&cert.public_key).is_err() {
                 continue;
             }
-            if a.verify_with(&cert.public_key).is_err() {
+            let refused = if self.revocations.revokes(a.serial) {
+                Some("revoked")
+            } else if at > cert.not_after {
+                Some("expired")
+            } else if !cert.valid_at(at) {
+                Some("not yet valid")
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                // counts for nothing, but says who signed
+                if best.verification == Verification::Unverified && best.refused.is_none() {
+                    best.device = Some(cert.device.clone());
+                    best.person = cert.person.clone();
+                    best.serial = Some(a.serial);
+                    best.refused = Some(why);
+                }
                 continue;
             }
             let candidate = match &a.kind {
@@ -180,6 +201,7 @@ impl TenantAuthority {
                     person: cert.person.clone(),
                     roles: cert.roles.clone(),
                     serial: Some(a.serial),
+                    refused: None,
                 },
                 AttestationKind::Delivery { device, roles } => {
                     if !cert.roles.contains(&Role::Attest) {
@@ -191,6 +213,7 @@ impl TenantAuthority {
                         person: None,
                         roles: roles.clone(),
                         serial: Some(a.serial),
+                        refused: None,
                     }
                 }
             };

@@ -45,6 +45,7 @@ impl Signer {
                 person: cert.person.clone(),
                 roles: cert.roles.clone(),
                 serial: Some(cert.serial),
+                refused: None,
             },
         }
     }
@@ -66,6 +67,7 @@ impl Signer {
                 person: None,
                 roles: roles.clone(),
                 serial: Some(relay.serial),
+                refused: None,
             },
             on_behalf: Some((device, roles)),
         }

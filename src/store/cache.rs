@@ -27,6 +27,8 @@ pub(super) struct Slot {
     /// Feed position of this process's last write of the document: nothing
     /// about the document is shown to a peer before this is durable.
     pub(super) last_seq: u64,
+    /// The identity generation the document was judged at (`identity.rs`).
+    pub(super) judged_at: u64,
 }
 
 impl Slot {

@@ -9,6 +9,7 @@
 //! `attestations.rs`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::backend::{Backend, BatchOp};
@@ -32,6 +33,10 @@ pub(super) struct Identity {
     key: Arc<NodeKey>,
     authority_key: RwLock<Option<Arc<NodeKey>>>,
     state: RwLock<State>,
+    /// Bumped whenever what judges documents changes (an authority key, an
+    /// enrollment, a certificate or revocation list learnt): a loaded
+    /// document judged at an older generation is judged again before use.
+    generation: AtomicU64,
 }
 
 #[derive(Default)]
@@ -74,6 +79,7 @@ impl Identity {
         Ok(Identity {
             key: Arc::new(key),
             authority_key: RwLock::new(authority_key),
+            generation: AtomicU64::new(1),
             state: RwLock::new(State {
                 home,
                 enrolled,
@@ -81,6 +87,15 @@ impl Identity {
                 own: HashMap::new(),
             }),
         })
+    }
+
+    /// The generation of what judges documents.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The node's own key.
@@ -99,6 +114,7 @@ impl Identity {
         let mut s = self.state.write().map_err(poisoned)?;
         s.authorities.clear();
         s.own.clear();
+        self.changed();
         Ok(())
     }
 
@@ -160,6 +176,7 @@ impl Identity {
         if home && s.home.is_none() {
             s.home = Some(tenant.to_string());
         }
+        self.changed();
         Ok(())
     }
 
@@ -209,6 +226,7 @@ impl Identity {
         let mut s = self.state.write().map_err(poisoned)?;
         s.authorities.insert(tenant.to_string(), authority);
         s.own.remove(tenant);
+        self.changed();
         Ok(())
     }
 

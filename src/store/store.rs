@@ -259,7 +259,9 @@ impl Store {
             self.inner.backend.as_ref(),
             &self.inner.actor,
         )?;
-        if fresh {
+        let generation = self.inner.identity.generation();
+        if fresh || g.judged_at != generation {
+            g.judged_at = generation;
             if let Some(mut doc) = g.doc.take() {
                 let judged = self.judge(id, &mut doc);
                 g.doc = Some(doc);

@@ -146,13 +146,16 @@ fn action_name(op: PolicedOp) -> &'static str {
 /// Who vouched for a change, as a rejection names them.
 fn signer_name(author: &Authorization) -> Option<String> {
     let device = author.device.as_deref()?;
-    let how = match author.verification {
-        Verification::Signed => "signed by",
-        Verification::RelayAttested => "uploaded by",
-        Verification::Unverified => return None,
+    let who = match &author.person {
+        Some(p) => format!("{device} ({p})"),
+        None => device.to_string(),
     };
-    Some(match &author.person {
-        Some(p) => format!("{how} {device} ({p})"),
-        None => format!("{how} {device}"),
+    Some(match (author.verification, author.refused) {
+        (Verification::Signed, _) => format!("signed by {who}"),
+        (Verification::RelayAttested, _) => format!("uploaded by {who}"),
+        (Verification::Unverified, Some(why)) => {
+            format!("signed by {who}, whose certificate is {why}")
+        }
+        (Verification::Unverified, None) => return None,
     })
 }

@@ -160,13 +160,20 @@ impl History {
         &self,
         auth: &Authorities,
         times: impl Fn(&ChangeHash) -> i64,
+        only: Option<&[ChangeHash]>,
     ) -> bool {
         if auth.is_enforced() != self.enforced {
             return true;
         }
-        self.changes
-            .iter()
-            .any(|c| auth.author_of(&c.hash, times(&c.hash)) != c.author)
+        let differs = |c: &ChangeNode| auth.author_of(&c.hash, times(&c.hash)) != c.author;
+        match only {
+            Some(hashes) => hashes.iter().any(|h| {
+                self.change_idx
+                    .get(h)
+                    .is_some_and(|&i| differs(&self.changes[i as usize]))
+            }),
+            None => self.changes.iter().any(differs),
+        }
     }
 
     /// Add a change node (its dependencies must be known to be linked).
