@@ -16,7 +16,7 @@ use super::store::Store;
 use crate::error::{Error, Result};
 use crate::identity::{
     Certificate, NodeKey, PublicKey, Role, RoleSet, SignedCertificate, SignedRevocationList,
-    TenantAuthority,
+    Signer, TenantAuthority,
 };
 use crate::model::{EntityId, DEFAULT_TENANT};
 
@@ -26,6 +26,9 @@ pub const DEVICE_CERTIFICATE_DAYS: i64 = 30;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How far before its issue a certificate is valid (clocks differ).
 const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+/// The record that says this store vouched for what it held when it became
+/// an authority.
+const VOUCHED: &str = "vouched";
 
 /// What a device asks the authority to certify.
 #[derive(Clone, Debug)]
@@ -133,6 +136,7 @@ impl Store {
         let key = NodeKey::from_secret(secret);
         let public = key.public();
         self.inner.identity.set_authority_key(key)?;
+        self.vouch_for_history()?;
         Ok(public)
     }
 
@@ -150,7 +154,82 @@ impl Store {
             .map_err(storage)?;
         self.wait_durable()?;
         self.inner.identity.set_authority_key(key)?;
+        self.vouch_for_history()?;
         Ok(public)
+    }
+
+    /// When a store becomes an authority, what it already held was accepted
+    /// before anyone could sign: it vouches for each change it holds (a
+    /// delivery attestation naming the device the change's note claims,
+    /// with every device role), so an upgrade judges its history as before.
+    fn vouch_for_history(&self) -> Result<()> {
+        if self
+            .inner
+            .backend
+            .get(&keys::meta(VOUCHED))
+            .map_err(storage)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.vouch_all()?;
+        self.inner
+            .backend
+            .apply(vec![(keys::meta(VOUCHED), Some(vec![1]))])
+            .map_err(storage)?;
+        self.wait_durable()
+    }
+
+    fn vouch_all(&self) -> Result<()> {
+        let all: RoleSet = Role::ALL
+            .into_iter()
+            .filter(|r| *r != Role::Attest)
+            .collect();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .inner
+                .backend
+                .scan_prefix(keys::ENTITY, after.as_deref(), 256)
+                .map_err(storage)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            for (k, _) in &page {
+                let Some(id) = keys::trailing_id(k) else {
+                    continue;
+                };
+                let tenant = self.judging_tenant(id)?;
+                let Some(relay) = self.own_certificate(&tenant)? else {
+                    continue;
+                };
+                let key = Arc::clone(self.inner.identity.key());
+                let slot = self.slot(id)?;
+                let mut g = self.lock_loaded(id, &slot)?;
+                let Some(doc) = g.doc.as_mut() else { continue };
+                let atts: Vec<_> = doc
+                    .doc()
+                    .get_changes(&[])
+                    .iter()
+                    .map(|c| {
+                        let device = c
+                            .message()
+                            .and_then(crate::write::ChangeNote::parse)
+                            .map(|n| n.device)
+                            .unwrap_or_default();
+                        Signer::on_behalf(key.clone(), &relay.certificate, device, all.clone())
+                            .attest(c.hash())
+                    })
+                    .collect();
+                doc.attest(atts);
+                let unsaved = doc.take_unsaved();
+                let mut batch = self.attestation_records(id, &unsaved)?;
+                batch.extend(self.refreshed_summary(id, &g)?);
+                self.inner.backend.apply(batch).map_err(storage)?;
+            }
+            self.wait_durable()?;
+        }
     }
 
     /// The authority `tenant`'s documents are judged by here, if any.
@@ -222,6 +301,27 @@ impl Store {
         .sign(&authority_key);
         self.learn_certificates(&req.tenant, std::slice::from_ref(&cert))?;
         Ok(cert)
+    }
+
+    /// Certify a peer when this store is the authority of `req.tenant`:
+    /// the authority's public key, the peer's certificate and this store's
+    /// own (which a peer needs to check this relay's attestations).
+    pub fn certify(
+        &self,
+        req: &CertificateRequest,
+    ) -> Result<Option<(PublicKey, SignedCertificate, SignedCertificate)>> {
+        let id = &self.inner.identity;
+        let Some(key) = id.authority_key()? else {
+            return Ok(None);
+        };
+        if !id.is_authority_for(&req.tenant)? {
+            return Ok(None);
+        }
+        let cert = self.issue_certificate(req)?;
+        let own = self
+            .own_certificate(&req.tenant)?
+            .ok_or_else(|| Error::storage("an authority without its own certificate"))?;
+        Ok(Some((key.public(), cert, own)))
     }
 
     /// This store's own certificate for `tenant`: on an authority, its own
