@@ -8,11 +8,13 @@
 use std::collections::BTreeSet;
 
 use permitsync::bundle;
-use permitsync::identity::{Role, SignedCertificate};
+use permitsync::identity::{NodeKey, Role, SignedCertificate};
 use permitsync::model::EntityId;
 use permitsync::store::{CertificateRequest, Store};
 use permitsync::view::{audit_trail, Act, ChangeRecord};
 use permitsync::write::{ChangeNote, Edit, NewPermit};
+use permitsync::Error;
+use sha2::{Digest, Sha256};
 
 const TENANT: &str = "acme";
 
@@ -316,4 +318,123 @@ fn a_bundle_of_an_open_store_stays_version_1_and_old_bundles_still_import() {
         other.view(id).expect("view").to_json_string(),
         open.view(id).expect("view").to_json_string()
     );
+}
+
+#[test]
+fn a_bundle_cannot_smuggle_in_a_certificate_its_tenants_authority_did_not_sign() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Store::open(dir.path().join("relay")).expect("relay");
+    relay.ensure_authority().expect("authority");
+    let issuer = enrolled(&relay, &dir, "tablet-3", "J. Smith", &[Role::Issuer]);
+    let site_b = enrolled(&relay, &dir, "tablet-8", "B. Site", &[]);
+    let id = permit(&issuer);
+    set_status(&issuer, id, "submitted");
+    set_status(&issuer, id, "approved");
+
+    // the issuer's certificate, re-signed by another key
+    let mut b =
+        bundle::decode_bundle(&bundle::export(&issuer, None, 0).expect("export")).expect("decode");
+    assert_eq!(b.tenants.len(), 1);
+    let forger = NodeKey::generate();
+    for c in &mut b.tenants[0].certificates {
+        *c = c.certificate.clone().sign(&forger);
+    }
+    let report =
+        bundle::import(&site_b, &bundle::encode_bundle(&b).expect("encode")).expect("import");
+    assert_eq!(report.certificates, 0, "{report:?}");
+    let view = site_b.view(id).expect("view");
+    assert_eq!(view.str_field("status"), Some("draft"));
+    assert_eq!(view.authorship.approved_by, None);
+    assert!(view.rejected.iter().any(|r| r.reason == "not_authorized"));
+
+    // the real certificate arriving later authorizes what it signed
+    assert_eq!(
+        bundle::import(&site_b, &bundle::export(&issuer, None, 0).expect("export"))
+            .expect("import")
+            .certificates,
+        1
+    );
+    assert_eq!(
+        site_b.view(id).expect("view").to_json_string(),
+        issuer.view(id).expect("view").to_json_string()
+    );
+}
+
+#[test]
+fn a_bundle_with_a_malformed_attestation_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = Store::open(dir.path().join("open")).expect("open");
+    let id = permit(&open);
+    let doc = open.save_doc(id).expect("save");
+    let mut body = b"PSBUNDLE".to_vec();
+    body.push(2);
+    body.extend_from_slice(&1u32.to_be_bytes());
+    body.extend_from_slice(id.as_bytes());
+    body.extend_from_slice(&(doc.len() as u32).to_be_bytes());
+    body.extend_from_slice(&doc);
+    body.extend_from_slice(&1u32.to_be_bytes()); // one attestation
+    body.extend_from_slice(&3u32.to_be_bytes());
+    body.extend_from_slice(&[1, 2, 3]);
+    body.extend_from_slice(&0u32.to_be_bytes()); // no tenants
+    let digest = Sha256::digest(&body);
+    body.extend_from_slice(&digest);
+
+    let other = Store::open(dir.path().join("other")).expect("other");
+    let err = bundle::import(&other, &body).expect_err("a malformed attestation");
+    assert!(
+        matches!(&err, Error::Bundle(why) if why.contains("malformed attestation")),
+        "{err}"
+    );
+    assert!(
+        other.summary(id).expect("summary").is_none(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn authorship_follows_the_path_to_the_status_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Store::open(dir.path().join("relay")).expect("relay");
+    relay.ensure_authority().expect("authority");
+    let holder = enrolled(&relay, &dir, "tablet-1", "P. Jones", &[Role::Performer]);
+    let issuer = enrolled(&relay, &dir, "tablet-3", "J. Smith", &[Role::Issuer]);
+    let relief = enrolled(&relay, &dir, "tablet-4", "K. Relief", &[Role::Issuer]);
+    let id = permit(&holder);
+    set_status(&holder, id, "submitted");
+    carry(&holder, &issuer, id);
+    // sent back, then submitted again by the issuer: the latest submission counts
+    set_status(&issuer, id, "draft");
+    set_status(&issuer, id, "submitted");
+    set_status(&issuer, id, "approved");
+    edit(
+        &issuer,
+        id,
+        Edit::Tick {
+            field: "safety_checklist".into(),
+            item: "area barriered".into(),
+            ticked: true,
+        },
+    );
+    set_status(&issuer, id, "active");
+    set_status(&issuer, id, "suspended");
+    carry(&issuer, &relief, id);
+    // a resume is not an issue: the first activation stays
+    set_status(&relief, id, "active");
+    let view = relief.view(id).expect("view");
+    assert_eq!(
+        view.str_field("status"),
+        Some("active"),
+        "{:?}",
+        view.rejected
+    );
+    let a = &view.authorship;
+    assert_eq!(who(&a.created_by).0, Some("tablet-1"));
+    assert_eq!(who(&a.submitted_by).0, Some("tablet-3"));
+    assert_eq!(who(&a.approved_by).0, Some("tablet-3"));
+    assert_eq!(who(&a.activated_by).0, Some("tablet-3"));
+    let times: Vec<i64> = [&a.submitted_by, &a.approved_by, &a.activated_by]
+        .iter()
+        .map(|x| x.as_ref().expect("act").time)
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
