@@ -37,6 +37,12 @@ impl Store {
             .unwrap_or_else(|| DEFAULT_TENANT.to_string()))
     }
 
+    /// The tenant whose authority judges document `id` here (the tenant a
+    /// bundle files its certificates and revocation list under).
+    pub fn judging_tenant_of(&self, id: EntityId) -> Result<String> {
+        self.judging_tenant(self.internal(id)?)
+    }
+
     /// Judge `doc` (stored under `id`) by its tenant's authority, with the
     /// attestations stored for it. Nothing to do in a store that has no
     /// authority at all.

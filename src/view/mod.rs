@@ -8,6 +8,7 @@
 
 mod audit;
 mod authority;
+mod authorship;
 mod bitset;
 mod guard;
 mod headline;
@@ -23,6 +24,7 @@ mod violations;
 
 pub use audit::{audit_trail, ChangeRecord, OpRecord};
 pub use authority::{change_time_ms, Authorities, MAX_ATTESTATIONS_PER_CHANGE};
+pub use authorship::{Act, Author, Authorship};
 pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
 pub use headline::Headline;
 pub use history::History;
