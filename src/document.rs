@@ -129,6 +129,24 @@ impl EntityDoc {
         touched.len()
     }
 
+    /// Attest `changes` of this document with `signer` (this node's own
+    /// signature, or its attestation on a device's behalf): held as known
+    /// good, marked unsaved, judged again where they change something.
+    pub fn attest_with(&mut self, signer: &Signer, changes: impl IntoIterator<Item = ChangeHash>) {
+        let key = signer.public_key();
+        let mut touched = Vec::new();
+        for hash in changes {
+            let a = signer.attest(hash);
+            if self.auth.add_own(a.clone(), &key) {
+                touched.push(hash);
+                self.unsaved.push(a);
+            }
+        }
+        if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
+        }
+    }
+
     /// The attestations not yet persisted, taken.
     pub(crate) fn take_unsaved(&mut self) -> Vec<Attestation> {
         std::mem::take(&mut self.unsaved)
@@ -200,14 +218,19 @@ impl EntityDoc {
         let before = self.doc.get_heads();
         self.doc.receive_sync_message(state, msg)?;
         if let Some(signer) = delivery {
+            // a change that no valid attestation vouches for (one that
+            // only names an unknown serial is vouched for all the same)
             let unattested: Vec<ChangeHash> = self
                 .doc
                 .get_changes_meta(&before)
                 .iter()
+                .filter(|m| {
+                    self.auth.author_of(&m.hash, m.timestamp).verification
+                        == crate::identity::Verification::Unverified
+                })
                 .map(|m| m.hash)
-                .filter(|h| self.auth.of(h).is_empty())
                 .collect();
-            self.attest(unattested.into_iter().map(|h| signer.attest(h)));
+            self.attest_with(signer, unattested);
         }
         Ok(self.catch_up(&before))
     }

@@ -120,7 +120,10 @@ fn roles_hold_across_devices_peer_to_peer_relays_and_revocation() {
     assert_eq!(id_p["certificate"]["roles"], json!(["performer"]), "{id_p}");
     assert_eq!(id_p["certificate"]["person"], "P. Jones", "{id_p}");
     let text = cli(&di, &["identity"]);
-    assert!(text.contains("issuer") && text.contains("J. Smith"), "{text}");
+    assert!(
+        text.contains("issuer") && text.contains("J. Smith"),
+        "{text}"
+    );
 
     // a performer submits, and cannot approve: nothing is written
     let id = create_submitted(&dp, "Hot work on line 4");
@@ -189,8 +192,9 @@ fn roles_hold_across_devices_peer_to_peer_relays_and_revocation() {
         let v = http.view(&relay, &id);
         if v["fields"]["status"] == "submitted" {
             assert!(
-                not_authorized(&v).iter().any(|d| d.contains("tablet-i")
-                    && d.contains("revoked")),
+                not_authorized(&v)
+                    .iter()
+                    .any(|d| d.contains("tablet-i") && d.contains("revoked")),
                 "{v}"
             );
             break;

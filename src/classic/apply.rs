@@ -584,7 +584,7 @@ fn merge_text(
         .map_err(|f| Error::Automerge(f.error))?;
     let changes = fork.get_changes(base);
     if let Some(signer) = &ctx.signer {
-        doc.attest(changes.iter().map(|c| signer.attest(c.hash())));
+        doc.attest_with(signer, changes.iter().map(|c| c.hash()));
     }
     doc.apply_changes(changes)?;
     Ok(())

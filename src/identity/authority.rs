@@ -167,12 +167,24 @@ impl TenantAuthority {
     /// hold `attest`. A signed one beats a relay-attested one; among equals
     /// the lowest serial decides, so the choice is the same everywhere.
     pub fn authorize(&self, at: i64, attestations: &[Attestation]) -> Authorization {
+        self.authorize_with(at, attestations, |a, key| a.verify_with(key).is_ok())
+    }
+
+    /// [`TenantAuthority::authorize`], asking `verifies` whether an
+    /// attestation's signature verifies with its certificate's key (so a
+    /// caller can remember what it verified once).
+    pub fn authorize_with(
+        &self,
+        at: i64,
+        attestations: &[Attestation],
+        mut verifies: impl FnMut(&Attestation, &PublicKey) -> bool,
+    ) -> Authorization {
         let mut best = Authorization::unverified();
         for a in attestations {
             let Some(cert) = self.certificates.get(&a.serial) else {
                 continue;
             };
-            if a.verify_with(&cert.public_key).is_err() {
+            if !verifies(a, &cert.public_key) {
                 continue;
             }
             let refused = if self.revocations.revokes(a.serial) {

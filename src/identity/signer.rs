@@ -87,6 +87,11 @@ impl Signer {
         }
     }
 
+    /// The public key the attestations verify with.
+    pub fn public_key(&self) -> super::key::PublicKey {
+        self.key.public()
+    }
+
     /// Who the writes will be judged as.
     pub fn acting(&self) -> &Authorization {
         &self.acting

@@ -288,8 +288,7 @@ impl Store {
             return Ok(c.clone().sign(&authority_key));
         }
         let cert = Certificate {
-            // random: relays sharing one authority key never collide
-            serial: rand::random::<u64>() >> 1,
+            serial: serial_of(req, not_before, not_after),
             tenant: req.tenant.clone(),
             device: req.device.clone(),
             person: req.person.clone(),
@@ -597,4 +596,28 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A certificate's serial: 63 bits of a hash of what it says, so relays that
+/// share one authority key never give one serial to two different
+/// certificates (and the same request at the same moment gets the same).
+fn serial_of(req: &CertificateRequest, not_before: i64, not_after: i64) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [req.tenant.as_bytes(), b"\0", req.device.as_bytes(), b"\0"] {
+        h.update(part);
+    }
+    h.update(req.person.as_deref().unwrap_or("\u{1}").as_bytes());
+    h.update(b"\0");
+    for r in &req.roles {
+        h.update(r.as_str().as_bytes());
+        h.update(b",");
+    }
+    h.update(req.public_key.0);
+    h.update(not_before.to_be_bytes());
+    h.update(not_after.to_be_bytes());
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    (u64::from_be_bytes(first) >> 1).max(1)
 }

@@ -7,7 +7,8 @@
 //! an authority (a store that never enrolled, a relay without a tokens file)
 //! the view is in open mode and authorizes every operation, as before.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use automerge::ChangeHash;
@@ -28,6 +29,10 @@ pub const MAX_ATTESTATIONS_PER_CHANGE: usize = 8;
 pub struct Authorities {
     authority: Option<Arc<TenantAuthority>>,
     attestations: HashMap<ChangeHash, Vec<Attestation>>,
+    /// Attestations (whole, with the key they verified with) whose signature
+    /// was checked, or that this node made: a signature is verified once,
+    /// not again at every judgement.
+    verified: RefCell<HashSet<(Vec<u8>, [u8; 32])>>,
 }
 
 impl Authorities {
@@ -40,7 +45,7 @@ impl Authorities {
     pub fn with_authority(authority: Option<Arc<TenantAuthority>>) -> Authorities {
         Authorities {
             authority,
-            attestations: HashMap::new(),
+            ..Authorities::default()
         }
     }
 
@@ -73,6 +78,13 @@ impl Authorities {
         true
     }
 
+    /// Hold an attestation this node just made with `key`: its signature
+    /// needs no checking. Returns whether it is new.
+    pub fn add_own(&mut self, a: Attestation, key: &crate::identity::PublicKey) -> bool {
+        self.verified.borrow_mut().insert((a.to_bytes(), key.0));
+        self.add(a)
+    }
+
     /// The attestations held for `change`.
     pub fn of(&self, change: &ChangeHash) -> &[Attestation] {
         self.attestations.get(change).map_or(&[], Vec::as_slice)
@@ -89,7 +101,20 @@ impl Authorities {
     /// but nothing is refused either.
     pub fn author_of(&self, change: &ChangeHash, timestamp: i64) -> Authorization {
         match &self.authority {
-            Some(authority) => authority.authorize(change_time_ms(timestamp), self.of(change)),
+            Some(authority) => {
+                let mut verified = self.verified.borrow_mut();
+                authority.authorize_with(change_time_ms(timestamp), self.of(change), |a, key| {
+                    let seen = (a.to_bytes(), key.0);
+                    if verified.contains(&seen) {
+                        return true;
+                    }
+                    let ok = a.verify_with(key).is_ok();
+                    if ok {
+                        verified.insert(seen);
+                    }
+                    ok
+                })
+            }
             None => Authorization::unverified(),
         }
     }

@@ -185,7 +185,7 @@ pub(crate) fn apply_edits(
     };
     // attested before the history judges it, so it is judged once
     if let Some(signer) = &ctx.signer {
-        doc.attest([signer.attest(hash)]);
+        doc.attest_with(signer, [hash]);
     }
     doc.catch_up(&before);
     if let Some(r) = doc.history().rejections_in(&hash).into_iter().next() {
