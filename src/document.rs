@@ -25,6 +25,18 @@ pub struct EntityDoc {
     auth: Authorities,
     /// Attestations made or received since the store last persisted them.
     unsaved: Vec<Attestation>,
+    /// Attestations no longer held (displaced by ones that sort first) since
+    /// the store last persisted them: to forget.
+    displaced: Vec<Attestation>,
+}
+
+/// The attestations a store has to write and to forget for a document.
+#[derive(Debug, Default)]
+pub(crate) struct Unsaved {
+    /// Newly held: to write.
+    pub held: Vec<Attestation>,
+    /// No longer held, nor anything in their slot: to delete.
+    pub dropped: Vec<Attestation>,
 }
 
 impl EntityDoc {
@@ -36,6 +48,7 @@ impl EntityDoc {
             history: OnceCell::from(History::default()),
             auth: Authorities::open(),
             unsaved: Vec::new(),
+            displaced: Vec::new(),
         }
     }
 
@@ -55,6 +68,7 @@ impl EntityDoc {
             history: OnceCell::new(),
             auth: Authorities::open(),
             unsaved: Vec::new(),
+            displaced: Vec::new(),
         })
     }
 
@@ -118,7 +132,9 @@ impl EntityDoc {
     pub fn attest(&mut self, atts: impl IntoIterator<Item = Attestation>) -> usize {
         let mut touched = Vec::new();
         for a in atts {
-            if self.auth.add(a.clone()) {
+            let (new, displaced) = self.auth.add_displacing(a.clone());
+            self.displaced.extend(displaced);
+            if new {
                 touched.push(a.change);
                 self.unsaved.push(a);
             }
@@ -137,7 +153,9 @@ impl EntityDoc {
         let mut touched = Vec::new();
         for hash in changes {
             let a = signer.attest(hash);
-            if self.auth.add_own(a.clone(), &key) {
+            let (new, displaced) = self.auth.add_own(a.clone(), &key);
+            self.displaced.extend(displaced);
+            if new {
                 touched.push(hash);
                 self.unsaved.push(a);
             }
@@ -147,9 +165,14 @@ impl EntityDoc {
         }
     }
 
-    /// The attestations not yet persisted, taken.
-    pub(crate) fn take_unsaved(&mut self) -> Vec<Attestation> {
-        std::mem::take(&mut self.unsaved)
+    /// The attestations not yet persisted, taken: those still held, and
+    /// those displaced whose slot nothing holds any more.
+    pub(crate) fn take_unsaved(&mut self) -> Unsaved {
+        let mut held = std::mem::take(&mut self.unsaved);
+        held.retain(|a| self.auth.holds(a));
+        let mut dropped = std::mem::take(&mut self.displaced);
+        dropped.retain(|a| !self.auth.holds_slot(a));
+        Unsaved { held, dropped }
     }
 
     /// Drop the history when the context judges a processed change (of

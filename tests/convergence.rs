@@ -29,24 +29,8 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
 mod support;
 
+use support::actions::{action, Action};
 use support::ops::{self, ITEMS};
-
-#[derive(Clone, Debug)]
-enum Action {
-    Title(u8),
-    Status(u8),
-    Tick(u8, bool),
-    Ppe(u8, bool),
-    Gas(bool, bool),
-    Describe(u8),
-    IsoStatus(u8),
-    Lock(u8, bool),
-    CloseTick(u8, bool),
-    Complete,
-    /// A raw Automerge write bypassing the API (mostly invalid), one of
-    /// `support::ops::raw_write`'s.
-    Raw(EntityType, u8),
-}
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -54,30 +38,6 @@ enum Step {
     /// from, to, subset seed, duplicate
     Exchange(usize, usize, u64, bool),
     Reopen(usize),
-}
-
-fn action() -> impl Strategy<Value = Action> {
-    prop_oneof![
-        (0u8..3).prop_map(Action::Title),
-        (0u8..8).prop_map(Action::Status),
-        (0u8..3, any::<bool>()).prop_map(|(i, b)| Action::Tick(i, b)),
-        (0u8..3, any::<bool>()).prop_map(|(i, b)| Action::Ppe(i, b)),
-        (any::<bool>(), any::<bool>()).prop_map(|(g, ok)| Action::Gas(g, ok)),
-        (0u8..3).prop_map(Action::Describe),
-        (0u8..4).prop_map(Action::IsoStatus),
-        (0u8..3, any::<bool>()).prop_map(|(i, b)| Action::Lock(i, b)),
-        (0u8..3, any::<bool>()).prop_map(|(i, b)| Action::CloseTick(i, b)),
-        Just(Action::Complete),
-        (
-            prop_oneof![
-                Just(EntityType::Permit),
-                Just(EntityType::IsolationPoint),
-                Just(EntityType::Closeout)
-            ],
-            0u8..8
-        )
-            .prop_map(|(d, k)| Action::Raw(d, k)),
-    ]
 }
 
 fn scenario() -> impl Strategy<Value = (usize, Vec<Step>)> {

@@ -3,6 +3,7 @@
 //! stored beside the changes (`att/`, with an `asr/` index by serial), taken
 //! from peers, and made for this node's own writes.
 
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::sync::Arc;
 
 use automerge::ChangeHash;
@@ -13,11 +14,11 @@ use super::failure::storage;
 use super::keys;
 use super::store::Store;
 use super::summary::Summary;
-use crate::document::EntityDoc;
+use crate::document::{EntityDoc, Unsaved};
 use crate::error::Result;
 use crate::identity::{Attestation, Signer};
 use crate::model::{EntityId, DEFAULT_TENANT};
-use crate::view::MAX_ATTESTATIONS_PER_CHANGE;
+use crate::view::{attestation_slot, MAX_ATTESTATIONS_PER_CHANGE};
 
 impl Store {
     /// The tenant whose authority judges the document stored under `id`: its
@@ -107,7 +108,8 @@ impl Store {
 
     /// Take attestations of document `id`'s changes from a peer or a bundle
     /// (whether or not the changes are here yet). Each is kept once, at most
-    /// [`MAX_ATTESTATIONS_PER_CHANGE`] per change; what they change is judged
+    /// [`MAX_ATTESTATIONS_PER_CHANGE`] per change (`view::authority::hold`:
+    /// the same whatever order they come in); what they change is judged
     /// again and the summary rewritten. Returns how many were new. Durable on
     /// return (on a deferring handle: once settled).
     pub fn add_attestations(&self, id: EntityId, atts: Vec<Attestation>) -> Result<usize> {
@@ -124,30 +126,35 @@ impl Store {
                 (added, self.attestation_records(internal, &unsaved)?)
             }
             None => {
-                // no change of it here yet: keep them for when they come
-                let mut fresh = Vec::new();
+                // no change of it here yet: keep them for when they come,
+                // by the rule a loaded document holds them by
+                let mut lists: BTreeMap<ChangeHash, (Vec<Attestation>, Vec<Attestation>)> =
+                    BTreeMap::new();
                 for a in atts {
-                    let prefix =
-                        [keys::attestation_prefix(internal).as_slice(), &a.change.0].concat();
-                    let held = self
-                        .inner
-                        .backend
-                        .scan_prefix(&prefix, None, MAX_ATTESTATIONS_PER_CHANGE)
-                        .map_err(storage)?;
-                    let key = keys::attestation(internal, &a.change.0, &a.signature);
-                    let count = fresh
-                        .iter()
-                        .filter(|f: &&Attestation| f.change == a.change)
-                        .count();
-                    if held.iter().any(|(k, _)| *k == key)
-                        || held.len() + count >= MAX_ATTESTATIONS_PER_CHANGE
-                        || fresh.contains(&a)
-                    {
-                        continue;
-                    }
-                    fresh.push(a);
+                    let (list, _) = match lists.entry(a.change) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => {
+                            let stored = self.stored_of_change(internal, &a.change)?;
+                            e.insert((stored.clone(), stored))
+                        }
+                    };
+                    crate::view::hold_attestation(list, a);
                 }
-                (fresh.len(), self.attestation_records(internal, &fresh)?)
+                let mut unsaved = Unsaved::default();
+                for (list, stored) in lists.into_values() {
+                    let slots: Vec<_> = list.iter().map(attestation_slot).collect();
+                    unsaved.dropped.extend(
+                        stored
+                            .iter()
+                            .filter(|s| !slots.contains(&attestation_slot(s)))
+                            .cloned(),
+                    );
+                    unsaved
+                        .held
+                        .extend(list.into_iter().filter(|a| !stored.contains(a)));
+                }
+                let records = self.attestation_records(internal, &unsaved)?;
+                (unsaved.held.len(), records)
             }
         };
         if added == 0 {
@@ -160,18 +167,34 @@ impl Store {
         Ok(added)
     }
 
-    /// The records of attestations of the document stored under `id`.
-    pub(super) fn attestation_records(
-        &self,
-        id: EntityId,
-        atts: &[Attestation],
-    ) -> Result<Vec<BatchOp>> {
-        if atts.is_empty() {
+    /// The attestations stored for one change of the document stored
+    /// under `id` (at most [`MAX_ATTESTATIONS_PER_CHANGE`] are).
+    fn stored_of_change(&self, id: EntityId, change: &ChangeHash) -> Result<Vec<Attestation>> {
+        let prefix = [keys::attestation_prefix(id).as_slice(), &change.0].concat();
+        Ok(self
+            .inner
+            .backend
+            .scan_prefix(&prefix, None, usize::MAX)
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|(_, v)| Attestation::from_bytes(&v).ok())
+            .collect())
+    }
+
+    /// The records of attestations of the document stored under `id`: the
+    /// newly held written, the dropped deleted. (The by-serial index keeps
+    /// a dropped one's entry: it only makes a revocation judge the
+    /// document again.)
+    pub(super) fn attestation_records(&self, id: EntityId, atts: &Unsaved) -> Result<Vec<BatchOp>> {
+        if atts.held.is_empty() && atts.dropped.is_empty() {
             return Ok(Vec::new());
         }
         let tenant = self.judging_tenant(id)?;
-        let mut batch = Vec::with_capacity(atts.len() * 2);
-        for a in atts {
+        let mut batch = Vec::with_capacity(atts.held.len() * 2 + atts.dropped.len());
+        for a in &atts.dropped {
+            batch.push((keys::attestation(id, &a.change.0, &a.signature), None));
+        }
+        for a in &atts.held {
             batch.push((
                 keys::attestation(id, &a.change.0, &a.signature),
                 Some(a.to_bytes()),

@@ -20,8 +20,8 @@ use crate::identity::{
 use super::rejection::RejectReason;
 
 /// Most attestations kept for one change: an author signature, a relay's
-/// delivery attestation and a few renewals. More are dropped, so a peer that
-/// floods a change with attestations costs a bounded amount.
+/// delivery attestation and a few renewals. More are dropped ([`hold`]), so
+/// a peer that floods a change with attestations costs a bounded amount.
 pub const MAX_ATTESTATIONS_PER_CHANGE: usize = 8;
 
 /// The judging context of one document.
@@ -66,23 +66,36 @@ impl Authorities {
     }
 
     /// Hold an attestation. Returns whether it is new (an identical one, or
-    /// one beyond [`MAX_ATTESTATIONS_PER_CHANGE`], is dropped).
+    /// one [`hold`] does not keep, is dropped).
     pub fn add(&mut self, a: Attestation) -> bool {
-        let list = self.attestations.entry(a.change).or_default();
-        if list.contains(&a) || list.len() >= MAX_ATTESTATIONS_PER_CHANGE {
-            return false;
-        }
-        list.push(a);
-        // one order everywhere, whatever order they came in
-        list.sort_by_key(Attestation::to_bytes);
-        true
+        self.add_displacing(a).0
+    }
+
+    /// [`Authorities::add`], also returning the attestation it displaced
+    /// (to forget where it is stored), if any.
+    pub fn add_displacing(&mut self, a: Attestation) -> (bool, Option<Attestation>) {
+        hold(self.attestations.entry(a.change).or_default(), a)
+    }
+
+    /// Whether `a` itself is held.
+    pub fn holds(&self, a: &Attestation) -> bool {
+        self.of(&a.change).contains(a)
+    }
+
+    /// Whether an attestation is held in `a`'s slot (see [`slot`]).
+    pub fn holds_slot(&self, a: &Attestation) -> bool {
+        self.of(&a.change).iter().any(|h| slot(h) == slot(a))
     }
 
     /// Hold an attestation this node just made with `key`: its signature
-    /// needs no checking. Returns whether it is new.
-    pub fn add_own(&mut self, a: Attestation, key: &crate::identity::PublicKey) -> bool {
+    /// needs no checking. Returns what [`Authorities::add_displacing`] does.
+    pub fn add_own(
+        &mut self,
+        a: Attestation,
+        key: &crate::identity::PublicKey,
+    ) -> (bool, Option<Attestation>) {
         self.verified.borrow_mut().insert((a.to_bytes(), key.0));
-        self.add(a)
+        self.add_displacing(a)
     }
 
     /// The attestations held for `change`.
@@ -118,6 +131,45 @@ impl Authorities {
             None => Authorization::unverified(),
         }
     }
+}
+
+/// Where an attestation is kept among its change's: the first 8 bytes of
+/// its signature (as the store keys it, `store::keys::attestation`).
+pub(crate) fn slot(a: &Attestation) -> [u8; 8] {
+    let mut s = [0; 8];
+    s.copy_from_slice(&a.signature[..8]);
+    s
+}
+
+/// Hold `a` among `list`, the attestations held for its change: at most
+/// [`MAX_ATTESTATIONS_PER_CHANGE`], one per [`slot`] (of those that share
+/// one, the one whose bytes sort first), the slots that sort first. What is
+/// held is thus the same whatever order the attestations came in, so
+/// replicas that received the same ones judge alike, however many a peer
+/// sent. Returns whether `a` is now held, and the one it displaced, if any.
+pub(crate) fn hold(list: &mut Vec<Attestation>, a: Attestation) -> (bool, Option<Attestation>) {
+    if list.contains(&a) {
+        return (false, None);
+    }
+    let mut displaced = None;
+    if let Some(i) = list.iter().position(|h| slot(h) == slot(&a)) {
+        if list[i].to_bytes() < a.to_bytes() {
+            return (false, None);
+        }
+        displaced = Some(list.remove(i));
+    } else if list.len() >= MAX_ATTESTATIONS_PER_CHANGE {
+        let last = (0..list.len())
+            .max_by_key(|&i| slot(&list[i]))
+            .expect("a full list");
+        if slot(&list[last]) < slot(&a) {
+            return (false, None);
+        }
+        displaced = Some(list.remove(last));
+    }
+    list.push(a);
+    // one order everywhere, whatever order they came in
+    list.sort_by_key(Attestation::to_bytes);
+    (true, displaced)
 }
 
 /// A change's time in milliseconds since the epoch. permitsync and

@@ -24,6 +24,7 @@ mod violations;
 
 pub use audit::{audit_trail, ChangeRecord, OpRecord};
 pub use authority::{change_time_ms, Authorities, MAX_ATTESTATIONS_PER_CHANGE};
+pub(crate) use authority::{hold as hold_attestation, slot as attestation_slot};
 pub use authorship::{Act, Author, Authorship};
 pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
 pub use headline::Headline;
@@ -42,6 +43,8 @@ pub(crate) use render::{render, render_field};
 pub use snapshot::photo_hashes;
 pub(crate) use snapshot::{gas_readings, true_wins_map};
 
+#[cfg(test)]
+mod authority_tests;
 #[cfg(test)]
 mod noop_tests;
 #[cfg(test)]
