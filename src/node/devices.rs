@@ -34,7 +34,7 @@ const BLOCKED: &[u8] = b"blk/";
 pub const PERSIST_EVERY_MS: i64 = 60_000;
 
 /// What the registry knows of a device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// The device's tenant.
     pub tenant: String,

@@ -49,7 +49,7 @@ pub struct PeerStats {
 }
 
 /// Which side opened the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The peer dialed this node.
@@ -78,7 +78,7 @@ pub struct PeerHandle {
 }
 
 /// A connection's status, as `GET /v1/status` and `permitsync status` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     /// Connection number (unique while the node runs).
     pub connection: u64,

@@ -4,7 +4,9 @@
 
 mod address_slots;
 mod alarm;
+mod api_doc;
 mod api_error;
+mod api_schemas;
 mod auth;
 mod auth_throttle;
 mod blob_api;
@@ -16,6 +18,7 @@ mod device_api;
 mod devices;
 mod dialer;
 mod entity_api;
+mod entity_create;
 mod entity_listing;
 mod event_bus;
 mod events;
@@ -41,6 +44,7 @@ mod token_watch;
 mod ws;
 
 pub use crate::model::Access;
+pub use api_doc::openapi;
 pub use api_error::ApiError;
 pub use auth::{access_from_parts, Auth, AuthError, Mode, TokenEntry};
 pub use auth_throttle::AuthThrottle;

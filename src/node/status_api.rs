@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::json;
 
 use super::api_error::ApiResult;
 use super::extract::Authed;
@@ -28,10 +27,24 @@ pub(super) fn status_routes() -> Router<Shared> {
         .route("/v1/status", get(status))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// `{"status": "ok"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    status: &'static str,
 }
 
+/// The process answers (it does not check the store: `/readyz` does).
+#[utoipa::path(get, path = "/healthz", tag = "node", security(()),
+    responses((status = 200, description = "the process answers", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Prometheus metrics (counts only, no tenant data; no token needed).
+#[utoipa::path(get, path = "/metrics", tag = "node", security(()),
+    responses((status = 200, description = "Prometheus text exposition format",
+        content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
     // one feed entry per document: cheaper than reading every summary
     let documents = blocking(&state, |s| Ok(s.store.feed_since(0, usize::MAX)?.len())).await?;
@@ -46,8 +59,9 @@ async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
         .into_response())
 }
 
-#[derive(Serialize)]
-struct Status {
+/// The node as the caller's tenant sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Status {
     peer_id: String,
     documents: usize,
     feed_head: u64,
@@ -57,7 +71,7 @@ struct Status {
 
 /// What the caller's token may do (the dashboard shows no write buttons to a
 /// read-only token).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CallerAccess {
     tenant: String,
     device: String,
@@ -66,6 +80,8 @@ struct CallerAccess {
 
 /// The node's status as the tenant sees it: its documents, the feed position
 /// of its latest change and its live connections (everything on an open node).
+#[utoipa::path(get, path = "/v1/status", tag = "node",
+    responses((status = 200, description = "the node's status", body = Status)))]
 async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResult<Json<Status>> {
     let open = state.auth.is_open();
     let tenant = access.tenant.clone();
