@@ -95,6 +95,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Sync the store once with a node, then exit when both sides are in sync.
     Sync(SyncArgs),
+    /// Write a consistent backup of a running node (--node URL, with its admin
+    /// token) or of the store in --data: every tenant, device and record.
+    Backup(BackupArgs),
+    /// Restore a backup into a new, empty --data directory; the restored
+    /// store announces a new epoch, so devices push again what it lacks.
+    Restore(RestoreArgs),
 }
 
 /// `status` options.
@@ -109,6 +115,37 @@ pub struct StatusArgs {
     /// Also trust this CA (PEM) for an https:// URL, besides the system's roots.
     #[arg(long, env = "PERMITSYNC_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+}
+
+/// `backup` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// Write the backup to this file (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Back up this running node (its HTTP address, http:// or https://)
+    /// instead of the store in --data.
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
+    /// The node's admin token (serve --admin-token-file), with --node.
+    #[arg(
+        long,
+        env = "PERMITSYNC_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Also trust this CA (PEM) for an https:// URL, besides the system's roots.
+    #[arg(long, env = "PERMITSYNC_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `restore` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file (`permitsync backup --out FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 /// `sync` options.

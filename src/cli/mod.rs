@@ -5,6 +5,7 @@
 //! terminal); stdout carries command output only.
 
 mod args;
+mod backup_cmds;
 mod commands;
 mod config;
 mod node_cmds;
@@ -66,6 +67,8 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
             return node_cmds::serve(&cli.data, cli.device, &cli.require_gas, a, checked);
         }
         args::Command::Status(a) => return node_cmds::status(a, cli.json),
+        args::Command::Backup(a) => return backup_cmds::backup(&cli.data, a, cli.json),
+        args::Command::Restore(a) => return backup_cmds::restore_cmd(&cli.data, a, cli.json),
         args::Command::Sync(a) => {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
         }

@@ -12,6 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
 use super::commands::{interlocks, open_store, open_store_with, StoreAt};
 
+/// Run `f` to completion on a new runtime.
+pub(super) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(f)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,6 +47,9 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     interlocks(require_gas)?;
     if let Some(path) = &args.tokens {
         node::Auth::from_file(path).map_err(|e| anyhow!("{e}"))?;
+    }
+    if let Some(path) = &args.admin_token_file {
+        node::AdminToken::from_file(path)?;
     }
     let server_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
@@ -87,6 +95,7 @@ pub fn serve(
     .fit_to_open_files(open_files);
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
+        admin_token_file: args.admin_token_file.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
         },

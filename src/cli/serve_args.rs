@@ -61,6 +61,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PERMITSYNC_TOKENS", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<PathBuf>,
+    /// A file holding the admin token (one line, at least 16 characters) that
+    /// `POST /v1/admin/backup` needs (`permitsync backup --node URL`). Without
+    /// it the admin routes answer 403.
+    #[arg(long, env = "PERMITSYNC_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
     /// Another node's sync URL to dial (repeatable; separate URLs with spaces
     /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET
     #[arg(

@@ -69,6 +69,7 @@ const CLASSIC_BATCH: &str = "/api/v1/ptw/sync-offline-data";
         super::classic_api::pull,
         super::events::events,
         super::ws::sync_endpoint,
+        super::admin_api::backup,
     ),
     components(schemas(ErrorBody)),
     security(("bearer" = []), ("query_token" = [])),
@@ -81,6 +82,7 @@ const CLASSIC_BATCH: &str = "/api/v1/ptw/sync-offline-data";
         (name = "devices", description = "the device registry"),
         (name = "classic", description = "the classic sync API for JSON offline clients (docs/classic-api.md)"),
         (name = "sync", description = "the CRDT sync WebSocket"),
+        (name = "admin", description = "the operator's routes (the admin token, not a tenant's)"),
     )
 )]
 struct ApiDoc;
@@ -311,6 +313,7 @@ mod tests {
             "/api/v1/ptw/sync-offline-data",
             "/api/v1/ptw/sync-offline-data/",
             "/api/v1/sync/changes",
+            "/v1/admin/backup",
         ] {
             assert!(paths.contains_key(route), "{route} is not described");
         }

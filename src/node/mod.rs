@@ -3,6 +3,8 @@
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
 mod address_slots;
+mod admin_api;
+mod admin_token;
 mod alarm;
 mod api_doc;
 mod api_error;
@@ -44,6 +46,7 @@ mod token_watch;
 mod ws;
 
 pub use crate::model::Access;
+pub use admin_token::AdminToken;
 pub use api_doc::openapi;
 pub use api_error::ApiError;
 pub use auth::{access_from_parts, Auth, AuthError, Mode, TokenEntry};

@@ -15,6 +15,7 @@
 //! | `GET /v1/sync` (the WebSocket) | `ws.rs` |
 //! | `/`, `/dashboard/...` | `dashboard/` |
 //!
+//! | `POST /v1/admin/backup` (the admin token) | `admin_api.rs` |
 //! | `GET /v1/openapi.json` (the API's OpenAPI document, generated from the handlers) | `api_doc.rs` |
 //!
 //! What each route takes and answers is in that generated document (its
@@ -36,6 +37,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 
+use super::admin_api::admin_routes;
 use super::api_doc::api_doc_routes;
 use super::api_error::ApiError;
 use super::blob_api::blob_routes;
@@ -73,6 +75,7 @@ pub fn rest_router(state: Arc<NodeState>) -> Router {
     Router::new()
         .merge(status_routes())
         .merge(api_doc_routes())
+        .merge(admin_routes())
         .merge(entity_routes())
         .merge(listing_routes())
         .merge(classic_routes())

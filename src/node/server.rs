@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::admin_token::AdminToken;
 use super::auth::Auth;
 use super::devices::Devices;
 use super::dialer;
@@ -34,6 +35,9 @@ pub struct NodeOptions {
     pub peer_id: Option<String>,
     /// Abuse limits.
     pub quotas: Quotas,
+    /// A file holding the admin token of `/v1/admin/...` (backups); without
+    /// one those routes answer 403 `admin_disabled`.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Build the shared state of a node over `store`.
@@ -42,6 +46,10 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         Some(path) => Auth::from_file(path)
             .map_err(|e| Error::InvalidInput(format!("tokens file {}: {e}", path.display())))?,
         None => Auth::open(),
+    };
+    let admin_token = match &opts.admin_token_file {
+        Some(path) => Some(AdminToken::from_file(path)?),
+        None => None,
     };
     let devices = Devices::load(&store)?;
     let peer_id = opts
@@ -59,6 +67,7 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         clock: Arc::new(SystemClock),
         quotas: opts.quotas,
         rate: RateLimiter::new(),
+        admin_token,
     }))
 }
 

@@ -36,6 +36,8 @@ pub struct NodeState {
     pub quotas: Quotas,
     /// Requests per token per second.
     pub rate: RateLimiter,
+    /// The operator's token for `/v1/admin/...` (none: those routes are off).
+    pub admin_token: Option<super::admin_token::AdminToken>,
 }
 
 impl NodeState {

@@ -34,10 +34,12 @@ mod persist;
 mod pg;
 mod reads;
 mod sled_backend;
+mod snapshot;
 #[allow(clippy::module_inception)]
 mod store;
 mod summary;
 mod tenancy;
+mod write_gate;
 mod writes;
 
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
@@ -52,5 +54,6 @@ pub use options::{
 };
 pub use pg::{PgBackend, PgError, PgOptions, SCHEMA_VERSION};
 pub use sled_backend::SledBackend;
+pub use snapshot::{restore, verify, BackupInfo};
 pub use store::{Applied, Delta, Store};
 pub use summary::Summary;

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use automerge::{ActorId, Change, ChangeHash};
 
@@ -22,6 +22,7 @@ use super::format;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
+use super::write_gate::Gated;
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
@@ -43,6 +44,8 @@ pub(super) struct Inner {
     /// The store's id key once read or made (`id_key.rs`); its lock orders
     /// making it, apart from claims (a claim derives ids under its own lock).
     pub(super) id_key: Mutex<Option<Vec<u8>>>,
+    /// Every write passes it; a snapshot closes it (`snapshot.rs`).
+    pub(super) gate: Arc<RwLock<()>>,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -94,6 +97,9 @@ impl Store {
 
     /// A store on any backend.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
+        let gated = Gated::new(backend);
+        let gate = gated.gate.clone();
+        let backend: Arc<dyn Backend> = Arc::new(gated);
         let mut init: Vec<BatchOp> = Vec::new();
         // refuse a newer store before reading anything else of it
         format::check(backend.as_ref(), &mut init)?;
@@ -149,6 +155,7 @@ impl Store {
                 claim_lock: Mutex::new(()),
                 mapped: AtomicBool::new(mapped),
                 id_key: Mutex::new(None),
+                gate,
             }),
         })
     }

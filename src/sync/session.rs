@@ -22,7 +22,7 @@ mod round;
 mod unavailable;
 
 use super::blob_fetch::BlobFetch;
-use super::extension::{self, Extensions};
+use super::extension::Extensions;
 use super::storage::SyncStore;
 use crate::error::Error;
 use crate::model::{Access, EntityId};
@@ -214,7 +214,7 @@ impl<S: SyncStore> Session<S> {
         if self.cfg.role == Role::Client {
             out.send.push(Message::Join {
                 sender_id: self.cfg.local_peer.clone(),
-                peer_metadata: Some(extension::metadata(self.cfg.local_peer.as_str())),
+                peer_metadata: Some(self.local_metadata()),
                 supported_protocol_versions: vec![PROTOCOL_V1.to_string()],
             });
         }

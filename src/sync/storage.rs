@@ -78,6 +78,10 @@ pub trait SyncStore: Send + Sync + 'static {
     fn peer_cursor(&self, peer: &str, name: &str) -> Result<u64>;
     /// Store a named cursor for `peer`.
     fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()>;
+    /// Forget every sync state and cursor kept for `peer`; how many records.
+    fn forget_peer(&self, peer: &str) -> Result<usize>;
+    /// This store's epoch (new at each restore from a backup), if any.
+    fn epoch(&self) -> Result<Option<u64>>;
 
     // ---- the change feed ---------------------------------------------------
 
@@ -180,6 +184,12 @@ impl SyncStore for Store {
     }
     fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
         Store::set_peer_cursor(self, peer, name, value)
+    }
+    fn forget_peer(&self, peer: &str) -> Result<usize> {
+        Store::forget_peer(self, peer)
+    }
+    fn epoch(&self) -> Result<Option<u64>> {
+        Store::epoch(self)
     }
     fn feed_head(&self) -> u64 {
         Store::feed_head(self)
