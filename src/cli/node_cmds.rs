@@ -124,6 +124,12 @@ pub fn serve(
         };
         // SIGHUP reloads the tokens from now on (before anyone is told the address)
         let _watch = node::watch_tokens(state.clone())?;
+        // and the TLS certificate and key (new handshakes get the new pair)
+        #[cfg(unix)]
+        let _tls_watch = match &checked.server_tls {
+            Some(tls) => Some(tls.reload_on_sighup()?),
+            None => None,
+        };
         {
             // tests and scripts wait for this line
             let mut out = std::io::stdout().lock();
