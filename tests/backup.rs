@@ -62,6 +62,29 @@ fn heads(store: &Path) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// The verified authors of document `id`'s changes on `relay` (device,
+/// verification), each once, leaving out unverified ones (changes made before
+/// the device first enrolled).
+async fn authors(relay: &NodeProcess, id: &str, token: &str) -> Vec<(String, String)> {
+    let (status, history) = get(relay, &format!("/v1/entities/{id}/history"), token).await;
+    assert_eq!(status, 200, "{history}");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for e in history["entries"].as_array().expect("entries") {
+        let a = &e["author"];
+        if a["verification"] == "unverified" {
+            continue;
+        }
+        let who = (
+            a["device"].as_str().unwrap_or("?").to_string(),
+            a["verification"].as_str().unwrap_or("?").to_string(),
+        );
+        if !seen.contains(&who) {
+            seen.push(who);
+        }
+    }
+    seen
+}
+
 async fn get(relay: &NodeProcess, path: &str, token: &str) -> (u16, Value) {
     let res = reqwest::Client::new()
         .get(format!("{}{path}", relay.base))
@@ -211,6 +234,30 @@ async fn a_restored_older_backup_loses_nothing_the_devices_still_hold() {
     sync(&tablet1, &relay, "tablet-1-secret");
     sync(&other, &relay, "other-secret");
     tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // and who wrote what is still known: the restored relay is the same
+    // authority (its key came back), so the tablet's edit made after the
+    // backup, pushed again with its signature, is verified as the tablet's;
+    // the REST writes it attested before the backup still are
+    let found = authors(&relay, &early1, "tablet-1-secret").await;
+    assert!(
+        found.contains(&("tablet-1".to_string(), "signed".to_string())),
+        "the tablet's signed edit after the restore: {found:?}"
+    );
+    let (_, offices) = get(&relay, "/v1/entities?q=office&limit=1", "office-secret").await;
+    let office = offices["entities"][0]["id"]
+        .as_str()
+        .expect("an office permit");
+    let found = authors(&relay, office, "office-secret").await;
+    assert!(
+        found.contains(&("office".to_string(), "relay_attested".to_string())),
+        "a REST write attested before the backup: {found:?}"
+    );
+    let found = authors(&relay, &late1, "tablet-1-secret").await;
+    assert!(
+        found.contains(&("tablet-1".to_string(), "signed".to_string())),
+        "a document the restored relay lacked, pushed again: {found:?}"
+    );
     let mut relay = relay;
     relay.sigkill();
     let on_relay = heads(&restored);

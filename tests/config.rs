@@ -288,6 +288,8 @@ fn uncommented_example(dir: &Path) -> String {
     std::fs::write(etc.join("ca.pem"), cert.pem()).expect("ca");
     std::fs::write(etc.join("tokens.json"), "{\"tokens\": []}").expect("tokens");
     std::fs::write(etc.join("admin-token"), "an-admin-token-of-the-example\n").expect("admin");
+    std::fs::write(etc.join("authority.key"), format!("{}\n", "7a".repeat(32)))
+        .expect("authority key");
     example
         .lines()
         .map(|l| match l.strip_prefix("# ") {

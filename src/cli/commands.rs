@@ -162,7 +162,9 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         | Command::Status(_)
         | Command::Sync(_)
         | Command::Backup(_)
-        | Command::Restore(_) => {
+        | Command::Restore(_)
+        | Command::Identity
+        | Command::Authority(_) => {
             anyhow::bail!("node commands are run by cli::node_cmds")
         }
     }

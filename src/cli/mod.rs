@@ -8,6 +8,7 @@ mod args;
 mod backup_cmds;
 mod commands;
 mod config;
+mod identity_cmds;
 mod node_cmds;
 mod output;
 mod serve_args;
@@ -71,6 +72,13 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
         args::Command::Restore(a) => return backup_cmds::restore_cmd(&cli.data, a, cli.json),
         args::Command::Sync(a) => {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
+        }
+        args::Command::Authority(args::AuthorityCmd::Init { out }) => {
+            return identity_cmds::authority_init(&out, cli.json, &mut io::stdout().lock());
+        }
+        args::Command::Identity => {
+            let store = commands::open_store(&cli.data, cli.device, &cli.require_gas)?;
+            return identity_cmds::identity(&store, cli.json, &mut io::stdout().lock());
         }
         _ => {}
     }

@@ -51,6 +51,9 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     if let Some(path) = &args.admin_token_file {
         node::AdminToken::from_file(path)?;
     }
+    if let Some(path) = &args.authority_key {
+        node::read_authority_key(path)?;
+    }
     let server_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
         (None, None) => None,
@@ -96,6 +99,7 @@ pub fn serve(
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         admin_token_file: args.admin_token_file.clone(),
+        authority_key: args.authority_key.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
         },

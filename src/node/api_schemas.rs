@@ -1,7 +1,8 @@
 //! What the handlers' OpenAPI descriptions share: the error answers they
 //! name ([`UnknownEntity`], [`Refused`], ...), the entity id of a path
 //! ([`IdPath`]), and the schemas of the view's types ([`View`], [`Conflict`],
-//! [`Rejection`], [`Violation`], [`OpRecord`]), which live in
+//! [`Rejection`], [`Violation`], [`OpRecord`], [`Author`], [`Act`],
+//! [`Authorship`]), which live in
 //! [`crate::view`] and serialize by hand-written serde attributes there: each
 //! is described here by a struct of the same JSON shape, and the view type's
 //! `ToSchema` answers with that struct's schema. The tests below render real
@@ -16,7 +17,7 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 
-use crate::view::{Conflict, OpRecord, Rejection, View, Violation};
+use crate::view::{Act, Author, Authorship, Conflict, OpRecord, Rejection, View, Violation};
 
 /// An error answer (body [`ErrorBody`](super::api_error::ErrorBody)) described by `description`.
 pub(super) fn error_response(description: &str) -> RefOr<Response> {
@@ -111,6 +112,64 @@ struct ViewDoc {
     rejected: Vec<RejectionDoc>,
     /// Rules that do not hold (alarms once merged).
     violations: Vec<ViolationDoc>,
+    /// Who created the entity and, for a permit, who made the workflow
+    /// moves its status rests on (verified when an attestation vouches).
+    authorship: AuthorshipDoc,
+}
+
+/// Who verifiably made a change (history's `author`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorDoc {
+    /// The certificate's device (`signed`) or the device a relay attested
+    /// (`relay_attested`); `null` when unverified, unless a refused
+    /// certificate signed it (then that certificate's device).
+    device: Option<String>,
+    /// The person the certificate names, if any.
+    person: Option<String>,
+    /// `signed`, `relay_attested` or `unverified`.
+    verification: String,
+    /// For an unverified change signed by a certificate that does not count:
+    /// why (`revoked`, `expired`, `not yet valid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
+}
+
+/// Who made one act of an entity's life, and with which change.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ActDoc {
+    /// The device (verified, or when unverified the device written or claimed).
+    device: Option<String>,
+    /// The person the certificate names, if any.
+    person: Option<String>,
+    /// `signed`, `relay_attested` or `unverified`.
+    verification: String,
+    /// Why a certificate that signed it does not count, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
+    /// The change that did it (hex).
+    change: String,
+    /// When, by its author's clock (Unix seconds).
+    time: i64,
+}
+
+/// The view's `authorship`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AuthorshipDoc {
+    /// The change that wrote the entity's `type` (`null` for a document
+    /// without one).
+    created_by: Option<ActDoc>,
+    /// A permit's latest `-> submitted` on the path to its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submitted_by: Option<ActDoc>,
+    /// A permit's latest `-> approved` on the path to its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<ActDoc>,
+    /// A permit's first `-> active` (its issue) on the path to its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activated_by: Option<ActDoc>,
 }
 
 /// Concurrent values of a last-writer-wins field.
@@ -139,7 +198,7 @@ struct RejectionDoc {
     field: String,
     /// The value written (`null` for a delete).
     value: Value,
-    /// The reason code (`invalid_transition`, ...).
+    /// The reason code (`invalid_transition`, `not_authorized`, ...).
     reason: String,
     /// A human-readable detail.
     detail: String,
@@ -197,6 +256,9 @@ described_by!(Conflict, ConflictDoc, "Conflict");
 described_by!(Rejection, RejectionDoc, "Rejection");
 described_by!(Violation, ViolationDoc, "Violation");
 described_by!(OpRecord, OpRecordDoc, "OpRecord");
+described_by!(Author, AuthorDoc, "Author");
+described_by!(Act, ActDoc, "Act");
+described_by!(Authorship, AuthorshipDoc, "Authorship");
 
 #[cfg(test)]
 mod tests {
@@ -290,5 +352,31 @@ mod tests {
         };
         let rendered = serde_json::to_value(op).expect("json");
         assert_eq!(keys(&rendered), properties::<OpRecord>());
+        let act = Act {
+            device: Some("tablet-3".into()),
+            person: Some("J. Smith".into()),
+            verification: "unverified".into(),
+            refused: Some("revoked".into()),
+            change: String::new(),
+            time: 0,
+        };
+        let rendered = serde_json::to_value(&act).expect("json");
+        assert_eq!(keys(&rendered), properties::<Act>());
+        let author = Author {
+            device: None,
+            person: None,
+            verification: "unverified".into(),
+            refused: Some("expired".into()),
+        };
+        let rendered = serde_json::to_value(author).expect("json");
+        assert_eq!(keys(&rendered), properties::<Author>());
+        let all = Authorship {
+            created_by: Some(act.clone()),
+            submitted_by: Some(act.clone()),
+            approved_by: Some(act.clone()),
+            activated_by: Some(act),
+        };
+        let rendered = serde_json::to_value(all).expect("json");
+        assert_eq!(keys(&rendered), properties::<Authorship>());
     }
 }

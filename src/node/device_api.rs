@@ -4,7 +4,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /v1/devices` | the tenant's devices, and its blocked ones (`blocked`) |
-//! | `DELETE /v1/devices/{id}` | forget a device, block its tokens (403 `device_blocked`, persisted) and close its connections and event streams |
+//! | `DELETE /v1/devices/{id}` | forget a device, block its tokens (403 `device_blocked`, persisted), close its connections and event streams, and revoke its certificates |
 //! | `POST /v1/devices/{id}/enable` | lift a device's block (404 `unknown_device` when it is not blocked) |
 
 use axum::extract::rejection::PathRejection;
@@ -73,11 +73,13 @@ async fn list_devices(State(state): State<Shared>, Authed(access): Authed) -> Js
     Json(DeviceList { devices, blocked })
 }
 
-/// Forget a device of the tenant, block its tokens (durably) and close its
-/// live connections. `POST /v1/devices/{id}/enable` lifts the block.
+/// Forget a device of the tenant, block its tokens (durably), close its
+/// live connections and, on the tenant's authority, revoke its certificates
+/// (what it signed no longer counts as verified). `POST
+/// /v1/devices/{id}/enable` lifts the block.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(DevicePath),
     responses(
-        (status = 200, description = "removed and blocked", body = Removed),
+        (status = 200, description = "removed and blocked; its certificates revoked", body = Removed),
         (status = 404, description = "`unknown_device`: the tenant has no such device", body = ErrorBody)))]
 async fn delete_device(
     State(state): State<Shared>,
@@ -95,6 +97,8 @@ async fn delete_device(
         // in the registry or reconnect while it is being removed
         s.devices.block(&tenant, &dev)?;
         s.devices.try_remove(&tenant, &dev)?;
+        // and what it signed no longer counts (a stolen tablet's approvals)
+        super::token_watch::revoke_certificates(s, &tenant, &dev);
         Ok(true)
     })
     .await?;

@@ -7,6 +7,8 @@
 //! flushes ([`GroupCommit`]). Documents load lazily into a bounded cache.
 //! The layout is in `docs/storage.md`.
 
+mod attestations;
+mod authority_ops;
 mod backend;
 mod blobs;
 mod cache;
@@ -26,6 +28,7 @@ mod id_key;
 mod id_space;
 #[cfg(test)]
 mod id_space_tests;
+mod identity;
 mod interlocks;
 pub(crate) mod keys;
 mod options;
@@ -42,6 +45,9 @@ mod tenancy;
 mod write_gate;
 mod writes;
 
+pub use authority_ops::{
+    CertificateInfo, CertificateRequest, IdentityStatus, DEVICE_CERTIFICATE_DAYS,
+};
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -301,6 +301,123 @@ mod tests {
         assert_eq!(source.epoch().expect("epoch"), None);
     }
 
+    /// `store` backed up and restored into a new backend, reopened; the
+    /// restored backend's keys are checked to be the source's plus the epoch.
+    fn round_trip(source: &Store) -> Store {
+        let mut file = Vec::new();
+        source.snapshot(&mut file).expect("snapshot");
+        let target = MemBackend::new();
+        let (_, epoch) = restore(&target, file.as_slice()).expect("restore");
+        let mut expected = all(source.backend().as_ref());
+        expected.push((keys::meta("epoch"), epoch.to_be_bytes().to_vec()));
+        expected.sort();
+        assert_eq!(all(&target), expected, "every key, byte for byte");
+        Store::with_backend(Arc::new(target), StoreOptions::default()).expect("reopens")
+    }
+
+    /// The identity records (node key, authority key, enrolled authority,
+    /// certificates, attestations) come back, and with them the same
+    /// judgement: a new epoch changes who the store is to nobody.
+    #[test]
+    fn a_restore_keeps_the_identity_and_what_judges_authors() {
+        use crate::identity::Role;
+        use crate::store::CertificateRequest;
+        let relay = store();
+        let authority = relay.ensure_authority().expect("authority");
+        let device = store();
+        let cert = relay
+            .issue_certificate(&CertificateRequest {
+                tenant: "acme".into(),
+                device: "tablet-3".into(),
+                person: Some("J. Smith".into()),
+                roles: [Role::Issuer].into_iter().collect(),
+                public_key: device.public_key(),
+            })
+            .expect("certificate");
+        assert!(device.enroll("acme", authority, &cert).expect("enroll"));
+        let signed = device.create_permit(NewPermit {
+            title: "signed by the tablet".into(),
+            ..Default::default()
+        });
+        let signed = signed.expect("create");
+        // as the REST API writes for a token: claimed for its tenant, attested
+        let office = relay
+            .in_tenant("acme")
+            .acting_as("office")
+            .with_roles([Role::Performer].into_iter().collect());
+        let attested = crate::model::EntityId::new_random();
+        assert!(office.claim(attested, "acme").expect("claim"));
+        office
+            .create_permit(NewPermit {
+                id: Some(attested),
+                title: "attested by the relay".into(),
+                ..Default::default()
+            })
+            .expect("create");
+        let prefixes: [&[u8]; 4] = [b"meta/node_key", b"meta/authority_key", b"crt/", b"att/"];
+        for p in prefixes {
+            assert!(
+                !relay
+                    .backend()
+                    .scan_prefix(p, None, 1)
+                    .expect("scan")
+                    .is_empty(),
+                "the relay has {}",
+                String::from_utf8_lossy(p)
+            );
+        }
+        for p in [b"auth/".as_slice(), b"att/", b"crt/"] {
+            assert!(!device
+                .backend()
+                .scan_prefix(p, None, 1)
+                .expect("scan")
+                .is_empty());
+        }
+
+        for (source, id, verification) in [
+            (&relay, attested, "relay_attested"),
+            (&device, signed, "signed"),
+        ] {
+            let restored = round_trip(source);
+            assert_eq!(
+                restored.public_key(),
+                source.public_key(),
+                "the same node key"
+            );
+            // who the store is (a relay's own certificate may be renewed: a
+            // new serial and expiry, the same device, tenant and roles)
+            let status = |s: &Store| {
+                let mut v =
+                    serde_json::to_value(s.identity_status().expect("status")).expect("json");
+                if let Some(c) = v["certificate"].as_object_mut() {
+                    c.remove("serial");
+                    c.remove("not_after");
+                }
+                v
+            };
+            assert_eq!(status(&restored), status(source), "the same identity");
+            // the relay shows the document to its tenant; the device holds it as its own
+            let reader = |s: &Store| {
+                if verification == "signed" {
+                    s.clone()
+                } else {
+                    s.in_tenant("acme")
+                }
+            };
+            let before = reader(source).view(id).expect("view").authorship;
+            let after = reader(&restored).view(id).expect("view").authorship;
+            assert_eq!(after, before, "judged alike after the restore");
+            let created = after.created_by.expect("a creator");
+            assert_eq!(created.verification, verification);
+        }
+        let restored = round_trip(&relay);
+        assert_eq!(
+            restored.ensure_authority().expect("authority"),
+            authority,
+            "the restored relay keeps its authority key (no new one is made)"
+        );
+    }
+
     #[test]
     fn a_damaged_backup_is_refused_and_restores_nothing() {
         let source = store();

@@ -18,6 +18,7 @@ mod documents;
 mod extensions;
 mod feed;
 mod handshake;
+mod identity;
 mod round;
 mod unavailable;
 
@@ -138,6 +139,8 @@ pub struct Session<S: SyncStore = Store> {
     inline_pages: HashMap<u64, InlineSent>,
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
+    /// The identity extension's state (`session/identity.rs`).
+    identity: identity::IdentityState,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -166,6 +169,7 @@ impl<S: SyncStore> Session<S> {
             stored_states: HashMap::new(),
             inline_pages: HashMap::new(),
             pages_sent: 0,
+            identity: identity::IdentityState::default(),
         }
     }
 

@@ -13,6 +13,7 @@
 use super::{Output, Phase, Remote, Session};
 use crate::error::Error;
 use crate::sync::extension::{self, Extensions};
+use crate::sync::identity_ext;
 use crate::sync::storage::SyncStore;
 use crate::wire::{Message, PeerId, PeerMetadata, Value, PROTOCOL_V1};
 
@@ -48,7 +49,11 @@ impl<S: SyncStore> Session<S> {
             }],
             ..Default::default()
         };
-        if let Err(e) = self.request_wanted_blobs(&mut out) {
+        let key = identity_ext::announced_key(meta.as_ref());
+        let result = self
+            .identity_hello(key, &mut out)
+            .and_then(|()| self.request_wanted_blobs(&mut out));
+        if let Err(e) = result {
             return self.storage_failure(e);
         }
         out
@@ -84,7 +89,8 @@ impl<S: SyncStore> Session<S> {
         self.phase = Phase::Ready;
         let mut out = Output::default();
         let result = self
-            .begin_round(&mut out)
+            .identity_hello(None, &mut out)
+            .and_then(|()| self.begin_round(&mut out))
             .and_then(|()| self.request_wanted_blobs(&mut out));
         if let Err(e) = result {
             return self.storage_failure(e);
@@ -115,6 +121,7 @@ impl<S: SyncStore> Session<S> {
     /// epoch when it has one.
     pub(super) fn local_metadata(&self) -> PeerMetadata {
         let mut meta = extension::metadata(self.cfg.local_peer.as_str());
+        identity_ext::announce(&mut meta, self.store.public_key());
         match self.store.epoch() {
             Ok(Some(epoch)) => {
                 meta.extra
