@@ -36,6 +36,7 @@ mod peer_records;
 mod persist;
 mod pg;
 mod reads;
+mod revocations;
 mod sled_backend;
 mod snapshot;
 #[allow(clippy::module_inception)]

@@ -19,6 +19,7 @@ mod extensions;
 mod feed;
 mod handshake;
 mod identity;
+mod identity_state;
 mod round;
 mod unavailable;
 
@@ -140,7 +141,7 @@ pub struct Session<S: SyncStore = Store> {
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
     /// The identity extension's state (`session/identity.rs`).
-    identity: identity::IdentityState,
+    identity: identity_state::IdentityState,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -169,7 +170,7 @@ impl<S: SyncStore> Session<S> {
             stored_states: HashMap::new(),
             inline_pages: HashMap::new(),
             pages_sent: 0,
-            identity: identity::IdentityState::default(),
+            identity: identity_state::IdentityState::default(),
         }
     }
 

@@ -47,6 +47,10 @@ impl Node {
         // fix the Automerge actor (`meta/actor`, docs/storage.md) so that a
         // seed replays byte for byte; the store would pick a random one
         disk.seed(b"meta/actor", actor.to_vec());
+        // and its signing key (`meta/node_key`), made at random otherwise
+        let mut key = [0x5a; 32];
+        key[..16].copy_from_slice(&actor);
+        disk.seed(b"meta/node_key", key.to_vec());
         let mut node = Node {
             name,
             disk,

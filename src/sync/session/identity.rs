@@ -9,7 +9,7 @@ use automerge::ChangeHash;
 
 use super::{Output, Role, Session};
 use crate::error::Error;
-use crate::identity::{Attestation, AttestationKind, SignedRevocationList};
+use crate::identity::{AttestationKind, SignedRevocationList};
 use crate::model::{EntityId, DEFAULT_TENANT};
 use crate::store::CertificateRequest;
 use crate::sync::identity_ext::{self, AttestNews, IdentityNews};
@@ -19,19 +19,6 @@ use crate::wire;
 /// Most documents whose attestations a session holds before their changes
 /// arrive; more are dropped (the peer sends them again with the changes).
 const MAX_STASHED_DOCS: usize = 256;
-
-/// What a session keeps of the identity extension.
-#[derive(Default)]
-pub(super) struct IdentityState {
-    /// The tenant whose certificates this connection carries, once known.
-    tenant: Option<String>,
-    /// Serials whose certificates went to the peer on this connection.
-    sent_serials: std::collections::HashSet<u64>,
-    /// The version of the revocation list sent to the peer.
-    sent_revocations: u64,
-    /// Attestations received for documents not admitted yet.
-    stashed: BTreeMap<EntityId, Vec<Attestation>>,
-}
 
 impl<S: SyncStore> Session<S> {
     /// Whether the peer speaks the identity extension.
