@@ -4,7 +4,9 @@
 //! |---|---|
 //! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
 //! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
-//! | `GET /v1/status` | node id, document count, feed head, live connections, and the caller's rights (`access`: tenant, device, read-only) |
+//! | `GET /v1/status` | node id, document count, feed head, live connections, and the caller's rights (`access`: tenant, device, read-only, roles, person, the permit moves the roles allow) |
+
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::header;
@@ -18,6 +20,8 @@ use super::extract::Authed;
 use super::hub::PeerStatus;
 use super::state::Shared;
 use super::store_work::blocking;
+use crate::identity::permitted_moves;
+use crate::model::Access;
 
 /// The status routes (merged into the REST router).
 pub(super) fn status_routes() -> Router<Shared> {
@@ -69,13 +73,48 @@ pub(super) struct Status {
     access: CallerAccess,
 }
 
-/// What the caller's token may do (the dashboard shows no write buttons to a
-/// read-only token).
+/// What the caller's token may do: the dashboard shows no write buttons to
+/// a read-only token, and of a permit's workflow only the moves its roles
+/// allow.
 #[derive(Serialize, utoipa::ToSchema)]
 struct CallerAccess {
     tenant: String,
     device: String,
     read_only: bool,
+    /// The token's roles (those its tokens-file entry names; every role of
+    /// a device when it names none, and on a node without tokens).
+    roles: Vec<String>,
+    /// The person the tokens file names for the token, if any.
+    person: Option<String>,
+    /// For each permit status, the statuses the workflow lets a permit move
+    /// to that the token's roles allow (none for a read-only token). The
+    /// node refuses the others (422 `rejected`, reason `not_authorized`).
+    transitions: BTreeMap<String, Vec<String>>,
+}
+
+impl CallerAccess {
+    fn of(access: Access) -> CallerAccess {
+        let roles = access.effective_roles();
+        let transitions = permitted_moves(&roles)
+            .into_iter()
+            .map(|(from, to)| {
+                let to = if access.read_only {
+                    Vec::new()
+                } else {
+                    to.iter().map(|t| t.as_str().to_string()).collect()
+                };
+                (from.as_str().to_string(), to)
+            })
+            .collect();
+        CallerAccess {
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            person: access.person,
+            transitions,
+            tenant: access.tenant,
+            device: access.device,
+            read_only: access.read_only,
+        }
+    }
 }
 
 /// The node's status as the tenant sees it: its documents, the feed position
@@ -103,10 +142,6 @@ async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResul
         documents,
         feed_head,
         peers,
-        access: CallerAccess {
-            tenant: access.tenant,
-            device: access.device,
-            read_only: access.read_only,
-        },
+        access: CallerAccess::of(access),
     }))
 }
