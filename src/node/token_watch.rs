@@ -81,12 +81,15 @@ pub fn reload(state: &NodeState, path: &Path, why: &str) {
 /// revocation list.
 pub fn revoke_certificates(state: &NodeState, tenant: &str, device: &str) {
     match state.store.revoke_device(tenant, device) {
-        Ok(Some(list)) => tracing::info!(
-            tenant,
-            device,
-            version = list.list.version,
-            "certificates revoked"
-        ),
+        Ok(Some(list)) => {
+            tracing::info!(
+                tenant,
+                device,
+                version = list.list.version,
+                "certificates revoked"
+            );
+            state.hub.identity_changed(None);
+        }
         Ok(None) => {}
         Err(e) => tracing::error!(tenant, device, error = %e, "certificates not revoked"),
     }

@@ -70,6 +70,9 @@ pub struct Output {
     pub rejected: usize,
     /// Documents received with conflicts.
     pub conflicts: usize,
+    /// A newer revocation list was learnt from the peer (tell the other
+    /// connections: [`Session::on_identity_changed`]).
+    pub identity_changed: bool,
 }
 
 impl Output {
@@ -80,6 +83,7 @@ impl Output {
         self.changes_applied += other.changes_applied;
         self.rejected += other.rejected;
         self.conflicts += other.conflicts;
+        self.identity_changed |= other.identity_changed;
     }
 }
 

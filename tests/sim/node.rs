@@ -41,9 +41,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// A fresh node whose store writes with the given actor id.
-    pub fn new(name: String, actor: [u8; 16], opts: StoreOptions) -> Node {
+    /// A fresh node whose store writes with the given actor id (and, given
+    /// one, holds this tenant authority key).
+    pub fn new(
+        name: String,
+        actor: [u8; 16],
+        opts: StoreOptions,
+        authority: Option<[u8; 32]>,
+    ) -> Node {
         let disk = Disk::new();
+        if let Some(secret) = authority {
+            disk.seed(b"meta/authority_key", secret.to_vec());
+        }
         // fix the Automerge actor (`meta/actor`, docs/storage.md) so that a
         // seed replays byte for byte; the store would pick a random one
         disk.seed(b"meta/actor", actor.to_vec());

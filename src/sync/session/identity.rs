@@ -115,10 +115,51 @@ impl<S: SyncStore> Session<S> {
         self.identity.tenant.get_or_insert(news.tenant.clone());
         self.store
             .learn_certificates(&news.tenant, &news.certificates)?;
+        let mut out = Output::default();
         if let Some(list) = &news.revocation_list {
-            self.store.learn_revocation_list(&news.tenant, list)?;
+            out.identity_changed = self.learn_revocations(&news.tenant, list)?;
         }
-        Ok(Output::default())
+        Ok(out)
+    }
+
+    /// Learn a revocation list the peer sent; whether it was news. The peer
+    /// holds it, so it is not sent back.
+    fn learn_revocations(
+        &mut self,
+        tenant: &str,
+        list: &SignedRevocationList,
+    ) -> Result<bool, Error> {
+        let news = self.store.learn_revocation_list(tenant, list)?;
+        if news {
+            self.identity.sent_revocations = self.identity.sent_revocations.max(list.list.version);
+        }
+        Ok(news)
+    }
+
+    /// The node learnt a newer revocation list elsewhere (another
+    /// connection, or its own authority revoked a device): send it on, so a
+    /// revocation reaches every replica without waiting for a reconnect.
+    pub fn on_identity_changed(&mut self) -> Output {
+        let mut out = Output::default();
+        if !self.identity_peer() {
+            return out;
+        }
+        let Some(tenant) = self.identity.tenant.clone() else {
+            return out;
+        };
+        match self.fresh_revocations(&tenant) {
+            Ok(Some(list)) => {
+                let news = IdentityNews {
+                    tenant,
+                    revocation_list: Some(list),
+                    ..IdentityNews::default()
+                };
+                self.send_extension(&mut out, |from, to| identity_ext::identity(from, to, &news));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "revocation list not read"),
+        }
+        out
     }
 
     /// Whether news about `tenant` concerns this connection: the tenant of
@@ -146,8 +187,9 @@ impl<S: SyncStore> Session<S> {
         }
         self.store
             .learn_certificates(&news.tenant, &news.certificates)?;
+        let mut out = Output::default();
         if let Some(list) = &news.revocation_list {
-            self.store.learn_revocation_list(&news.tenant, list)?;
+            out.identity_changed = self.learn_revocations(&news.tenant, list)?;
         }
         let id = news.doc;
         let visible =
@@ -164,7 +206,7 @@ impl<S: SyncStore> Session<S> {
             let room = identity_ext::MAX_ATTESTATIONS.saturating_sub(held.len());
             held.extend(news.attestations.into_iter().take(room));
         }
-        Ok(Output::default())
+        Ok(out)
     }
 
     /// Store the attestations received for `id` before it was admitted.
