@@ -127,6 +127,7 @@ pub fn serve(
             connect: args.connect,
             client_tls: Some(checked.client_tls),
             server_tls: checked.server_tls,
+            cluster_poll: Duration::from_millis(args.cluster_poll_ms),
         };
         node::run_with(listener, state, run, shutdown_signal()).await?;
         Ok(())

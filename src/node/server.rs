@@ -5,11 +5,13 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::auth::Auth;
+use super::cluster;
 use super::devices::Devices;
 use super::dialer;
 use super::hub::Hub;
@@ -71,6 +73,10 @@ pub struct RunOptions {
     pub client_tls: Option<ClientTls>,
     /// Serve HTTPS and WSS with this certificate instead of plain HTTP.
     pub server_tls: Option<ServerTls>,
+    /// On a database shared with other relays: how often the feed is read
+    /// for their writes when no notification came (zero: the default,
+    /// [`super::cluster::DEFAULT_CLUSTER_POLL`]).
+    pub cluster_poll: Duration,
 }
 
 /// Serve `state` on `listener` (within the node's network limits, see
@@ -109,6 +115,11 @@ pub async fn run_with(
             stop_rx.clone(),
         )));
     }
+    let cluster = tokio::spawn(cluster::follow(
+        state.clone(),
+        opts.cluster_poll,
+        stop_rx.clone(),
+    ));
     let app = app(state.clone());
     let server = tokio::spawn(listener::serve(
         listener,
@@ -125,6 +136,7 @@ pub async fn run_with(
     for d in dialers {
         let _ = d.await;
     }
+    let _ = cluster.await;
     let store = state.store.clone();
     let _ = tokio::task::spawn_blocking(move || store.flush()).await;
     result

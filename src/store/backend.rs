@@ -76,6 +76,32 @@ pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
 /// A key and its value.
 pub type Pair = (Vec<u8>, Vec<u8>);
 
+/// What a checked write ([`Backend::apply_checked`]) requires of storage at
+/// the moment it commits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Check {
+    /// The write takes this feed position: storage that other processes
+    /// share refuses it when its feed has reached the position already.
+    pub feed_seq: Option<u64>,
+    /// Each key must hold exactly this value (`None`: be absent).
+    pub expect: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// What [`Backend::apply_checked`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// Applied (committed).
+    Applied,
+    /// Nothing applied: the shared feed is at `head` already, at or past the
+    /// write's position (another process wrote meanwhile).
+    FeedBehind {
+        /// The last feed position committed.
+        head: u64,
+    },
+    /// Nothing applied: a key does not hold what the write expected.
+    Changed,
+}
+
 /// An ordered key-value store. Every method is safe to call from many threads.
 pub trait Backend: Send + Sync + 'static {
     /// The value at `key`.
@@ -94,6 +120,34 @@ pub trait Backend: Send + Sync + 'static {
     fn apply(&self, batch: Vec<BatchOp>) -> Result<(), StorageError>;
     /// Make every write applied so far durable (fsync).
     fn flush(&self) -> Result<(), StorageError>;
+    /// Apply `batch` atomically if storage holds what `check` requires when
+    /// it commits. Checked writes are ordered among themselves: on storage
+    /// that several processes share (PostgreSQL), they commit one at a time
+    /// in the order of their feed positions, so a reader never sees a
+    /// position before every lower one has committed. This default, for
+    /// storage of one process (whose store orders its writes with its own
+    /// locks), reads the expected keys and applies; it never says
+    /// [`Checked::FeedBehind`].
+    fn apply_checked(&self, batch: Vec<BatchOp>, check: &Check) -> Result<Checked, StorageError> {
+        for (key, value) in &check.expect {
+            if self.get(key)? != *value {
+                return Ok(Checked::Changed);
+            }
+        }
+        self.apply(batch)?;
+        Ok(Checked::Applied)
+    }
+    /// Whether other processes write this storage too (relays sharing a
+    /// database): their writes must then be caught up with
+    /// (`Store::catch_up`).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// What wakes this process when another one sharing the storage
+    /// committed a write (a hint: it still polls). `None`: nothing does.
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// An in-memory backend, for tests and tools. `flush` does nothing.

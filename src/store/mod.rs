@@ -11,6 +11,7 @@ mod backend;
 mod blobs;
 mod cache;
 mod clock;
+mod cluster;
 pub mod cost;
 mod cost_checks;
 #[cfg(test)]
@@ -40,9 +41,10 @@ mod summary;
 mod tenancy;
 mod writes;
 
-pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
+pub use backend::{Backend, BatchOp, Check, Checked, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use cluster::{Caught, CaughtUp};
 pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
 pub use format::FORMAT_VERSION;

@@ -43,6 +43,9 @@ pub(super) struct Inner {
     /// The store's id key once read or made (`id_key.rs`); its lock orders
     /// making it, apart from claims (a claim derives ids under its own lock).
     pub(super) id_key: Mutex<Option<Vec<u8>>>,
+    /// On storage shared with other relays: this store's own feed positions
+    /// not caught up with yet (`cluster.rs`).
+    pub(super) own_writes: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -124,10 +127,12 @@ impl Store {
             backend.apply(init).map_err(storage)?;
             backend.flush().map_err(storage)?;
         }
-        let mapped = !backend
-            .scan_prefix(keys::EXTERNAL, None, 1)
-            .map_err(storage)?
-            .is_empty();
+        // another relay may map ids at any time: always look
+        let mapped = backend.shared()
+            || !backend
+                .scan_prefix(keys::EXTERNAL, None, 1)
+                .map_err(storage)?
+                .is_empty();
         let last = backend
             .last_with_prefix(keys::FEED)
             .map_err(storage)?
@@ -149,6 +154,7 @@ impl Store {
                 claim_lock: Mutex::new(()),
                 mapped: AtomicBool::new(mapped),
                 id_key: Mutex::new(None),
+                own_writes: Mutex::new(Default::default()),
             }),
         })
     }
