@@ -115,8 +115,11 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncArgs {
     /// The node's sync URL, e.g. ws://127.0.0.1:8080/v1/sync?token=SECRET
-    /// or wss://relay.example/v1/sync?token=SECRET
-    pub url: String,
+    /// or wss://relay.example/v1/sync?token=SECRET. Several (repeated or
+    /// separated by commas): the relays of one cluster, tried in order until
+    /// one completes the sync.
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub url: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,

@@ -67,7 +67,9 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<PathBuf>,
     /// Another node's sync URL to dial (repeatable; separate URLs with spaces
-    /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET
+    /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET.
+    /// The relays of one cluster go in one value, separated by commas: one
+    /// connection to one of them, failing over to the next.
     #[arg(
         long,
         env = "PERMITSYNC_CONNECT",

@@ -50,7 +50,7 @@ pub use conn_slots::{ConnSlot, ConnSlots};
 pub use connection::{drive, DriveOptions, Ended, Transport};
 pub use dashboard::dashboard_router;
 pub use devices::{DeviceInfo, Devices};
-pub use dialer::{connect, connect_with, redact};
+pub use dialer::{cluster_urls, connect, connect_with, dial_forever, redact};
 pub use event_bus::{EventBus, NodeEvent};
 pub use events::events_router;
 pub use http_guards::BodyTimeout;

@@ -67,7 +67,9 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
 /// What [`run_with`] dials and how it serves.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Sync URLs to keep a connection to (`ws://` or `wss://`).
+    /// Sync URLs to keep a connection to (`ws://` or `wss://`); one entry
+    /// may name the relays of one cluster, separated by commas: one
+    /// connection is kept to one of them, failing over to the next.
     pub connect: Vec<String>,
     /// Whom the dialers trust for `wss://` (default: the system's roots).
     pub client_tls: Option<ClientTls>,
@@ -107,10 +109,10 @@ pub async fn run_with(
     let (stop_tx, stop_rx) = watch::channel(false);
     let client_tls = opts.client_tls.unwrap_or_else(ClientTls::system);
     let mut dialers = Vec::new();
-    for url in opts.connect {
+    for cluster in opts.connect {
         dialers.push(tokio::spawn(dialer::dial_forever(
             state.clone(),
-            url,
+            dialer::cluster_urls(&cluster),
             client_tls.clone(),
             stop_rx.clone(),
         )));
