@@ -95,6 +95,34 @@ pub enum Command {
     Status(StatusArgs),
     /// Sync the store once with a node, then exit when both sides are in sync.
     Sync(SyncArgs),
+    /// Copy a relay's whole store between a sled directory and a PostgreSQL
+    /// database (documents, feed, tenants, devices, sync states: every key).
+    /// Stop the relay first.
+    Migrate(MigrateArgs),
+}
+
+/// `migrate` options: exactly one of --from-data and --to-data.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["from_data", "to_data"])))]
+pub struct MigrateArgs {
+    /// Copy the sled store in DIR into the database.
+    #[arg(long, value_name = "DIR")]
+    pub from_data: Option<PathBuf>,
+    /// Copy the database's store into a new sled store in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub to_data: Option<PathBuf>,
+    /// The database, e.g. postgres://permitsync:SECRET@db.example:5432/permitsync.
+    #[arg(
+        long,
+        env = "PERMITSYNC_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Copy even when the destination already holds a store (its keys are
+    /// overwritten by the source's; keys only it has stay).
+    #[arg(long)]
+    pub into_non_empty: bool,
 }
 
 /// `status` options.

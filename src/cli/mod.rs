@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod config;
+mod migrate;
 mod node_cmds;
 mod output;
 mod serve_args;
@@ -69,6 +70,7 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
         args::Command::Sync(a) => {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
         }
+        args::Command::Migrate(a) => return migrate::migrate(a, cli.json),
         _ => {}
     }
     let store = commands::open_store(&cli.data, cli.device, &cli.require_gas)?;
