@@ -47,6 +47,7 @@ fn node() -> Node {
         clock: Arc::new(SystemClock),
         quotas: Default::default(),
         rate: Default::default(),
+        cluster: Default::default(),
     };
     Node {
         app: rest_router(Arc::new(state)),

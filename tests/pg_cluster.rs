@@ -411,3 +411,57 @@ async fn acknowledged_changes_survive_sigkill_of_relays_under_writes() {
         same_documents(writer.store(), reader.store(), &everything);
     }
 }
+
+/// `/v1/status` and `/metrics` of a relay show the relays over the
+/// database (by their heartbeats), the feed lag and the database latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_metrics_show_the_cluster() {
+    let Some(cluster) = Cluster::start(3, &[]) else {
+        return;
+    };
+    let status = eventually(
+        Duration::from_secs(20),
+        "three relays in the status",
+        || {
+            let base = cluster.relays[0].base.clone();
+            async move {
+                let v: serde_json::Value = reqwest::get(format!("{base}/v1/status"))
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                (v["cluster"]["relays"].as_array()?.len() == 3).then_some(v)
+            }
+        },
+    )
+    .await;
+    let view = &status["cluster"];
+    let addresses: Vec<&str> = view["relays"]
+        .as_array()
+        .expect("relays")
+        .iter()
+        .filter_map(|r| r["address"].as_str())
+        .collect();
+    for relay in &cluster.relays {
+        assert!(addresses.contains(&relay.addr()), "{view}");
+    }
+    assert!(view["database_latency_ms"].as_f64().expect("latency") > 0.0);
+    assert_eq!(view["feed_lag"], 0, "{view}");
+    let text = reqwest::get(format!("{}/metrics", cluster.relays[1].base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for name in [
+        "permitsync_cluster_relays",
+        "permitsync_cluster_feed_lag 0",
+        "permitsync_cluster_database_latency_seconds",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+}

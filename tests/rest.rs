@@ -49,6 +49,7 @@ fn node_with(auth: Auth) -> Node {
         clock: Arc::new(SystemClock),
         quotas: Default::default(),
         rate: Default::default(),
+        cluster: Default::default(),
     };
     Node {
         state: Arc::new(state),

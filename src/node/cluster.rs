@@ -6,10 +6,11 @@
 //! write of its own. `docs/cluster.md` describes the whole.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::cluster_view::ClusterView;
 use super::state::NodeState;
 use crate::error::Result;
 
@@ -19,9 +20,20 @@ pub const DEFAULT_CLUSTER_POLL: Duration = Duration::from_millis(1000);
 /// Feed entries read per catch-up call.
 const PAGE: usize = 1000;
 
+/// How often a relay writes its heartbeat row.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A relay whose heartbeat is older than this is not counted as a peer.
+const RECENT: Duration = Duration::from_secs(30);
+
 /// Follow the other relays until `stop` turns true. Does nothing on
 /// storage that no other process writes.
-pub(super) async fn follow(state: Arc<NodeState>, poll: Duration, mut stop: watch::Receiver<bool>) {
+pub(super) async fn follow(
+    state: Arc<NodeState>,
+    poll: Duration,
+    address: String,
+    mut stop: watch::Receiver<bool>,
+) {
     let store = state.store.clone();
     if !store.backend().shared() {
         return;
@@ -43,12 +55,17 @@ pub(super) async fn follow(state: Arc<NodeState>, poll: Duration, mut stop: watc
             0
         }
     };
+    let relay = format!("{:016x}", rand::random::<u64>());
     tracing::info!(
+        relay = %relay,
         cursor,
         poll_ms = poll.as_millis() as u64,
         notified = wake.is_some(),
         "following the other relays over the database"
     );
+    heartbeat(&state, &relay, &address, cursor).await;
+    let mut next_beat = tokio::time::Instant::now() + HEARTBEAT;
+    let mut next_poll = tokio::time::Instant::now() + poll;
     loop {
         let notified = async {
             match &wake {
@@ -58,8 +75,16 @@ pub(super) async fn follow(state: Arc<NodeState>, poll: Duration, mut stop: watc
         };
         tokio::select! {
             _ = notified => {}
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep_until(next_poll) => next_poll += poll,
+            _ = tokio::time::sleep_until(next_beat) => {
+                next_beat = tokio::time::Instant::now() + HEARTBEAT;
+                heartbeat(&state, &relay, &address, cursor).await;
+                continue;
+            }
             _ = stop.changed() => return,
+        }
+        if next_poll <= tokio::time::Instant::now() {
+            next_poll = tokio::time::Instant::now() + poll;
         }
         // a page at a time until the feed is read to its end
         loop {
@@ -97,6 +122,30 @@ pub(super) async fn follow(state: Arc<NodeState>, poll: Duration, mut stop: watc
                 break;
             }
         }
+    }
+}
+
+/// Write this relay's heartbeat and keep what it found for the status.
+async fn heartbeat(state: &Arc<NodeState>, relay: &str, address: &str, cursor: u64) {
+    let store = state.store.clone();
+    let (id, addr) = (relay.to_string(), address.to_string());
+    let started = Instant::now();
+    let beat =
+        tokio::task::spawn_blocking(move || store.backend().heartbeat(&id, &addr, cursor, RECENT))
+            .await;
+    let latency = started.elapsed();
+    match beat {
+        Ok(Ok(Some(beat))) => state.cluster.set(ClusterView {
+            relay: relay.to_string(),
+            relays: beat.relays,
+            feed_head: beat.feed_head.max(cursor),
+            caught_up: cursor,
+            feed_lag: beat.feed_head.saturating_sub(cursor),
+            database_latency_ms: latency.as_secs_f64() * 1000.0,
+        }),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "heartbeat to the database failed"),
+        Err(e) => tracing::warn!(error = %e, "heartbeat task failed"),
     }
 }
 

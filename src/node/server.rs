@@ -61,6 +61,7 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         clock: Arc::new(SystemClock),
         quotas: opts.quotas,
         rate: RateLimiter::new(),
+        cluster: Default::default(),
     }))
 }
 
@@ -117,9 +118,13 @@ pub async fn run_with(
             stop_rx.clone(),
         )));
     }
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
     let cluster = tokio::spawn(cluster::follow(
         state.clone(),
         opts.cluster_poll,
+        address,
         stop_rx.clone(),
     ));
     let app = app(state.clone());

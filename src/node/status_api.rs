@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
 //! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
-//! | `GET /v1/status` | node id, document count, feed head, live connections, and the caller's rights (`access`: tenant, device, read-only) |
+//! | `GET /v1/status` | node id, document count, feed head, live connections, the caller's rights (`access`: tenant, device, read-only), and on a relay over a shared database the relays seen, feed lag and database latency (`cluster`) |
 
 use axum::extract::State;
 use axum::http::header;
@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::api_error::ApiResult;
+use super::cluster_view::ClusterView;
 use super::extract::Authed;
 use super::hub::PeerStatus;
 use super::state::Shared;
@@ -35,7 +36,8 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
     // one feed entry per document: cheaper than reading every summary
     let documents = blocking(&state, |s| Ok(s.store.feed_since(0, usize::MAX)?.len())).await?;
-    let text = state.metrics.render(state.hub.len(), documents);
+    let mut text = state.metrics.render(state.hub.len(), documents);
+    text.push_str(&state.cluster.metrics_text());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -53,6 +55,9 @@ struct Status {
     feed_head: u64,
     peers: Vec<PeerStatus>,
     access: CallerAccess,
+    /// The relays over the same database (a relay over PostgreSQL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterView>,
 }
 
 /// What the caller's token may do (the dashboard shows no write buttons to a
@@ -92,5 +97,6 @@ async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResul
             device: access.device,
             read_only: access.read_only,
         },
+        cluster: state.cluster.view(),
     }))
 }

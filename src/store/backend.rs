@@ -102,6 +102,28 @@ pub enum Checked {
     Changed,
 }
 
+/// A relay over the same storage, as the last heartbeats show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RelaySeen {
+    /// The relay's id (new every time it starts).
+    pub relay: String,
+    /// The address it listens on.
+    pub address: String,
+    /// The feed position it had caught up to.
+    pub feed_seq: u64,
+    /// How long ago its last heartbeat was, in milliseconds.
+    pub seen_ms_ago: u64,
+}
+
+/// What a heartbeat ([`Backend::heartbeat`]) found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The relays seen recently, this one included.
+    pub relays: Vec<RelaySeen>,
+    /// The last feed position committed by any relay.
+    pub feed_head: u64,
+}
+
 /// An ordered key-value store. Every method is safe to call from many threads.
 pub trait Backend: Send + Sync + 'static {
     /// The value at `key`.
@@ -147,6 +169,19 @@ pub trait Backend: Send + Sync + 'static {
     /// committed a write (a hint: it still polls). `None`: nothing does.
     fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
+    }
+    /// Record that relay `relay` (listening on `address`, caught up to feed
+    /// position `feed_seq`) is alive, and read which relays were seen
+    /// within `recent`. `None`: storage of one process, no other relays.
+    fn heartbeat(
+        &self,
+        relay: &str,
+        address: &str,
+        feed_seq: u64,
+        recent: std::time::Duration,
+    ) -> Result<Option<Heartbeat>, StorageError> {
+        let _ = (relay, address, feed_seq, recent);
+        Ok(None)
     }
 }
 

@@ -41,7 +41,9 @@ mod summary;
 mod tenancy;
 mod writes;
 
-pub use backend::{Backend, BatchOp, Check, Checked, MemBackend, Pair, StorageError};
+pub use backend::{
+    Backend, BatchOp, Check, Checked, Heartbeat, MemBackend, Pair, RelaySeen, StorageError,
+};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cluster::{Caught, CaughtUp};

@@ -14,6 +14,7 @@ mod checked;
 mod error;
 mod key_range;
 mod listen;
+mod relays;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use deadpool_postgres::tokio_postgres::error::SqlState;
 use deadpool_postgres::tokio_postgres::{Config, NoTls};
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 
-use super::backend::{Backend, BatchOp, Check, Checked, Pair, StorageError};
+use super::backend::{Backend, BatchOp, Check, Checked, Heartbeat, Pair, StorageError};
 use bridge::Bridge;
 pub use error::PgError;
 use key_range::{prefix_end, scan_start};
@@ -363,6 +364,22 @@ impl Backend for PgBackend {
     /// Every relay over the database writes it.
     fn shared(&self) -> bool {
         true
+    }
+
+    fn heartbeat(
+        &self,
+        relay: &str,
+        address: &str,
+        feed_seq: u64,
+        recent: Duration,
+    ) -> Result<Option<Heartbeat>, StorageError> {
+        let (relay, address) = (relay.to_string(), address.to_string());
+        self.call(move |client| async move {
+            relays::beat(&client, &relay, &address, feed_seq, recent)
+                .await
+                .map(Some)
+                .map_err(error::storage)
+        })
     }
 
     /// What wakes this relay when another relay over the database committed
