@@ -351,6 +351,43 @@ async fn tenants_and_read_only_tokens_behave_as_on_one_relay() {
         colleague.store().summaries().expect("summaries").len(),
         ids.len()
     );
+    // the colleague registered on relay 1 is removed through relay 0: every
+    // relay refuses it from then on (within the feed poll)
+    let http = reqwest::Client::new();
+    let removed = http
+        .delete(format!("{}/v1/devices/tab-2", cluster.relays[0].base))
+        .bearer_auth("acme")
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(removed.status().as_u16(), 200, "{:?}", removed.text().await);
+    eventually(
+        Duration::from_secs(20),
+        "relay 1 refuses the removed device",
+        || {
+            let url = url(1, "acme-2");
+            let colleague = &colleague;
+            async move { colleague.sync(&url).await.is_err().then_some(()) }
+        },
+    )
+    .await;
+    // and the registry of each relay lists the devices the others saw
+    eventually(Duration::from_secs(20), "relay 2 lists tab-1", || {
+        let (http, base) = (http.clone(), cluster.relays[2].base.clone());
+        async move {
+            let v: serde_json::Value = http
+                .get(format!("{base}/v1/devices"))
+                .bearer_auth("acme")
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v.to_string().contains("\"tab-1\"").then_some(())
+        }
+    })
+    .await;
 }
 
 /// A device writes through the relays in turn while they are killed with

@@ -79,12 +79,33 @@ pub(super) async fn follow(
             _ = tokio::time::sleep_until(next_beat) => {
                 next_beat = tokio::time::Instant::now() + HEARTBEAT;
                 heartbeat(&state, &relay, &address, cursor).await;
+                let devices = state.clone();
+                match tokio::task::spawn_blocking(move || devices.devices.reload_registry()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the device registry"),
+                    Err(e) => tracing::warn!(error = %e, "the device registry's task failed"),
+                }
                 continue;
             }
             _ = stop.changed() => return,
         }
         if next_poll <= tokio::time::Instant::now() {
             next_poll = tokio::time::Instant::now() + poll;
+        }
+        // devices other relays removed: refused here too, and cut off
+        let reloaded = {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || state.devices.reload_blocks()).await
+        };
+        match reloaded {
+            Ok(Ok(blocked)) => {
+                for (tenant, device) in blocked {
+                    tracing::info!(%tenant, %device, "device removed through another relay");
+                    state.hub.revoke(&tenant, &device, "device removed");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the blocked devices"),
+            Err(e) => tracing::warn!(error = %e, "the blocked devices' task failed"),
         }
         // a page at a time until the feed is read to its end
         loop {
