@@ -67,30 +67,50 @@ pub(super) async fn apply(
     notify: bool,
 ) -> Result<Checked, Error> {
     let tx = client.transaction().await?;
-    let head: i64 = tx.query_one(LOCK_HEAD, &[]).await?.try_get(0)?;
-    let head = u64::try_from(head).unwrap_or(0);
+    let lock = tx.prepare_cached(LOCK_HEAD).await?;
+    let get = tx.prepare_cached(GET).await?;
+    // pipelined: the server runs them in order, so the reads see every
+    // commit of the writers that held the lock before
+    let keys: Vec<[&(dyn ToSql + Sync); 1]> = check
+        .expect
+        .iter()
+        .map(|(k, _)| [k as &(dyn ToSql + Sync)])
+        .collect();
+    let (head, found) = futures_util::future::try_join(
+        tx.query_one(&lock, &[]),
+        try_join_all(keys.iter().map(|k| tx.query_opt(&get, k))),
+    )
+    .await?;
+    let head = u64::try_from(head.try_get::<_, i64>(0)?).unwrap_or(0);
     if let Some(seq) = check.feed_seq {
         if head >= seq {
             tx.rollback().await?;
             return Ok(Checked::FeedBehind { head });
         }
     }
-    let get = tx.prepare_cached(GET).await?;
-    for (key, expected) in &check.expect {
-        let row = tx.query_opt(&get, &[key]).await?;
+    for ((_, expected), row) in check.expect.iter().zip(found) {
         let value: Option<Vec<u8>> = row.map(|r| r.try_get(0)).transpose()?;
         if value != *expected {
             tx.rollback().await?;
             return Ok(Checked::Changed);
         }
     }
-    write_all(&tx, writes).await?;
-    if let Some(seq) = check.feed_seq {
-        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        tx.execute(SET_HEAD, &[&seq]).await?;
-        if notify {
-            tx.execute(NOTIFY, &[&seq.to_string()]).await?;
+    match check.feed_seq {
+        Some(seq) => {
+            let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+            let text = seq.to_string();
+            let set_head = tx.prepare_cached(SET_HEAD).await?;
+            let notify_stmt = tx.prepare_cached(NOTIFY).await?;
+            let head_and_notify = async {
+                tx.execute(&set_head, &[&seq]).await?;
+                if notify {
+                    tx.execute(&notify_stmt, &[&text]).await?;
+                }
+                Ok::<_, Error>(())
+            };
+            futures_util::future::try_join(write_all(&tx, writes), head_and_notify).await?;
         }
+        None => write_all(&tx, writes).await?,
     }
     tx.commit().await?;
     Ok(Checked::Applied)
