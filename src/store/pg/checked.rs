@@ -101,14 +101,19 @@ pub(super) async fn apply(
             let text = seq.to_string();
             let set_head = tx.prepare_cached(SET_HEAD).await?;
             let notify_stmt = tx.prepare_cached(NOTIFY).await?;
-            let head_and_notify = async {
-                tx.execute(&set_head, &[&seq]).await?;
+            // polled in this order, so sent in this order: one round trip
+            let notified = async {
                 if notify {
                     tx.execute(&notify_stmt, &[&text]).await?;
                 }
                 Ok::<_, Error>(())
             };
-            futures_util::future::try_join(write_all(&tx, writes), head_and_notify).await?;
+            futures_util::future::try_join3(
+                write_all(&tx, writes),
+                tx.execute(&set_head, &[&seq]),
+                notified,
+            )
+            .await?;
         }
         None => write_all(&tx, writes).await?,
     }
