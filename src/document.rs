@@ -3,10 +3,13 @@
 
 use std::cell::OnceCell;
 
+use std::sync::Arc;
+
 use automerge::{ActorId, Automerge, Change, ChangeHash};
 
+use crate::identity::{Attestation, Signer, TenantAuthority};
 use crate::model::{EntityId, EntityType};
-use crate::view::{self, CrossRefs, History, Ingest, View};
+use crate::view::{self, Authorities, CrossRefs, History, Ingest, View};
 
 /// One entity's Automerge document and the policy history derived from it.
 ///
@@ -18,6 +21,10 @@ pub struct EntityDoc {
     id: EntityId,
     doc: Automerge,
     history: OnceCell<History>,
+    /// The authority and attestations the history is judged by.
+    auth: Authorities,
+    /// Attestations made or received since the store last persisted them.
+    unsaved: Vec<Attestation>,
 }
 
 impl EntityDoc {
@@ -27,6 +34,8 @@ impl EntityDoc {
             id,
             doc: Automerge::new().with_actor(actor),
             history: OnceCell::from(History::default()),
+            auth: Authorities::open(),
+            unsaved: Vec::new(),
         }
     }
 
@@ -44,6 +53,8 @@ impl EntityDoc {
             id,
             doc,
             history: OnceCell::new(),
+            auth: Authorities::open(),
+            unsaved: Vec::new(),
         })
     }
 
@@ -65,7 +76,91 @@ impl EntityDoc {
     /// The policy history.
     pub fn history(&self) -> &History {
         self.history
-            .get_or_init(|| History::from_changes(self.doc.get_changes(&[])))
+            .get_or_init(|| History::judged_by(self.doc.get_changes(&[]), &self.auth))
+    }
+
+    /// The authority and attestations the document is judged by.
+    pub fn authorities(&self) -> &Authorities {
+        &self.auth
+    }
+
+    /// Judge the document by `authority` (`None`: open mode), with the
+    /// stored attestations `held` (not marked unsaved). What was judged
+    /// otherwise is judged again.
+    pub fn set_authority(
+        &mut self,
+        authority: Option<Arc<TenantAuthority>>,
+        held: impl IntoIterator<Item = Attestation>,
+    ) {
+        let same = match (self.auth.authority(), &authority) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.auth.set_authority(authority);
+        let mut touched = Vec::new();
+        for a in held {
+            let change = a.change;
+            if self.auth.add(a) {
+                touched.push(change);
+            }
+        }
+        if !same {
+            self.rejudge_if_needed(None);
+        } else if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
+        }
+    }
+
+    /// Hold attestations of this document's changes (made here or received).
+    /// New ones are marked unsaved for the store to persist; what they change
+    /// is judged again. Returns how many were new.
+    pub fn attest(&mut self, atts: impl IntoIterator<Item = Attestation>) -> usize {
+        let mut touched = Vec::new();
+        for a in atts {
+            if self.auth.add(a.clone()) {
+                touched.push(a.change);
+                self.unsaved.push(a);
+            }
+        }
+        if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
+        }
+        touched.len()
+    }
+
+    /// Attest `changes` of this document with `signer` (this node's own
+    /// signature, or its attestation on a device's behalf): held as known
+    /// good, marked unsaved, judged again where they change something.
+    pub fn attest_with(&mut self, signer: &Signer, changes: impl IntoIterator<Item = ChangeHash>) {
+        let key = signer.public_key();
+        let mut touched = Vec::new();
+        for hash in changes {
+            let a = signer.attest(hash);
+            if self.auth.add_own(a.clone(), &key) {
+                touched.push(hash);
+                self.unsaved.push(a);
+            }
+        }
+        if !touched.is_empty() {
+            self.rejudge_if_needed(Some(&touched));
+        }
+    }
+
+    /// The attestations not yet persisted, taken.
+    pub(crate) fn take_unsaved(&mut self) -> Vec<Attestation> {
+        std::mem::take(&mut self.unsaved)
+    }
+
+    /// Drop the history when the context judges a processed change (of
+    /// `only`, or any) differently; it is rebuilt on next use.
+    fn rejudge_if_needed(&mut self, only: Option<&[ChangeHash]>) {
+        let Some(h) = self.history.get() else { return };
+        let doc = &self.doc;
+        let time = |hash: &ChangeHash| doc.get_change_meta_by_hash(hash).map_or(0, |m| m.timestamp);
+        if h.judged_differently(&self.auth, time, only) {
+            self.history = OnceCell::new();
+        }
     }
 
     /// The entity type, once a valid `type` was written.
@@ -106,9 +201,37 @@ impl EntityDoc {
         state: &mut automerge::sync::State,
         msg: automerge::sync::Message,
     ) -> Result<Vec<ChangeHash>, automerge::AutomergeError> {
+        self.receive_sync_delivered(state, msg, None)
+    }
+
+    /// [`EntityDoc::receive_sync`] from a peer whose unsigned changes
+    /// `delivery` attests (a relay vouching for what an authenticated device
+    /// uploaded): each new change without any attestation gets one, before
+    /// the history judges it.
+    pub fn receive_sync_delivered(
+        &mut self,
+        state: &mut automerge::sync::State,
+        msg: automerge::sync::Message,
+        delivery: Option<&Signer>,
+    ) -> Result<Vec<ChangeHash>, automerge::AutomergeError> {
         use automerge::sync::SyncDoc;
         let before = self.doc.get_heads();
         self.doc.receive_sync_message(state, msg)?;
+        if let Some(signer) = delivery {
+            // a change that no valid attestation vouches for (one that
+            // only names an unknown serial is vouched for all the same)
+            let unattested: Vec<ChangeHash> = self
+                .doc
+                .get_changes_meta(&before)
+                .iter()
+                .filter(|m| {
+                    self.auth.author_of(&m.hash, m.timestamp).verification
+                        == crate::identity::Verification::Unverified
+                })
+                .map(|m| m.hash)
+                .collect();
+            self.attest_with(signer, unattested);
+        }
         Ok(self.catch_up(&before))
     }
 
@@ -135,7 +258,7 @@ impl EntityDoc {
         };
         let new = self.doc.get_changes(before);
         let hashes = new.iter().map(|c| c.hash()).collect();
-        if history.ingest(new) == Ingest::Rebuild {
+        if history.ingest(new, &self.auth) == Ingest::Rebuild {
             self.history = OnceCell::new();
         }
         hashes

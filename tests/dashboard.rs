@@ -8,8 +8,12 @@
 //!   offline and meet through bundles (a conflict); a node serves the merged
 //!   store; `node tests/js/dashboard.mjs` drives Debian's Chromium through
 //!   `playwright-core` to resolve the conflict from the page; the node then
-//!   shows the chosen title and no conflict. Screenshots land in
-//!   `target/test-artifacts/`.
+//!   shows the chosen title and no conflict. Before the node starts, its
+//!   store becomes its tenant's authority and an enrolled issuer's device
+//!   approves the permit, signed (carried in bundles): the page and the
+//!   printed sheet say "approved by J. Smith on tablet-3, signed", and the
+//!   history names the verified author of a change apart from the device its
+//!   note claims. Screenshots land in `target/test-artifacts/`.
 //!
 //! The browser test needs `/usr/bin/chromium` (`scripts/install-browser.sh`)
 //! and Node.js with `tests/js` installed; without them it fails, unless
@@ -24,6 +28,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
+use permitsync::bundle;
+use permitsync::identity::Role;
+use permitsync::model::{EntityId, DEFAULT_TENANT};
+use permitsync::store::{CertificateRequest, Store};
+use permitsync::write::Edit;
 use serde_json::{json, Value};
 use support::{cli, repo_root, run_js, NodeProcess};
 
@@ -103,6 +112,67 @@ fn permit_with_title_conflict(dir: &Path, data: &Path) -> String {
     cli(&other, &["permit", "set", &id, "--title", FIELD_TITLE]);
     carry(&other, data, &dir.join("2.bundle"));
     id
+}
+
+/// The issuer who approves the permit, on a device enrolled with the node's
+/// store (its tenant authority), and the device that writes with a note
+/// naming another.
+const ISSUER_DEVICE: &str = "tablet-3";
+const ISSUER_PERSON: &str = "J. Smith";
+const LIAR_DEVICE: &str = "tablet-2";
+const CLAIMED_DEVICE: &str = "tablet-1";
+
+/// A device store in `dir` enrolled with `authority` for `roles`.
+fn enrolled(authority: &Store, dir: &Path, device: &str, person: &str, roles: &[Role]) -> Store {
+    let store = Store::open(dir.join(device)).expect("open a device store");
+    let cert = authority
+        .issue_certificate(&CertificateRequest {
+            tenant: DEFAULT_TENANT.into(),
+            device: device.into(),
+            person: Some(person.into()),
+            roles: roles.iter().copied().collect(),
+            public_key: store.public_key(),
+        })
+        .expect("issue a certificate");
+    let key = authority.ensure_authority().expect("authority");
+    store
+        .enroll(DEFAULT_TENANT, key, &cert)
+        .expect("enroll with the node's authority");
+    store
+}
+
+/// Carry permit `id` in a bundle (its changes, attestations, certificates).
+fn carry_signed(from: &Store, to: &Store, id: EntityId) {
+    let bytes = bundle::export(from, Some(&[id]), 0).expect("export");
+    bundle::import(to, &bytes).expect("import");
+}
+
+/// Make the store in `data` its tenant's authority; an enrolled issuer
+/// (tablet-3, J. Smith) submits and approves permit `id`, signed; tablet-2
+/// then edits it with a note that claims tablet-1.
+fn approve_signed(dir: &Path, data: &Path, id: &str) {
+    let id: EntityId = id.parse().expect("an entity id");
+    let node = Store::open(data).expect("open the node's store");
+    node.ensure_authority().expect("authority");
+    let issuer = enrolled(&node, dir, ISSUER_DEVICE, ISSUER_PERSON, &[Role::Issuer]);
+    let liar = enrolled(&node, dir, LIAR_DEVICE, "A. Liar", &[Role::Performer]);
+    carry_signed(&node, &issuer, id);
+    for st in ["submitted", "approved"] {
+        issuer
+            .edit(id, Edit::SetStatus(st.into()))
+            .expect("the issuer moves the permit");
+    }
+    carry_signed(&issuer, &liar, id);
+    liar.acting_as(CLAIMED_DEVICE)
+        .edit(
+            id,
+            Edit::SetField {
+                field: "work_type".into(),
+                value: "mechanical, drive end".into(),
+            },
+        )
+        .expect("a write whose note claims another device");
+    carry_signed(&liar, &node, id);
 }
 
 /// Serve the store in `data` on `127.0.0.1:0` with `tokens`.
@@ -277,9 +347,44 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let dir = tmp.path();
     let data = dir.join("site-office");
     let id = permit_with_title_conflict(dir, &data);
+    approve_signed(dir, &data, &id);
     let tokens = write_tokens(dir);
     let node = start_node(&data, &tokens);
     let http = Http::new(&node.base);
+
+    // the view names the verified approver; history the verified author
+    // and, apart, what a note claims
+    let view = http.get(&format!("/v1/entities/{id}"), TOKEN);
+    let approved = &view["authorship"]["approved_by"];
+    assert_eq!(
+        (
+            &approved["device"],
+            &approved["person"],
+            &approved["verification"]
+        ),
+        (
+            &json!(ISSUER_DEVICE),
+            &json!(ISSUER_PERSON),
+            &json!("signed")
+        ),
+        "{view}"
+    );
+    assert_eq!(
+        view["authorship"]["created_by"]["verification"],
+        "unverified"
+    );
+    assert_eq!(view["authorship"]["created_by"]["device"], OFFICE_DEVICE);
+    let history = http.get(&format!("/v1/entities/{id}/history"), TOKEN);
+    let forged = history["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["claimed_device"] == CLAIMED_DEVICE))
+        .unwrap_or_else(|| panic!("the change that claims {CLAIMED_DEVICE}: {history}"));
+    assert_eq!(forged["author"]["device"], LIAR_DEVICE, "{forged}");
+    assert_eq!(forged["author"]["verification"], "signed", "{forged}");
+    assert_eq!(
+        forged["device"], CLAIMED_DEVICE,
+        "the old field is kept: {forged}"
+    );
 
     // what a supervisor would find on the permit: readings (one out of
     // range), an isolation point, a closeout, and other permits
@@ -329,10 +434,18 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     let artifacts_arg = artifacts.to_str().expect("a UTF-8 path");
     // who wrote each version, as the conflict cards must say
     let authors = json!({ OFFICE_TITLE: OFFICE_DEVICE, FIELD_TITLE: FIELD_DEVICE }).to_string();
+    // what the permit page, its printed sheet and its history must say
+    let authorship = json!({
+        "approved": format!("{ISSUER_PERSON} on {ISSUER_DEVICE}, signed"),
+        "created": format!("{OFFICE_DEVICE}, unverified"),
+        "author": LIAR_DEVICE,
+        "claimed": CLAIMED_DEVICE,
+    })
+    .to_string();
     let (code, stdout, stderr) = run_js(
         &root.join("tests/js/dashboard.mjs"),
         dir,
-        &[&node.base, TOKEN, &id, artifacts_arg, &authors],
+        &[&node.base, TOKEN, &id, artifacts_arg, &authors, &authorship],
         SCRIPT_TIMEOUT,
     );
     assert_eq!(

@@ -816,6 +816,8 @@ async fn writes_reach_live_connections_and_removal_closes_them() {
         tenant: "acme".into(),
         device: "tablet-1".into(),
         read_only: false,
+        roles: None,
+        person: None,
     };
     let (conn, mut events) = n.state.hub.register(
         "peer-tablet-1".into(),

@@ -688,6 +688,8 @@ fn a_device_syncs_with_a_relay_and_resumes_after_the_relay_reopens(kind: Kind) {
         tenant: "default".into(),
         device: "tablet".into(),
         read_only: false,
+        roles: None,
+        person: None,
     };
     let ids: Vec<EntityId> = (0..5).map(|i| permit(&device, &format!("p{i}"))).collect();
     activate(&device, ids[4]);

@@ -26,6 +26,8 @@ fn access(tenant: &str, read_only: bool) -> Access {
         tenant: tenant.into(),
         device: format!("{tenant}-device"),
         read_only,
+        roles: None,
+        person: None,
     }
 }
 

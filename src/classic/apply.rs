@@ -583,6 +583,9 @@ fn merge_text(
     fork.transact_with::<_, _, AutomergeError, _>(|_| opts, |tx| tx.update_text(&obj, text))
         .map_err(|f| Error::Automerge(f.error))?;
     let changes = fork.get_changes(base);
+    if let Some(signer) = &ctx.signer {
+        doc.attest_with(signer, changes.iter().map(|c| c.hash()));
+    }
     doc.apply_changes(changes)?;
     Ok(())
 }

@@ -99,6 +99,25 @@ pub enum Command {
     /// database (documents, feed, tenants, devices, sync states: every key).
     /// Stop the relay first.
     Migrate(MigrateArgs),
+    /// Show this store's identity: its key, the tenant it enrolled with,
+    /// its certificate and roles, and whether operations are judged
+    /// (enforced) or not (open).
+    Identity,
+    /// Tenant authority keys (for relays).
+    #[command(subcommand)]
+    Authority(AuthorityCmd),
+}
+
+/// `authority` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuthorityCmd {
+    /// Make a tenant authority key file to share between relays
+    /// (`serve --authority-key FILE`). Never overwrites a file.
+    Init {
+        /// Where to write the key (64 hex digits, readable by its owner only).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 /// `migrate` options: exactly one of --from-data and --to-data.

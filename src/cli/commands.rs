@@ -158,7 +158,12 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         }
         Command::Export(args) => export(store, args),
         Command::Import { file } => import(store, file),
-        Command::Serve(_) | Command::Status(_) | Command::Sync(_) | Command::Migrate(_) => {
+        Command::Serve(_)
+        | Command::Status(_)
+        | Command::Sync(_)
+        | Command::Migrate(_)
+        | Command::Identity
+        | Command::Authority(_) => {
             anyhow::bail!("node commands are run by cli::node_cmds")
         }
     }

@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod config;
+mod identity_cmds;
 mod migrate;
 mod node_cmds;
 mod output;
@@ -71,6 +72,13 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
         }
         args::Command::Migrate(a) => return migrate::migrate(a, cli.json),
+        args::Command::Authority(args::AuthorityCmd::Init { out }) => {
+            return identity_cmds::authority_init(&out, cli.json, &mut io::stdout().lock());
+        }
+        args::Command::Identity => {
+            let store = commands::open_store(&cli.data, cli.device, &cli.require_gas)?;
+            return identity_cmds::identity(&store, cli.json, &mut io::stdout().lock());
+        }
         _ => {}
     }
     let store = commands::open_store(&cli.data, cli.device, &cli.require_gas)?;

@@ -43,6 +43,9 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     if let Some(path) = &args.tokens {
         node::Auth::from_file(path).map_err(|e| anyhow!("{e}"))?;
     }
+    if let Some(path) = &args.authority_key {
+        node::read_authority_key(path)?;
+    }
     let server_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
         (None, None) => None,
@@ -87,6 +90,7 @@ pub fn serve(
     .fit_to_open_files(open_files);
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
+        authority_key: args.authority_key.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
         },

@@ -66,6 +66,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PERMITSYNC_TOKENS", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<PathBuf>,
+    /// The tenant authority's key file (`permitsync authority init`), so that
+    /// several relays share one authority; without it a node with a tokens
+    /// file makes its own, kept in its store.
+    #[arg(long, env = "PERMITSYNC_AUTHORITY_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority_key: Option<PathBuf>,
     /// Another node's sync URL to dial (repeatable; separate URLs with spaces
     /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET.
     /// The relays of one cluster go in one value, separated by commas: one

@@ -47,16 +47,22 @@ pub struct Authorization {
     pub roles: RoleSet,
     /// The serial of the certificate that vouched.
     pub serial: Option<u64>,
+    /// For an unverified change that a known certificate signed, why that
+    /// signature does not count (`revoked`, `expired`): `device` and
+    /// `person` then name that certificate's holder.
+    pub refused: Option<&'static str>,
 }
 
 impl Authorization {
-    fn unverified() -> Authorization {
+    /// Nothing vouches for the change.
+    pub fn unverified() -> Authorization {
         Authorization {
             verification: Verification::Unverified,
             device: None,
             person: None,
             roles: RoleSet::new(),
             serial: None,
+            refused: None,
         }
     }
 
@@ -134,6 +140,21 @@ impl TenantAuthority {
         &self.revocations
     }
 
+    /// Every known certificate, by serial.
+    pub fn certificates(&self) -> impl DoubleEndedIterator<Item = &Certificate> {
+        self.certificates.values()
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The authority's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
     /// A known certificate by serial.
     pub fn certificate(&self, serial: u64) -> Option<&Certificate> {
         self.certificates.get(&serial)
@@ -146,15 +167,43 @@ impl TenantAuthority {
     /// hold `attest`. A signed one beats a relay-attested one; among equals
     /// the lowest serial decides, so the choice is the same everywhere.
     pub fn authorize(&self, at: i64, attestations: &[Attestation]) -> Authorization {
+        self.authorize_with(at, attestations, |a, key| a.verify_with(key).is_ok())
+    }
+
+    /// [`TenantAuthority::authorize`], asking `verifies` whether an
+    /// attestation's signature verifies with its certificate's key (so a
+    /// caller can remember what it verified once).
+    pub fn authorize_with(
+        &self,
+        at: i64,
+        attestations: &[Attestation],
+        mut verifies: impl FnMut(&Attestation, &PublicKey) -> bool,
+    ) -> Authorization {
         let mut best = Authorization::unverified();
         for a in attestations {
             let Some(cert) = self.certificates.get(&a.serial) else {
                 continue;
             };
-            if self.revocations.revokes(a.serial) || !cert.valid_at(at) {
+            if !verifies(a, &cert.public_key) {
                 continue;
             }
-            if a.verify_with(&cert.public_key).is_err() {
+            let refused = if self.revocations.revokes(a.serial) {
+                Some("revoked")
+            } else if at > cert.not_after {
+                Some("expired")
+            } else if !cert.valid_at(at) {
+                Some("not yet valid")
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                // counts for nothing, but says who signed
+                if best.verification == Verification::Unverified && best.refused.is_none() {
+                    best.device = Some(cert.device.clone());
+                    best.person = cert.person.clone();
+                    best.serial = Some(a.serial);
+                    best.refused = Some(why);
+                }
                 continue;
             }
             let candidate = match &a.kind {
@@ -164,6 +213,7 @@ impl TenantAuthority {
                     person: cert.person.clone(),
                     roles: cert.roles.clone(),
                     serial: Some(a.serial),
+                    refused: None,
                 },
                 AttestationKind::Delivery { device, roles } => {
                     if !cert.roles.contains(&Role::Attest) {
@@ -175,6 +225,7 @@ impl TenantAuthority {
                         person: None,
                         roles: roles.clone(),
                         serial: Some(a.serial),
+                        refused: None,
                     }
                 }
             };

@@ -15,6 +15,7 @@ mod error;
 mod key;
 mod revocation;
 mod role;
+mod signer;
 
 pub use attestation::{Attestation, AttestationKind};
 pub use authority::{Authorization, TenantAuthority, Verification};
@@ -23,3 +24,4 @@ pub use error::IdentityError;
 pub use key::{NodeKey, PublicKey};
 pub use revocation::{RevocationList, SignedRevocationList};
 pub use role::{required_roles, PolicedOp, Role, RoleSet};
+pub use signer::Signer;

@@ -1,4 +1,6 @@
-//! What a connection or request may do: its tenant, device and mode.
+//! What a connection or request may do: its tenant, device, mode and roles.
+
+use crate::identity::{Role, RoleSet};
 
 /// The tenant of a node without a tokens file, and of documents that no
 /// tenant claimed.
@@ -13,6 +15,11 @@ pub struct Access {
     pub device: String,
     /// A read-only device's changes are not stored.
     pub read_only: bool,
+    /// The roles the token grants (`None`: every role of its tenant, as a
+    /// tokens-file entry without `roles`; DESIGN.md, "Who may do what").
+    pub roles: Option<RoleSet>,
+    /// The person using the device, if the tokens file names one.
+    pub person: Option<String>,
 }
 
 impl Access {
@@ -22,6 +29,20 @@ impl Access {
             tenant: DEFAULT_TENANT.to_string(),
             device: device.into(),
             read_only: false,
+            roles: None,
+            person: None,
+        }
+    }
+
+    /// The roles the token grants: those it names, or every role a device
+    /// of the tenant can hold (all but a relay's `attest`).
+    pub fn effective_roles(&self) -> RoleSet {
+        match &self.roles {
+            Some(r) => r.clone(),
+            None => Role::ALL
+                .into_iter()
+                .filter(|r| *r != Role::Attest)
+                .collect(),
         }
     }
 }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::identity::{Role, RoleSet};
 use crate::model::Access;
 
 /// What a token allows.
@@ -49,6 +50,14 @@ pub struct TokenEntry {
     pub device: String,
     /// Read-write or read-only.
     pub mode: Mode,
+    /// The roles the token grants (`performer`, `issuer`,
+    /// `isolation_authority`, `gas_tester`); absent: every role of its
+    /// tenant, as before roles existed; `[]`: ordinary fields only.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    /// The person using the device, shown as the author of what it signs.
+    #[serde(default)]
+    pub person: Option<String>,
 }
 
 impl TokenEntry {
@@ -64,7 +73,21 @@ impl TokenEntry {
             tenant: tenant.into(),
             device: device.into(),
             mode,
+            roles: None,
+            person: None,
         }
+    }
+
+    /// The same entry granting `roles`.
+    pub fn with_roles(mut self, roles: &[&str]) -> Self {
+        self.roles = Some(roles.iter().map(|r| r.to_string()).collect());
+        self
+    }
+
+    /// The same entry naming the `person` using the device.
+    pub fn with_person(mut self, person: &str) -> Self {
+        self.person = Some(person.to_string());
+        self
     }
 }
 
@@ -76,6 +99,8 @@ impl fmt::Debug for TokenEntry {
             .field("tenant", &self.tenant)
             .field("device", &self.device)
             .field("mode", &self.mode)
+            .field("roles", &self.roles)
+            .field("person", &self.person)
             .finish()
     }
 }
@@ -176,6 +201,15 @@ impl Auth {
         Self::parse(&text, path)
     }
 
+    /// Whether some token still grants `device` of `tenant` (any mode).
+    pub fn grants_device(&self, tenant: &str, device: &str) -> bool {
+        self.tokens.is_none()
+            || self
+                .snapshot()
+                .iter()
+                .any(|k| k.access.tenant == tenant && k.access.device == device)
+    }
+
     /// The tokens file, if the tokens came from one.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -255,12 +289,33 @@ impl Auth {
             if let Some(first) = known.iter().position(|k| k.digest == d) {
                 return Err(AuthError::DuplicateToken { first, index });
             }
+            let roles = match &e.roles {
+                None => None,
+                Some(names) => {
+                    let mut set = RoleSet::new();
+                    for n in names {
+                        let role: Role = n.parse().map_err(|_| {
+                            bad(&format!(
+                                "unknown role {n:?} (roles: performer, issuer, \
+                                 isolation_authority, gas_tester)"
+                            ))
+                        })?;
+                        if role == Role::Attest {
+                            return Err(bad("the role attest belongs to relays, not to tokens"));
+                        }
+                        set.insert(role);
+                    }
+                    Some(set)
+                }
+            };
             known.push(Known {
                 digest: d,
                 access: Access {
                     tenant: e.tenant,
                     device: e.device,
                     read_only: e.mode == Mode::ReadOnly,
+                    roles,
+                    person: e.person,
                 },
             });
         }
@@ -410,7 +465,9 @@ mod tests {
             Some(Access {
                 tenant: "acme".into(),
                 device: "tablet-1".into(),
-                read_only: false
+                read_only: false,
+                roles: None,
+                person: None,
             })
         );
         let ro = a.check(Some("viewer")).ok();

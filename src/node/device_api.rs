@@ -54,6 +54,8 @@ async fn delete_device(
         // in the registry or reconnect while it is being removed
         s.devices.block(&tenant, &dev)?;
         s.devices.try_remove(&tenant, &dev)?;
+        // and what it signed no longer counts (a stolen tablet's approvals)
+        super::token_watch::revoke_certificates(s, &tenant, &dev);
         Ok(true)
     })
     .await?;

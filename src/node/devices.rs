@@ -387,6 +387,8 @@ mod tests {
             tenant: tenant.into(),
             device: device.into(),
             read_only: false,
+            roles: None,
+            person: None,
         }
     }
 

@@ -86,7 +86,7 @@ pub async fn connect_with(
             limits: state.limits,
             feed_page: 1000,
         },
-        state.store_for(&access),
+        state.store_for_dialed(),
     )
     .with_receive_limits(state.quotas.receive);
     Ok(drive(

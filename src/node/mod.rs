@@ -61,7 +61,7 @@ pub use metrics::Metrics;
 pub use net_limits::{raise_open_file_limit, NetLimits, RESERVED_FILES};
 pub use quotas::{Quotas, RateLimiter};
 pub use routes::{app, rest_router};
-pub use server::{build_state, run, run_with, NodeOptions, RunOptions};
+pub use server::{build_state, read_authority_key, run, run_with, NodeOptions, RunOptions};
 pub use state::NodeState;
 pub use tls::{ClientTls, MaybeTls, ServerTls, TlsError};
 pub use token_watch::watch_tokens;

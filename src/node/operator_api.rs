@@ -4,7 +4,7 @@
 //! | route | |
 //! |---|---|
 //! | `POST /v1/entities/{id}/resolve` | `{field, resolution: keep_mine \| use_server \| merge, value?}`: writes the chosen value (200 + view); 409 `no_conflict` when the field has none |
-//! | `GET /v1/entities/{id}/history` | every change: who (device), when, through what, what it wrote, and the view's verdict |
+//! | `GET /v1/entities/{id}/history` | every change: who verifiably made it (`author`) and which device its note claims (`claimed_device`), when, through what, what it wrote, and the view's verdict |
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -17,7 +17,7 @@ use super::extract::{body, parse_id, Authed, Writer};
 use super::state::Shared;
 use super::store_work::{author, blocking, changed, reader, visible_summary};
 use crate::resolve::{resolve, Resolution};
-use crate::view::{audit_trail, OpRecord, View};
+use crate::view::{audit_trail, Author, OpRecord, View};
 use crate::write::{ChangeNote, ResolutionNote};
 
 /// The operator's routes (merged into the REST router).
@@ -64,8 +64,15 @@ struct HistoryEntry {
     seq: u64,
     /// Unix seconds, by the author's clock.
     time: i64,
-    /// The device, from the change's note (`null` for other clients' changes).
+    /// The device the change's note names (`null` for other clients'
+    /// changes): kept for older readers, the same as `claimed_device`, and
+    /// never evidence of who made the change (that is `author`).
     device: Option<String>,
+    /// Who verifiably made the change: `{device, person, verification:
+    /// signed | relay_attested | unverified, refused?}`.
+    author: Author,
+    /// The device the change's note claims, shown only as a claim.
+    claimed_device: Option<String>,
     /// `classic`, `resolve`, or `null` for ordinary writes.
     via: Option<String>,
     offline_id: Option<String>,
@@ -97,12 +104,15 @@ async fn history(
                 let note = r.message.as_deref().and_then(ChangeNote::parse);
                 let message = if note.is_some() { None } else { r.message };
                 let note = note.unwrap_or_default();
+                let claimed = Some(note.device).filter(|d| !d.is_empty());
                 HistoryEntry {
                     change: r.change,
                     actor: r.actor,
                     seq: r.seq,
                     time: r.time,
-                    device: Some(note.device).filter(|d| !d.is_empty()),
+                    device: claimed.clone(),
+                    author: r.author,
+                    claimed_device: claimed,
                     via: note.via,
                     offline_id: note.offline_id,
                     resolution: note.resolve,

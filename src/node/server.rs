@@ -36,6 +36,9 @@ pub struct NodeOptions {
     pub peer_id: Option<String>,
     /// Abuse limits.
     pub quotas: Quotas,
+    /// The tenant authority's key file (`permitsync authority init`), shared
+    /// by several relays; without it a node with tokens makes its own.
+    pub authority_key: Option<PathBuf>,
 }
 
 /// Build the shared state of a node over `store`.
@@ -45,6 +48,14 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
             .map_err(|e| Error::InvalidInput(format!("tokens file {}: {e}", path.display())))?,
         None => Auth::open(),
     };
+    if !auth.is_open() {
+        // a relay with tokens is the authority of its tenants
+        let public = match &opts.authority_key {
+            Some(path) => store.use_authority_key(read_authority_key(path)?)?,
+            None => store.ensure_authority()?,
+        };
+        tracing::info!(authority = %public, "tenant authority");
+    }
     let devices = Devices::load(&store)?;
     let peer_id = opts
         .peer_id
@@ -63,6 +74,21 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         rate: RateLimiter::new(),
         cluster: Default::default(),
     }))
+}
+
+/// Read an authority key file: the 32-byte secret as 64 hex digits (what
+/// `permitsync authority init` writes).
+pub fn read_authority_key(path: &std::path::Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::InvalidInput(format!("cannot read authority key {}: {e}", path.display()))
+    })?;
+    let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32);
+    bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "authority key {} is not 64 hex digits (make one with `permitsync authority init`)",
+            path.display()
+        ))
+    })
 }
 
 /// What [`run_with`] dials and how it serves.

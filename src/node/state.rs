@@ -46,12 +46,26 @@ impl NodeState {
     /// node with tokens (another tenant's document of the same id is another
     /// document); the store as it is on a node without tokens (one tenant,
     /// and no extra read per id).
+    ///
+    /// With tokens, the handle also writes for the token's device and roles:
+    /// on this node, when it is the tenant's authority, what the device
+    /// writes through it (REST, classic API) or uploads unsigned (sync) is
+    /// attested on its behalf and checked against its roles.
     pub fn store_for(&self, access: &Access) -> Store {
         if self.auth.is_open() {
             self.store.clone()
         } else {
-            self.store.in_tenant(&access.tenant)
+            self.store
+                .in_tenant(&access.tenant)
+                .acting_as(&access.device)
+                .with_roles(access.effective_roles())
         }
+    }
+
+    /// The store as a peer this node dialed sees it: everything of the
+    /// default tenant, nothing attested on the peer's behalf.
+    pub fn store_for_dialed(&self) -> Store {
+        self.store.clone()
     }
 
     /// After a durable change of `access`'s tenant's document `id`: tell the

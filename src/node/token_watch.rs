@@ -63,11 +63,31 @@ pub fn reload(state: &NodeState, path: &Path, why: &str) {
                 closed += state
                     .hub
                     .revoke(&access.tenant, &access.device, "token revoked");
+                // a device no token grants any more loses its certificates
+                if !state.auth.grants_device(&access.tenant, &access.device) {
+                    revoke_certificates(state, &access.tenant, &access.device);
+                }
             }
             tracing::info!(file = %path.display(), why, tokens = state.auth.len(),
                 revoked = lost.len(), closed, "tokens reloaded");
         }
         Err(e) => tracing::error!(file = %path.display(), why, error = %e,
             "tokens file not reloaded; keeping the tokens in use"),
+    }
+}
+
+/// Revoke every certificate of `device` in `tenant` (on a tenant authority):
+/// what it signed loses its authority on every replica that learns the new
+/// revocation list.
+pub fn revoke_certificates(state: &NodeState, tenant: &str, device: &str) {
+    match state.store.revoke_device(tenant, device) {
+        Ok(Some(list)) => tracing::info!(
+            tenant,
+            device,
+            version = list.list.version,
+            "certificates revoked"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(tenant, device, error = %e, "certificates not revoked"),
     }
 }

@@ -32,20 +32,23 @@ pub(super) struct Slot {
     /// is still that ([`super::feed::Feed::append`]); one that is not was
     /// written by another relay sharing the storage.
     pub(super) stored_seq: Option<u64>,
+    /// The identity generation the document was judged at (`identity.rs`).
+    pub(super) judged_at: u64,
 }
 
 impl Slot {
     /// Load the document stored under `id` from `backend` unless it is
-    /// loaded already, under the external id `external` gives.
+    /// loaded already, under the external id `external` gives. Returns
+    /// whether it was loaded now (to be judged by the caller).
     pub(super) fn ensure_loaded(
         &mut self,
         id: EntityId,
         external: impl FnOnce() -> Result<EntityId>,
         backend: &dyn Backend,
         actor: &ActorId,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if self.loaded {
-            return Ok(());
+            return Ok(false);
         }
         // the position first: what is read after it is at least as new, so a
         // write based on this copy fails its check rather than losing a change
@@ -61,7 +64,7 @@ impl Slot {
         if base.is_none() && chunks.is_empty() {
             self.loaded = true;
             self.doc = None;
-            return Ok(());
+            return Ok(false);
         }
         let mut parts: Vec<&[u8]> = Vec::new();
         if let Some(base) = &base {
@@ -79,7 +82,7 @@ impl Slot {
             base.as_ref().map_or(0, Vec::len) + chunks.iter().map(|(_, v)| v.len()).sum::<usize>();
         self.doc = Some(doc);
         self.loaded = true;
-        Ok(())
+        Ok(true)
     }
 
     /// Forget the in-memory document: it is ahead of (or apart from) what is

@@ -146,7 +146,8 @@ impl Store {
         let created = g.doc.is_none();
         let mut doc = g.doc.take().map_or_else(|| self.new_doc(id), Ok)?;
         let before = doc.heads();
-        let new_changes = match doc.receive_sync(state, msg) {
+        let delivery = self.delivery_signer(id)?;
+        let new_changes = match doc.receive_sync_delivered(state, msg, delivery.as_ref()) {
             Ok(new) => new,
             Err(e) => {
                 g.forget(); // possibly half-applied: reload from storage
@@ -158,7 +159,9 @@ impl Store {
 
     /// A new, empty document to be stored under `id`, named by its external id.
     pub(super) fn new_doc(&self, id: EntityId) -> Result<EntityDoc> {
-        Ok(EntityDoc::new(self.external(id)?, self.inner.actor.clone()))
+        let mut doc = EntityDoc::new(self.external(id)?, self.inner.actor.clone());
+        self.judge(id, &mut doc)?;
+        Ok(doc)
     }
 
     /// The shared end of taking foreign changes into document `id`: nothing

@@ -179,3 +179,61 @@ pub(crate) fn blob_wanted_prefix(tenant: &str) -> Vec<u8> {
 pub(crate) fn blob_wanted(tenant: &str, sha: &[u8; 32]) -> Vec<u8> {
     [blob_wanted_prefix(tenant).as_slice(), sha].concat()
 }
+
+/// A tenant's authority public key as this store learnt it when it enrolled:
+/// `auth/<tenant>` -> 32 bytes.
+pub(crate) fn enrolled_authority(tenant: &str) -> Vec<u8> {
+    [b"auth/".as_slice(), tenant.as_bytes()].concat()
+}
+
+/// Prefix of the enrolled authorities.
+pub(crate) const ENROLLED: &[u8] = b"auth/";
+
+/// Prefix of one tenant's certificates.
+pub(crate) fn certificate_prefix(tenant: &str) -> Vec<u8> {
+    [b"crt/".as_slice(), tenant.as_bytes(), b"\0"].concat()
+}
+
+/// A certificate: `crt/<tenant>\0<serial u64 BE>` -> its signed bytes.
+pub(crate) fn certificate(tenant: &str, serial: u64) -> Vec<u8> {
+    [certificate_prefix(tenant).as_slice(), &serial.to_be_bytes()].concat()
+}
+
+/// The revocation list in force for a tenant: `rvl/<tenant>` -> its signed bytes.
+pub(crate) fn revocation_list(tenant: &str) -> Vec<u8> {
+    [b"rvl/".as_slice(), tenant.as_bytes()].concat()
+}
+
+/// This store's own certificate for a tenant: `mine/<tenant>` -> its serial.
+pub(crate) fn own_certificate(tenant: &str) -> Vec<u8> {
+    [b"mine/".as_slice(), tenant.as_bytes()].concat()
+}
+
+/// Prefix of the attestations of one document's changes.
+pub(crate) fn attestation_prefix(id: EntityId) -> Vec<u8> {
+    [b"att/".as_slice(), id.as_bytes()].concat()
+}
+
+/// An attestation: `att/<id16><change hash 32><first 8 bytes of its
+/// signature>` -> its bytes.
+pub(crate) fn attestation(id: EntityId, change: &[u8; 32], signature: &[u8; 64]) -> Vec<u8> {
+    [attestation_prefix(id).as_slice(), change, &signature[..8]].concat()
+}
+
+/// Prefix of the documents holding attestations by one serial.
+pub(crate) fn attested_by_prefix(tenant: &str, serial: u64) -> Vec<u8> {
+    [
+        b"asr/".as_slice(),
+        tenant.as_bytes(),
+        b"\0",
+        &serial.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Which documents hold attestations by a serial (to judge them again when
+/// the serial's certificate arrives or is revoked):
+/// `asr/<tenant>\0<serial u64 BE><id16>` -> empty.
+pub(crate) fn attested_by(tenant: &str, serial: u64, id: EntityId) -> Vec<u8> {
+    [attested_by_prefix(tenant, serial).as_slice(), id.as_bytes()].concat()
+}

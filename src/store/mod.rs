@@ -7,6 +7,8 @@
 //! flushes ([`GroupCommit`]). Documents load lazily into a bounded cache.
 //! The layout is in `docs/storage.md`.
 
+mod attestations;
+mod authority_ops;
 mod backend;
 mod blobs;
 mod cache;
@@ -27,6 +29,7 @@ mod id_key;
 mod id_space;
 #[cfg(test)]
 mod id_space_tests;
+mod identity;
 mod interlocks;
 pub(crate) mod keys;
 mod options;
@@ -41,6 +44,9 @@ mod summary;
 mod tenancy;
 mod writes;
 
+pub use authority_ops::{
+    CertificateInfo, CertificateRequest, IdentityStatus, DEVICE_CERTIFICATE_DAYS,
+};
 pub use backend::{
     Backend, BatchOp, Check, Checked, Heartbeat, MemBackend, Pair, RelaySeen, StorageError,
 };

@@ -13,6 +13,7 @@ use super::keys;
 use super::options::DEFAULT_TENANT;
 use super::store::Store;
 use super::summary::Summary;
+use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
 
@@ -143,6 +144,13 @@ impl Store {
     ) -> Result<Option<Written>> {
         let inner = &self.inner;
         let compact_after = inner.opts.compact_after_chunks.max(1);
+        let unsaved = slot
+            .doc
+            .as_mut()
+            .map(EntityDoc::take_unsaved)
+            .unwrap_or_default();
+        let mut extra = extra;
+        extra.extend(self.attestation_records(id, &unsaved)?);
         let Some(doc) = slot.doc.as_ref() else {
             return Err(Error::UnknownEntity(id));
         };

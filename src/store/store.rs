@@ -19,11 +19,13 @@ use super::durability::{Debt, Durable, Owed};
 use super::failure::{poisoned, renamed, storage};
 use super::feed::Feed;
 use super::format;
+use super::identity::Identity;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
+use crate::identity::RoleSet;
 use crate::model::EntityId;
 use crate::write::WriteCtx;
 
@@ -46,6 +48,8 @@ pub(super) struct Inner {
     /// On storage shared with other relays: this store's own feed positions
     /// not caught up with yet (`cluster.rs`).
     pub(super) own_writes: Mutex<std::collections::BTreeSet<u64>>,
+    /// The node's key, authorities, certificates (`identity.rs`).
+    pub(super) identity: Identity,
 }
 
 /// A handle to a store; cheap to clone and safe to share between threads.
@@ -55,6 +59,9 @@ pub struct Store {
     /// The device recorded as the author of writes made through this handle
     /// (see [`Store::acting_as`]); the store's own device when `None`.
     pub(super) acting_device: Option<Arc<str>>,
+    /// The roles of the token the handle writes for ([`Store::with_roles`]):
+    /// a relay attests its writes on that device's behalf.
+    pub(super) acting_roles: Option<Arc<RoleSet>>,
     /// Set on a [`Store::deferring`] handle: what its writes and reads still
     /// owe to a flush (see [`Owed`]).
     owed: Option<Arc<Owed>>,
@@ -123,6 +130,7 @@ impl Store {
                 d
             }
         };
+        let identity = Identity::open(backend.as_ref(), &mut init)?;
         if !init.is_empty() {
             backend.apply(init).map_err(storage)?;
             backend.flush().map_err(storage)?;
@@ -140,6 +148,7 @@ impl Store {
             .unwrap_or(0);
         Ok(Store {
             acting_device: None,
+            acting_roles: None,
             owed: None,
             tenant: None,
             inner: Arc::new(Inner {
@@ -155,6 +164,7 @@ impl Store {
                 mapped: AtomicBool::new(mapped),
                 id_key: Mutex::new(None),
                 own_writes: Mutex::new(Default::default()),
+                identity,
             }),
         })
     }
@@ -195,6 +205,7 @@ impl Store {
                 .map(str::to_string)
                 .unwrap_or_else(|| self.inner.device.clone()),
             note: None,
+            signer: None,
         }
     }
 
@@ -205,9 +216,27 @@ impl Store {
         Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
+            acting_roles: self.acting_roles.clone(),
             owed: self.owed.clone(),
             tenant: self.tenant.clone(),
         }
+    }
+
+    /// A handle whose writes are made for a token holding `roles` (with
+    /// [`Store::acting_as`] its device): on a tenant authority they are
+    /// attested on that device's behalf and checked against those roles.
+    pub fn with_roles(&self, roles: RoleSet) -> Store {
+        let mut handle = self.clone();
+        handle.acting_roles = Some(Arc::new(roles));
+        handle
+    }
+
+    /// The write context for the document stored under `id`: [`Store::ctx`]
+    /// with what attests its writes.
+    pub(crate) fn ctx_for(&self, id: EntityId) -> Result<WriteCtx> {
+        let mut ctx = self.ctx();
+        ctx.signer = self.signer_for(id)?;
+        Ok(ctx)
     }
 
     // ---- loaded documents ------------------------------------------------
@@ -230,12 +259,24 @@ impl Store {
         slot: &'a Mutex<Slot>,
     ) -> Result<MutexGuard<'a, Slot>> {
         let mut g = slot.lock().map_err(poisoned)?;
-        g.ensure_loaded(
+        let fresh = g.ensure_loaded(
             id,
             || self.external(id),
             self.inner.backend.as_ref(),
             &self.inner.actor,
         )?;
+        let generation = self.inner.identity.generation();
+        if fresh || g.judged_at != generation {
+            g.judged_at = generation;
+            if let Some(mut doc) = g.doc.take() {
+                let judged = self.judge(id, &mut doc);
+                g.doc = Some(doc);
+                if let Err(e) = judged {
+                    g.forget();
+                    return Err(e);
+                }
+            }
+        }
         Ok(g)
     }
 
@@ -292,6 +333,7 @@ impl Store {
         Store {
             inner: self.inner.clone(),
             acting_device: self.acting_device.clone(),
+            acting_roles: self.acting_roles.clone(),
             owed: Some(Arc::new(Owed::default())),
             tenant: self.tenant.clone(),
         }

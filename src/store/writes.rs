@@ -55,7 +55,13 @@ impl Store {
             // never acknowledged, so the new entity replaces it
             tracing::warn!(%id, "replacing the remains of an unacknowledged create");
         }
-        g.doc = Some(write::create_doc(id, self.inner.actor.clone(), &new, ctx)?);
+        let mut ctx = ctx.clone();
+        if ctx.signer.is_none() {
+            ctx.signer = self.signer_for(internal)?;
+        }
+        let mut doc = write::create_doc(id, self.inner.actor.clone(), &new, &ctx)?;
+        self.judge(internal, &mut doc)?;
+        g.doc = Some(doc);
         let written = self.persist(internal, &mut g, &[], extra)?;
         drop(g);
         self.ensure_durable(written.seq)?;
@@ -106,7 +112,7 @@ impl Store {
         self.check_interlocks(internal, edits)?;
         let slot = self.slot(internal)?;
         let mut g = self.lock_loaded(internal, &slot)?;
-        let ctx = self.ctx();
+        let ctx = self.ctx_for(internal)?;
         let Some(doc) = g.doc.as_mut() else {
             return Err(Error::UnknownEntity(id));
         };
@@ -151,7 +157,7 @@ impl Store {
         let internal = self.internal(id)?;
         let slot = self.slot(internal)?;
         let mut g = self.lock_loaded(internal, &slot)?;
-        let mut ctx = self.ctx();
+        let mut ctx = self.ctx_for(internal)?;
         ctx.note = note;
         let Some(doc) = g.doc.as_mut() else {
             return Err(Error::UnknownEntity(id));

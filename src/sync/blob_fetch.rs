@@ -207,6 +207,8 @@ mod tests {
             tenant: tenant.into(),
             device: "d".into(),
             read_only: false,
+            roles: None,
+            person: None,
         }
     }
 

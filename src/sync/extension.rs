@@ -48,6 +48,8 @@ pub struct Extensions {
     pub rejections: bool,
     /// Blob (photo) fetching.
     pub blobs: bool,
+    /// Certificates, revocation lists and attestations (`identity_ext.rs`).
+    pub identity: bool,
 }
 
 impl Extensions {
@@ -57,6 +59,7 @@ impl Extensions {
         feed_ack: true,
         rejections: true,
         blobs: true,
+        identity: true,
     };
 
     /// What a peer announced in its metadata.
@@ -75,6 +78,7 @@ impl Extensions {
             feed_ack: on("feed_ack"),
             rejections: on("rejections"),
             blobs: on("blobs"),
+            identity: on("identity"),
         }
     }
 }

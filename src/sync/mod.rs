@@ -11,6 +11,7 @@
 pub mod backoff;
 mod blob_fetch;
 pub mod extension;
+pub mod identity_ext;
 mod session;
 mod storage;
 

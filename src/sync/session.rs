@@ -18,6 +18,7 @@ mod documents;
 mod extensions;
 mod feed;
 mod handshake;
+mod identity;
 mod round;
 mod unavailable;
 
@@ -138,6 +139,8 @@ pub struct Session<S: SyncStore = Store> {
     inline_pages: HashMap<u64, InlineSent>,
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
+    /// The identity extension's state (`session/identity.rs`).
+    identity: identity::IdentityState,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -166,6 +169,7 @@ impl<S: SyncStore> Session<S> {
             stored_states: HashMap::new(),
             inline_pages: HashMap::new(),
             pages_sent: 0,
+            identity: identity::IdentityState::default(),
         }
     }
 
@@ -214,11 +218,18 @@ impl<S: SyncStore> Session<S> {
         if self.cfg.role == Role::Client {
             out.send.push(Message::Join {
                 sender_id: self.cfg.local_peer.clone(),
-                peer_metadata: Some(extension::metadata(self.cfg.local_peer.as_str())),
+                peer_metadata: Some(self.metadata()),
                 supported_protocol_versions: vec![PROTOCOL_V1.to_string()],
             });
         }
         out
+    }
+
+    /// The metadata this node announces: its extensions and its key.
+    fn metadata(&self) -> wire::PeerMetadata {
+        let mut meta = extension::metadata(self.cfg.local_peer.as_str());
+        crate::sync::identity_ext::announce(&mut meta, self.store.public_key());
+        meta
     }
 
     /// Handle one frame from the peer.

@@ -9,10 +9,11 @@ use automerge::sync;
 use automerge::{Change, ChangeHash};
 
 use crate::error::Result;
+use crate::identity::{Attestation, PublicKey, SignedCertificate, SignedRevocationList};
 use crate::model::EntityId;
 use crate::store::{
-    Admission, BlobPut, Delta, Generated, ReceiveError, ReceiveLimits, Received, Sha256Hash, Store,
-    Summary, Taken,
+    Admission, BlobPut, CertificateRequest, Delta, Generated, ReceiveError, ReceiveLimits,
+    Received, Sha256Hash, Store, Summary, Taken,
 };
 
 /// What a sync session needs of storage.
@@ -114,6 +115,37 @@ pub trait SyncStore: Send + Sync + 'static {
     ) -> Result<BlobPut>;
     /// A photo and its media type, if `tenant` may see it.
     fn blob_for(&self, sha: &Sha256Hash, tenant: &str) -> Result<Option<(Vec<u8>, String)>>;
+
+    // ---- identity (DESIGN.md, "Who may do what") --------------------------
+
+    /// This node's public key.
+    fn public_key(&self) -> PublicKey;
+    /// The tenant this store enrolled with first, if any.
+    fn home_tenant(&self) -> Result<Option<String>>;
+    /// Certify a peer, when this store is the authority of `req.tenant`:
+    /// the authority's key, the peer's certificate and this node's own.
+    fn certify(
+        &self,
+        req: &CertificateRequest,
+    ) -> Result<Option<(PublicKey, SignedCertificate, SignedCertificate)>>;
+    /// Enroll with `tenant`'s authority (see [`Store::enroll`]).
+    fn enroll(&self, tenant: &str, authority: PublicKey, cert: &SignedCertificate) -> Result<bool>;
+    /// Learn certificates of `tenant`.
+    fn learn_certificates(&self, tenant: &str, certs: &[SignedCertificate]) -> Result<usize>;
+    /// Learn a revocation list of `tenant`.
+    fn learn_revocation_list(&self, tenant: &str, list: &SignedRevocationList) -> Result<bool>;
+    /// The revocation list in force for `tenant`.
+    fn revocation_list(&self, tenant: &str) -> Result<Option<SignedRevocationList>>;
+    /// Certificates of `tenant` by serial.
+    fn certificates(&self, tenant: &str, serials: &[u64]) -> Result<Vec<SignedCertificate>>;
+    /// The attestations held for some changes of document `id`.
+    fn attestations_of_changes(
+        &self,
+        id: EntityId,
+        changes: &[ChangeHash],
+    ) -> Result<Vec<Attestation>>;
+    /// Take attestations of document `id`'s changes.
+    fn add_attestations(&self, id: EntityId, atts: Vec<Attestation>) -> Result<usize>;
 }
 
 impl SyncStore for Store {
@@ -217,5 +249,43 @@ impl SyncStore for Store {
     }
     fn blob_for(&self, sha: &Sha256Hash, tenant: &str) -> Result<Option<(Vec<u8>, String)>> {
         Store::blob_for(self, sha, tenant)
+    }
+
+    fn public_key(&self) -> PublicKey {
+        Store::public_key(self)
+    }
+    fn home_tenant(&self) -> Result<Option<String>> {
+        Ok(Store::identity_status(self)?.tenant)
+    }
+    fn certify(
+        &self,
+        req: &CertificateRequest,
+    ) -> Result<Option<(PublicKey, SignedCertificate, SignedCertificate)>> {
+        Store::certify(self, req)
+    }
+    fn enroll(&self, tenant: &str, authority: PublicKey, cert: &SignedCertificate) -> Result<bool> {
+        Store::enroll(self, tenant, authority, cert)
+    }
+    fn learn_certificates(&self, tenant: &str, certs: &[SignedCertificate]) -> Result<usize> {
+        Store::learn_certificates(self, tenant, certs)
+    }
+    fn learn_revocation_list(&self, tenant: &str, list: &SignedRevocationList) -> Result<bool> {
+        Store::learn_revocation_list(self, tenant, list)
+    }
+    fn revocation_list(&self, tenant: &str) -> Result<Option<SignedRevocationList>> {
+        Store::revocation_list(self, tenant)
+    }
+    fn certificates(&self, tenant: &str, serials: &[u64]) -> Result<Vec<SignedCertificate>> {
+        Store::certificates(self, tenant, serials)
+    }
+    fn attestations_of_changes(
+        &self,
+        id: EntityId,
+        changes: &[ChangeHash],
+    ) -> Result<Vec<Attestation>> {
+        Store::attestations_of_changes(self, id, changes)
+    }
+    fn add_attestations(&self, id: EntityId, atts: Vec<Attestation>) -> Result<usize> {
+        Store::add_attestations(self, id, atts)
     }
 }

@@ -7,6 +7,7 @@ use automerge::legacy::{ObjectId, OpType};
 use automerge::{Automerge, ReadDoc};
 use serde::Serialize;
 
+use super::authorship::Author;
 use super::history::{History, KeyRole};
 use super::op::OpValue;
 use crate::model::FieldPolicy;
@@ -25,6 +26,9 @@ pub struct ChangeRecord {
     /// The change message (a permitsync [`crate::write::ChangeNote`] as JSON,
     /// or whatever another client wrote).
     pub message: Option<String>,
+    /// Who verifiably made it (never the note's claim: see
+    /// `docs/identity.md`).
+    pub author: Author,
     /// The writes to policed fields.
     pub ops: Vec<OpRecord>,
 }
@@ -93,6 +97,7 @@ pub fn audit_trail(doc: &Automerge, h: &History) -> Vec<ChangeRecord> {
                 seq: change.seq(),
                 time: change.timestamp(),
                 message: change.message().map(str::to_string),
+                author: Author::of(h.author(ci as u32)),
                 ops,
             })
         })

@@ -14,8 +14,10 @@ use std::collections::HashMap;
 
 use automerge::{ActorId, Change, ChangeHash};
 
+use super::authority::Authorities;
 use super::op::{ChangeIdx, KeyIdx, OpIdx, OpRec};
 use super::rejection::Rejection;
+use crate::identity::Authorization;
 use crate::model::{EntityType, EntryField, EntrySchema, FieldPolicy};
 
 /// A change as the history keeps it.
@@ -23,6 +25,8 @@ use crate::model::{EntityType, EntryField, EntrySchema, FieldPolicy};
 pub(crate) struct ChangeNode {
     pub hash: ChangeHash,
     pub deps: Vec<ChangeIdx>,
+    /// Who verifiably made it, as judged when it was processed.
+    pub author: Authorization,
 }
 
 /// What a key is, which decides the policy of the ops written to it.
@@ -85,6 +89,8 @@ pub struct History {
     pub(crate) rejected: Vec<(ChangeIdx, Rejection)>,
     schema_type: Option<EntityType>,
     skipped_untyped: bool,
+    /// Whether operations were judged by a tenant authority (not open mode).
+    pub(crate) enforced: bool,
 }
 
 /// The root field that holds the entity type, which decides the schema.
@@ -142,8 +148,36 @@ impl History {
         i
     }
 
+    /// Who verifiably made the change at `idx`.
+    pub(crate) fn author(&self, idx: ChangeIdx) -> &Authorization {
+        &self.changes[idx as usize].author
+    }
+
+    /// Whether `auth` judges any processed change differently than it was
+    /// judged (a late attestation, certificate or revocation list): the
+    /// history must then be rebuilt.
+    pub(crate) fn judged_differently(
+        &self,
+        auth: &Authorities,
+        times: impl Fn(&ChangeHash) -> i64,
+        only: Option<&[ChangeHash]>,
+    ) -> bool {
+        if auth.is_enforced() != self.enforced {
+            return true;
+        }
+        let differs = |c: &ChangeNode| auth.author_of(&c.hash, times(&c.hash)) != c.author;
+        match only {
+            Some(hashes) => hashes.iter().any(|h| {
+                self.change_idx
+                    .get(h)
+                    .is_some_and(|&i| differs(&self.changes[i as usize]))
+            }),
+            None => self.changes.iter().any(differs),
+        }
+    }
+
     /// Add a change node (its dependencies must be known to be linked).
-    fn register_change(&mut self, c: &Change) -> ChangeIdx {
+    fn register_change(&mut self, c: &Change, auth: &Authorities) -> ChangeIdx {
         self.actor_index(c.actor_id());
         let deps = c
             .deps()
@@ -154,6 +188,7 @@ impl History {
         self.changes.push(ChangeNode {
             hash: c.hash(),
             deps,
+            author: auth.author_of(&c.hash(), c.timestamp()),
         });
         self.change_idx.insert(c.hash(), idx);
         idx
@@ -190,3 +225,4 @@ mod effective;
 pub(super) mod ingest;
 mod judge;
 pub(super) mod local_check;
+mod policed;

@@ -7,6 +7,8 @@
 //! concurrent values the field's policy picks the result. See `docs/policies.md`.
 
 mod audit;
+mod authority;
+mod authorship;
 mod bitset;
 mod guard;
 mod headline;
@@ -21,6 +23,8 @@ mod validate;
 mod violations;
 
 pub use audit::{audit_trail, ChangeRecord, OpRecord};
+pub use authority::{change_time_ms, Authorities, MAX_ATTESTATIONS_PER_CHANGE};
+pub use authorship::{Act, Author, Authorship};
 pub use guard::{activation_guard, failing_gases, latest_per_gas, GasReading};
 pub use headline::Headline;
 pub use history::History;

@@ -42,6 +42,16 @@ pub enum RejectReason {
     /// An edit inside a Text object that holds an identifier or enum value, after
     /// the change that created it.
     TextEditIgnored,
+    /// A legal operation whose change no valid certificate with a role it
+    /// needs vouches for (DESIGN.md, "Who may do what").
+    NotAuthorized {
+        /// What was attempted (`approving a permit`).
+        action: String,
+        /// The roles of which one is needed.
+        needed: Vec<String>,
+        /// Who vouched for the change, if anyone (`signed by tablet-2 (J. Smith)`).
+        signer: Option<String>,
+    },
 }
 
 impl RejectReason {
@@ -57,6 +67,7 @@ impl RejectReason {
             RejectReason::InvalidValue(_) => "invalid_value",
             RejectReason::DeleteNotAllowed => "delete_not_allowed",
             RejectReason::TextEditIgnored => "text_edit_ignored",
+            RejectReason::NotAuthorized { .. } => "not_authorized",
         }
     }
 
@@ -77,6 +88,18 @@ impl RejectReason {
                 format!(
                     "{field} holds a value fixed when written; edits inside its text are ignored"
                 )
+            }
+            RejectReason::NotAuthorized {
+                action,
+                needed,
+                signer,
+            } => {
+                let role = match needed.as_slice() {
+                    [one] => format!("the role {one}"),
+                    many => format!("one of the roles {}", many.join(", ")),
+                };
+                let by = signer.as_deref().unwrap_or("no valid signature");
+                format!("not authorized: {action} needs {role}; {by}")
             }
         }
     }
@@ -114,6 +137,13 @@ impl fmt::Display for Rejection {
             Some(RejectReason::GuardFailed(d)) => write!(f, "guard failed: {d}"),
             Some(RejectReason::MonotonicRegression { from, to }) => {
                 write!(f, "{} cannot go back: {from} -> {to}", self.field)
+            }
+            Some(RejectReason::NotAuthorized { action, needed, .. }) => {
+                let role = match needed.as_slice() {
+                    [one] => format!("the role {one}"),
+                    many => format!("one of the roles {}", many.join(", ")),
+                };
+                write!(f, "not authorized: {action} needs {role}")
             }
             _ => f.write_str(&self.detail),
         }

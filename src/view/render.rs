@@ -4,6 +4,7 @@ use automerge::{Automerge, ReadDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::authorship::{authorship, Authorship};
 use super::history::History;
 use super::op::{OpRec, OpValue};
 use super::rejection::Rejection;
@@ -49,6 +50,10 @@ pub struct View {
     pub rejected: Vec<Rejection>,
     /// Advisory rules that do not hold.
     pub violations: Vec<Violation>,
+    /// Who created the entity and, for a permit, who submitted, approved
+    /// and activated it, with how each was verified (docs/identity.md).
+    #[serde(default)]
+    pub authorship: Authorship,
 }
 
 impl View {
@@ -107,6 +112,7 @@ pub(crate) fn render(id: EntityId, doc: &Automerge, h: &History, refs: &CrossRef
         conflicts: Vec::new(),
         rejected,
         violations: Vec::new(),
+        authorship: Authorship::default(),
     };
     let Some(ty) = h.entity_type() else {
         view.violations.push(Violation {
@@ -126,6 +132,7 @@ pub(crate) fn render(id: EntityId, doc: &Automerge, h: &History, refs: &CrossRef
         let readings = snapshot::gas_readings(h, None);
         view.violations = permit_violations(status, &readings, refs);
     }
+    view.authorship = authorship(doc, h, view.fields.get("created_by"));
     view
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{put_text, WriteCtx};
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
+use crate::identity::Authorization;
 use crate::model::{EntryField, EntrySchema, FieldPolicy, Schema};
 use crate::view::{LocalTarget, OpValue, RejectReason, Rejection};
 
@@ -146,8 +147,10 @@ pub(crate) fn apply_edits(
     if writes.is_empty() {
         return Ok(None);
     }
+    let unsigned = Authorization::unverified();
+    let author = ctx.signer.as_ref().map_or(&unsigned, |s| s.acting());
     for w in &writes {
-        check(doc, w)?;
+        check(doc, w, author)?;
     }
     let before = doc.heads();
     // the effective objects the writes go into, resolved before the transaction
@@ -180,6 +183,10 @@ pub(crate) fn apply_edits(
     let Some(hash) = result.hash else {
         return Ok(None);
     };
+    // attested before the history judges it, so it is judged once
+    if let Some(signer) = &ctx.signer {
+        doc.attest_with(signer, [hash]);
+    }
     doc.catch_up(&before);
     if let Some(r) = doc.history().rejections_in(&hash).into_iter().next() {
         return Err(Error::Rejected(Box::new(r)));
@@ -411,10 +418,14 @@ fn rejected(field: &str, value: &OpValue, reason: RejectReason) -> Error {
     }))
 }
 
-fn check(doc: &EntityDoc, w: &Write) -> Result<()> {
+/// Check a write before it is made: the policy must accept it, and `author`
+/// must hold a role it needs (when the document is judged by an authority).
+fn check(doc: &EntityDoc, w: &Write, author: &Authorization) -> Result<()> {
     let h = doc.history();
     let run = |target: LocalTarget<'_>, path: &str, v: &OpValue| {
-        h.check_local(&target, v).map_err(|r| rejected(path, v, r))
+        h.check_local(&target, v)
+            .and_then(|()| h.authorize_local(&target, v, author))
+            .map_err(|r| rejected(path, v, r))
     };
     match w {
         Write::Root(f, v) => run(LocalTarget::Root(f), f, &v.op_value()),

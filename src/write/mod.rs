@@ -46,6 +46,9 @@ pub struct WriteCtx {
     pub device: String,
     /// What the change records about its origin; `None` records the device only.
     pub note: Option<ChangeNote>,
+    /// What attests the changes written (`None`: they go unsigned, as in a
+    /// store that never enrolled).
+    pub signer: Option<crate::identity::Signer>,
 }
 
 impl WriteCtx {

@@ -163,6 +163,9 @@ pub(crate) fn create_doc(
             },
         )
         .map_err(|f| Error::Automerge(f.error))?;
+    if let (Some(signer), [hash]) = (&ctx.signer, doc.heads().as_slice()) {
+        doc.attest_with(signer, [*hash]);
+    }
     doc.catch_up(&[]);
     if let Some(r) = doc.history().rejected.first() {
         return Err(Error::Rejected(Box::new(r.1.clone())));

@@ -1,6 +1,6 @@
 // The dashboard in a real browser: Debian's Chromium driven by playwright-core.
 //
-//   node tests/js/dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR [AUTHORS_JSON]
+//   node tests/js/dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR [AUTHORS_JSON] [AUTHORSHIP_JSON]
 //
 // Against a permitsync node that needs tokens and holds permit PERMIT_ID with
 // a conflict on `title`:
@@ -11,7 +11,11 @@
 //     "Keep this value" on the version that is not shown now, and wait until
 //     the page says there are no conflicts;
 //  4. open the permit: its title is the chosen value, the out-of-range gas
-//     reading is flagged, its isolation point is listed;
+//     reading is flagged, its isolation point is listed; with AUTHORSHIP_JSON
+//     ({approved, created, author, claimed}), the page and the printed sheet
+//     say who approved ("J. Smith on tablet-3, signed") and who created it,
+//     and the history shows a change's verified author (`author`) apart from
+//     the device its note claims (`claimed`);
 //  5. PATCH the permit's location over REST (outside the browser) and wait for
 //     the open page to show it: live updates over /v1/events;
 //  6. print {"ok": true, "chosen": ..., "location": ...} on stdout.
@@ -28,8 +32,9 @@ import { join } from "node:path";
 
 import { chromium } from "playwright-core";
 
-const [baseUrl, token, permitId, artifactDir, authorsJson] = process.argv.slice(2);
+const [baseUrl, token, permitId, artifactDir, authorsJson, authorshipJson] = process.argv.slice(2);
 const authors = authorsJson ? JSON.parse(authorsJson) : null;
+const authorship = authorshipJson ? JSON.parse(authorshipJson) : null;
 if (!baseUrl || !token || !permitId || !artifactDir) {
   console.error("usage: node dashboard.mjs BASE_URL TOKEN PERMIT_ID ARTIFACT_DIR");
   process.exit(2);
@@ -49,6 +54,35 @@ async function patch(id, body) {
     signal: AbortSignal.timeout(5_000),
   });
   if (!res.ok) throw new Error(`PATCH ${id}: ${res.status} ${await res.text()}`);
+}
+
+/** The text of the first element `selector` matches (waiting for it). */
+async function textOf(page, selector) {
+  const el = page.locator(selector).first();
+  await el.waitFor({ state: "attached" });
+  return (await el.textContent()) || "";
+}
+
+/** Who approved and created the permit, on the page, the sheet and in history. */
+async function checkAuthorship(page, want) {
+  const expect = (where, text, part) => {
+    if (!text.includes(part)) throw new Error(`${where} says ${JSON.stringify(text)}, expected ${JSON.stringify(part)}`);
+  };
+  expect("the approval", await textOf(page, '[data-testid="authorship-approved"]'), want.approved);
+  expect("the creation", await textOf(page, '[data-testid="authorship-created"]'), want.created);
+  expect("the printed approval",
+    await textOf(page, '[data-testid="print-authorisations"] tr[data-step="approved"]'), want.approved);
+  const entry = page.locator('[data-testid="history"] > li')
+    .filter({ has: page.locator(`[data-testid="history-claim"][data-device="${want.claimed}"]`) });
+  const author = entry.locator('[data-testid="history-author"]').first();
+  await author.waitFor();
+  const device = await author.getAttribute("data-device");
+  const verification = await author.getAttribute("data-verification");
+  if (device !== want.author || verification !== "signed") {
+    throw new Error(`the change claiming ${want.claimed} shows author ${device} (${verification}), ` +
+      `expected ${want.author} (signed)`);
+  }
+  log(`page, sheet and history say: approved by ${want.approved}; ${want.author} wrote what claims ${want.claimed}`);
 }
 
 async function main() {
@@ -138,6 +172,7 @@ async function main() {
     await page.getByTestId("isolation-point").first().waitFor();
     await page.locator('#live[data-state="live"]').waitFor();
     log("permit page shows the chosen title, the flagged gas reading and the isolation point");
+    if (authorship) await checkAuthorship(page, authorship);
 
     // 5. a write elsewhere shows up without a reload
     await patch(permitId, { location: NEW_LOCATION });

@@ -104,7 +104,10 @@ impl<S: SyncStore> Session<S> {
             return Ok(());
         }
         let state = self.states.entry(id).or_default();
+        let before = state.sent_hashes.clone();
         let generated = self.store.generate(id, state)?;
+        let sent = newly_sent(&before, &state.sent_hashes);
+        self.attest_sent(id, &sent, false, out)?;
         self.queue(id, generated.message, as_request, out);
         self.mark(id, generated.in_sync);
         Ok(())
@@ -206,10 +209,16 @@ impl<S: SyncStore> Session<S> {
         if access.read_only {
             msg.changes = ChunkList::from(Vec::<Vec<u8>>::new());
         }
+        if !access.read_only {
+            self.take_stashed(id)?;
+        }
         self.load_state(id)?;
         let state = self.states.entry(id).or_default();
+        let before = state.sent_hashes.clone();
         let limits = self.receive_limits;
-        let received = match self.store.receive(id, state, msg, &limits, is_request) {
+        let received = self.store.receive(id, state, msg, &limits, is_request);
+        let sent = newly_sent(&before, &state.sent_hashes);
+        let received = match received {
             Ok(received) => received,
             Err(ReceiveError::Untyped(_)) => {
                 // not a permitsync entity (yet): keep nothing, start over with it
@@ -250,6 +259,12 @@ impl<S: SyncStore> Session<S> {
             });
             return Ok(out);
         }
+        // how this node vouched for the peer's unsigned uploads, then what
+        // vouches for the changes the reply carries
+        if self.cfg.role == super::Role::Server {
+            self.attest_sent(id, &received.new_changes, true, &mut out)?;
+        }
+        self.attest_sent(id, &sent, false, &mut out)?;
         self.queue(id, received.reply, false, &mut out);
         self.mark(id, received.in_sync);
         self.advance_round(&mut out);
@@ -369,4 +384,13 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()
+}
+
+/// The hashes in `after` that were not in `before`: what a sync message
+/// just generated carries.
+fn newly_sent(
+    before: &std::collections::BTreeSet<automerge::ChangeHash>,
+    after: &std::collections::BTreeSet<automerge::ChangeHash>,
+) -> Vec<automerge::ChangeHash> {
+    after.difference(before).copied().collect()
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{Output, Session};
 use crate::error::Error;
-use crate::sync::extension;
 use crate::sync::storage::SyncStore;
+use crate::sync::{extension, identity_ext};
 use crate::wire;
 
 impl<S: SyncStore> Session<S> {
@@ -25,6 +25,8 @@ impl<S: SyncStore> Session<S> {
             }
             extension::BLOB_REQUEST => self.on_blob_request(body),
             extension::BLOB => self.on_blob(body),
+            identity_ext::IDENTITY => self.on_identity(body),
+            identity_ext::ATTEST => self.on_attest(body),
             other => Ok(self.fail(format!("unknown extension message {other}"))),
         };
         result.unwrap_or_else(|e| self.storage_failure(e))

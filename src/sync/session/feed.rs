@@ -99,6 +99,14 @@ impl<S: SyncStore> Session<S> {
             }
             n
         });
+        // the inline changes' attestations go first, so each is judged once
+        let mut out = Output::default();
+        for e in &entries {
+            if let Some(changes) = &e.changes {
+                let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+                self.attest_sent(e.id, &hashes, false, &mut out)?;
+            }
+        }
         let page = FeedPage {
             entries,
             next_cursor,
@@ -106,10 +114,9 @@ impl<S: SyncStore> Session<S> {
             page: number,
             binary: req.inline,
         };
-        Ok(Output {
-            send: vec![extension::feed(&self.cfg.local_peer, &peer, &page)],
-            ..Default::default()
-        })
+        out.send
+            .push(extension::feed(&self.cfg.local_peer, &peer, &page));
+        Ok(out)
     }
 
     /// The changes the peer lacks of document `id` by our saved sync state
@@ -283,6 +290,7 @@ impl<S: SyncStore> Session<S> {
         if new && !self.store.claim(id, &self.cfg.access.tenant)? {
             return Ok(false);
         }
+        self.take_stashed(id)?;
         let limits = self.receive_limits;
         let taken = match self.store.take_changes(id, changes, &limits) {
             Ok(taken) => taken,

@@ -4,7 +4,8 @@
 
 use super::{Output, Phase, Remote, Session};
 use crate::error::Error;
-use crate::sync::extension::{self, Extensions};
+use crate::sync::extension::Extensions;
+use crate::sync::identity_ext;
 use crate::sync::storage::SyncStore;
 use crate::wire::{Message, PeerId, PeerMetadata, PROTOCOL_V1};
 
@@ -28,12 +29,16 @@ impl<S: SyncStore> Session<S> {
             send: vec![Message::Peer {
                 sender_id: self.cfg.local_peer.clone(),
                 target_id: sender,
-                peer_metadata: Some(extension::metadata(self.cfg.local_peer.as_str())),
+                peer_metadata: Some(self.metadata()),
                 selected_protocol_version: PROTOCOL_V1.to_string(),
             }],
             ..Default::default()
         };
-        if let Err(e) = self.request_wanted_blobs(&mut out) {
+        let key = identity_ext::announced_key(meta.as_ref());
+        let result = self
+            .identity_hello(key, &mut out)
+            .and_then(|()| self.request_wanted_blobs(&mut out));
+        if let Err(e) = result {
             return self.storage_failure(e);
         }
         out
@@ -67,7 +72,8 @@ impl<S: SyncStore> Session<S> {
         self.phase = Phase::Ready;
         let mut out = Output::default();
         let result = self
-            .begin_round(&mut out)
+            .identity_hello(None, &mut out)
+            .and_then(|()| self.begin_round(&mut out))
             .and_then(|()| self.request_wanted_blobs(&mut out));
         if let Err(e) = result {
             return self.storage_failure(e);

@@ -8,6 +8,7 @@ use automerge::{Change, ChangeHash, ExpandedChange};
 
 use super::judge::Pass;
 use super::History;
+use crate::view::authority::Authorities;
 use crate::view::op::ChangeIdx;
 
 /// The result of [`History::ingest`].
@@ -21,21 +22,32 @@ pub(crate) enum Ingest {
 }
 
 impl History {
-    /// A history of all of `changes` (any order).
+    /// A history of all of `changes` (any order), in open mode.
     pub fn from_changes(changes: Vec<Change>) -> History {
-        let mut h = History::default();
-        let _ = h.ingest(changes);
+        History::judged_by(changes, &Authorities::open())
+    }
+
+    /// A history of all of `changes` (any order), judged by `auth`.
+    pub fn judged_by(changes: Vec<Change>, auth: &Authorities) -> History {
+        let mut h = History {
+            enforced: auth.is_enforced(),
+            ..History::default()
+        };
+        // a fresh history judges the `type` of every change before any
+        // other field, so it never asks to be rebuilt
+        let _ = h.ingest(changes, auth);
         h
     }
 
     /// Process new changes. Changes already known are skipped; the rest are
-    /// processed in a causal order whatever order they come in.
-    pub(crate) fn ingest(&mut self, changes: Vec<Change>) -> Ingest {
+    /// processed in a causal order whatever order they come in, judged by
+    /// `auth` (which must be the context the history was built with).
+    pub(crate) fn ingest(&mut self, changes: Vec<Change>, auth: &Authorities) -> Ingest {
         let ordered = self.causal_order(changes);
         let decoded: Vec<(ChangeIdx, ExpandedChange)> = ordered
             .into_iter()
             .map(|c| {
-                let idx = self.register_change(&c);
+                let idx = self.register_change(&c, auth);
                 (idx, c.decode())
             })
             .collect();

@@ -7,6 +7,7 @@ use automerge::{ExpandedChange, ObjType};
 
 use super::{History, KeyRole, ObjRole, TYPE_FIELD};
 use crate::model::{FieldPolicy, ScalarKind, Schema};
+use crate::view::authority;
 use crate::view::bitset::BitSet;
 use crate::view::op::{ChangeIdx, OpIdx, OpRec, OpValue};
 use crate::view::rejection::{RejectReason, Rejection};
@@ -149,16 +150,18 @@ impl History {
         // the value that remains.
         let remaining = self.in_force_at(&self.eff_union(&remaining), at.change);
         let role = self.keys[key as usize].role.clone();
-        let verdict = validate::judge(
-            self,
-            &role,
-            &value,
-            &Prior {
-                overwritten: &prior,
-                remaining: &remaining,
-            },
-            Some(at.change),
-        );
+        let prior = Prior {
+            overwritten: &prior,
+            remaining: &remaining,
+        };
+        let verdict =
+            validate::judge(self, &role, &value, &prior, Some(at.change)).and_then(|()| {
+                if !self.enforced {
+                    return Ok(());
+                }
+                let op = self.policed_op(&role, &self.keys[key as usize].path, &value, &prior);
+                authority::authorize(op, self.author(at.change))
+            });
         let idx = self.ops.len() as OpIdx;
         let valid = verdict.is_ok();
         let eff = match (&verdict, &value) {

@@ -1,8 +1,10 @@
 //! Checking a local write before it is made, and naming effective objects.
 
 use super::{History, KeyRole};
+use crate::identity::Authorization;
 use crate::model::{EntryField, FieldPolicy, Schema};
-use crate::view::op::{OpRec, OpValue};
+use crate::view::authority;
+use crate::view::op::{OpIdx, OpRec, OpValue};
 use crate::view::rejection::RejectReason;
 use crate::view::validate::{self, Prior};
 
@@ -14,31 +16,7 @@ impl History {
         target: &LocalTarget<'_>,
         value: &OpValue,
     ) -> Result<(), RejectReason> {
-        let schema = self.entity_type().map(Schema::of);
-        let policy_of = |field: &str| schema.and_then(|s| s.policy(field));
-        let (role, prior) = match target {
-            LocalTarget::Root(field) => {
-                let Some(policy) = policy_of(field) else {
-                    return Err(RejectReason::InvalidValue(format!("unknown field {field}")));
-                };
-                let prior = self
-                    .root_key(field)
-                    .map(|k| self.effective(k, None))
-                    .unwrap_or_default();
-                (KeyRole::Root(policy), prior)
-            }
-            LocalTarget::Item { field, item } => {
-                let role = match policy_of(field) {
-                    Some(FieldPolicy::SetMerge) => KeyRole::SetItem,
-                    Some(FieldPolicy::TrueWinsMap) => KeyRole::TrueWinsItem,
-                    Some(FieldPolicy::AppendOnly(s)) => KeyRole::Entry(s),
-                    _ => return Err(RejectReason::InvalidValue(format!("{field} has no items"))),
-                };
-                let prior = self.items(field, None).remove(*item).unwrap_or_default();
-                (role, prior)
-            }
-            LocalTarget::EntryField(f) => (KeyRole::EntryField(*f), Vec::new()),
-        };
+        let (role, prior, _) = self.local_prior(target)?;
         validate::judge(
             self,
             &role,
@@ -49,6 +27,58 @@ impl History {
             },
             None,
         )
+    }
+
+    /// Check that `author` may make a local write of `value` at `target`,
+    /// when the history is judged by an authority (always, in open mode).
+    pub(crate) fn authorize_local(
+        &self,
+        target: &LocalTarget<'_>,
+        value: &OpValue,
+        author: &Authorization,
+    ) -> Result<(), RejectReason> {
+        if !self.enforced {
+            return Ok(());
+        }
+        let (role, prior, path) = self.local_prior(target)?;
+        let prior = Prior {
+            overwritten: &prior,
+            remaining: &[],
+        };
+        authority::authorize(self.policed_op(&role, &path, value, &prior), author)
+    }
+
+    /// The role of the key a local write goes to, the ops in force there, and
+    /// its path.
+    fn local_prior(
+        &self,
+        target: &LocalTarget<'_>,
+    ) -> Result<(KeyRole, Vec<OpIdx>, String), RejectReason> {
+        let schema = self.entity_type().map(Schema::of);
+        let policy_of = |field: &str| schema.and_then(|s| s.policy(field));
+        Ok(match target {
+            LocalTarget::Root(field) => {
+                let Some(policy) = policy_of(field) else {
+                    return Err(RejectReason::InvalidValue(format!("unknown field {field}")));
+                };
+                let prior = self
+                    .root_key(field)
+                    .map(|k| self.effective(k, None))
+                    .unwrap_or_default();
+                (KeyRole::Root(policy), prior, field.to_string())
+            }
+            LocalTarget::Item { field, item } => {
+                let role = match policy_of(field) {
+                    Some(FieldPolicy::SetMerge) => KeyRole::SetItem,
+                    Some(FieldPolicy::TrueWinsMap) => KeyRole::TrueWinsItem,
+                    Some(FieldPolicy::AppendOnly(s)) => KeyRole::Entry(s),
+                    _ => return Err(RejectReason::InvalidValue(format!("{field} has no items"))),
+                };
+                let prior = self.items(field, None).remove(*item).unwrap_or_default();
+                (role, prior, format!("{field}.{item}"))
+            }
+            LocalTarget::EntryField(f) => (KeyRole::EntryField(*f), Vec::new(), f.name.to_string()),
+        })
     }
 
     /// The effective object of a container or Text field: the winning op that

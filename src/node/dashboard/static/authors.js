@@ -1,10 +1,37 @@
-// Who did what, read from an entity's history (`GET /v1/entities/{id}/history`):
-// which device wrote each concurrent value of a conflict, and who moved a
-// permit through its workflow (for the printed permit).
+// Who did what: read from an entity's history (`GET /v1/entities/{id}/history`),
+// which device wrote each concurrent value of a conflict and who moved a
+// permit through its workflow; and how a view's `authorship` entries and a
+// history entry's verified `author` are said ("J. Smith on tablet-3, signed").
 
-/** A history entry's author: the device its change note names. */
+/** What each verification is called on the page. */
+const VERIFICATION = {
+  signed: "signed",
+  relay_attested: "attested by the relay",
+  unverified: "unverified",
+};
+
+/**
+ * "J. Smith on tablet-3, signed": who (`{device, person, verification,
+ * refused?}`, a view's authorship entry or a history entry's author) and how
+ * that is known.
+ */
+export function whoText(a) {
+  if (!a) return "unknown";
+  const device = a.device || "unknown device";
+  const who = a.person ? `${a.person} on ${device}` : device;
+  const how = VERIFICATION[a.verification] || a.verification || "unverified";
+  return a.refused ? `${who}, ${how} (certificate ${a.refused})` : `${who}, ${how}`;
+}
+
+/**
+ * A history entry's author as a name: the verified device, else (nothing
+ * verifies the change) the device its note claims.
+ */
 function author(entry) {
-  return entry.device || (entry.actor ? `actor ${String(entry.actor).slice(0, 8)}` : "unknown device");
+  const a = entry.author;
+  if (a && a.device && a.verification !== "unverified") return a.device;
+  return entry.claimed_device || entry.device
+    || (entry.actor ? `actor ${String(entry.actor).slice(0, 8)}` : "unknown device");
 }
 
 /**

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { badge, empty, h } from "./dom.js";
 import { dateTime, fieldLabel, short, typeLabel, valueText } from "./format.js";
+import { whoText } from "./authors.js";
 
 /** How many entries show before "Show all". */
 const FIRST = 20;
@@ -41,15 +42,36 @@ export function historyList(entries) {
   return h("div", {}, list, more);
 }
 
+/**
+ * Who made a change: the verified author with how it is known, and the
+ * device its note claims when that is not the author.
+ */
+function authorLine(e) {
+  const a = e.author || { verification: "unverified" };
+  const claim = e.claimed_device ?? e.device ?? null;
+  const known = a.device && a.verification !== "unverified";
+  const who = a.device || a.refused
+    ? whoText(a)
+    : `${claim || `actor ${short(e.actor)}`}, unverified`;
+  const claims = claim && (known || a.refused) && claim !== a.device;
+  return h("span", { class: "who" },
+    h("span", {
+      "data-testid": "history-author",
+      "data-device": a.device || "",
+      "data-verification": a.verification || "unverified",
+    }, who),
+    claims ? h("span", { class: "claim", "data-testid": "history-claim", "data-device": claim },
+      ` · note claims ${claim}`) : null);
+}
+
 function entry(e) {
-  const who = e.device || `actor ${short(e.actor)}`;
   const ops = describeOps(e.ops || []);
   return h(
     "li",
     { class: e.resolution ? "resolution" : "" },
     h("div", { class: "history-head" },
       h("time", { datetime: new Date((e.time || 0) * 1000).toISOString() }, dateTime((e.time || 0) * 1000)),
-      h("span", { class: "who" }, who),
+      authorLine(e),
       e.resolution ? badge("Conflict resolved", "status-verified") : null,
       e.via && e.via !== "resolve" ? badge(`via ${e.via}`, "muted") : null),
     e.resolution

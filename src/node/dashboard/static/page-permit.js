@@ -6,7 +6,7 @@
 
 import { api, photoUrl } from "./api.js";
 import { actionsPanel, isolationButton } from "./actions.js";
-import { writersOf } from "./authors.js";
+import { whoText, writersOf } from "./authors.js";
 import { conflictCard } from "./conflict.js";
 import { badge, empty, h, panel, toast } from "./dom.js";
 import {
@@ -60,7 +60,8 @@ export async function renderPermit(ctx, id) {
         panel("Work", {},
           dl([
             ["Description", f.description || "—"],
-            ["Created", `${dateTime(f.created_at)} by ${f.created_by || "unknown"}`],
+            ["Created", [`${dateTime(f.created_at)} by `, created(view)]],
+            ...authorshipRows(view),
             ["Permit id", h("span", { class: "mono" }, view.id)],
           ])),
         panel("Safety checklist", {}, checklist(f.safety_checklist, canWrite ? id : null, done)),
@@ -75,6 +76,30 @@ export async function renderPermit(ctx, id) {
     panel("History", { "data-testid": "history-panel" },
       entries instanceof Error ? empty(`History unavailable: ${entries.message}`) : historyList(history)),
     view.type === "permit" ? printSheet(view, kids, history, alarms) : null);
+}
+
+/** Who created the entity: its verified creator, else the `created_by` written. */
+function created(view) {
+  const c = view.authorship?.created_by;
+  return h("span", { "data-testid": "authorship-created" },
+    c ? whoText(c) : `${view.fields?.created_by || "unknown"}, unverified`);
+}
+
+/** The workflow moves the view names an author for. */
+const AUTHORSHIP_ROWS = [
+  ["submitted_by", "Submitted", "authorship-submitted"],
+  ["approved_by", "Approved", "authorship-approved"],
+  ["activated_by", "Issued", "authorship-activated"],
+];
+
+/** "Approved: by J. Smith on tablet-3, signed · 12 Mar, 14:02", for each move made. */
+function authorshipRows(view) {
+  const a = view.authorship || {};
+  return AUTHORSHIP_ROWS.filter(([key]) => a[key]).map(([key, label, testid]) => [
+    label,
+    h("span", { "data-testid": testid, "data-verification": a[key].verification },
+      `by ${whoText(a[key])} · ${dateTime((a[key].time || 0) * 1000)}`),
+  ]);
 }
 
 function dl(rows) {

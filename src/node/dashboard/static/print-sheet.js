@@ -1,12 +1,13 @@
 // The printed permit: a sheet that only print media shows (style.css hides
 // it on screen and hides everything else in print). What the permit says,
 // its checklist, PPE, gas tests, isolation points and closeout, who created,
-// submitted, approved and issued it as far as its history shows, and lines
+// submitted, approved and issued it (the view's verified authors, else what
+// its history's notes claim), and lines
 // for the signatures the site's procedure asks for on paper.
 
 import { h } from "./dom.js";
 import { dateTime, num, short, statusLabel } from "./format.js";
-import { creator, statusMoves } from "./authors.js";
+import { creator, statusMoves, whoText } from "./authors.js";
 
 /** The moves the sheet records, in workflow order. */
 const MOVES = [
@@ -27,6 +28,20 @@ const SIGNATURES = [
   "Permit closed out by",
 ];
 
+/** The moves the view's `authorship` names a verified author for. */
+const VERIFIED_MOVES = { submitted: "submitted_by", approved: "approved_by", active: "activated_by" };
+
+/**
+ * A row of the authorisations table: the view's verified author of the
+ * step when it names one, else what the history's notes say.
+ */
+function authorisation(step, label, act, fallback) {
+  const text = act ? `${whoText(act)}, ${dateTime((act.time || 0) * 1000)}` : fallback;
+  return h("tr", { "data-step": step },
+    h("td", {}, label),
+    h("td", { "data-verification": act ? act.verification : "" }, text));
+}
+
 const table = (head, rows) => h("table", { class: "print-table" },
   h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)))),
   h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))));
@@ -40,6 +55,7 @@ export function printSheet(view, kids, entries, alarms) {
   const f = view.fields || {};
   const made = creator(entries);
   const moves = statusMoves(entries);
+  const authorship = view.authorship || {};
   const checklist = Object.entries(f.safety_checklist || {});
   const ppe = Array.isArray(f.ppe_requirements) ? f.ppe_requirements : Object.keys(f.ppe_requirements || {});
   const readings = Object.entries(f.gas_readings || {})
@@ -106,11 +122,13 @@ export function printSheet(view, kids, entries, alarms) {
       })
       : h("p", {}, "No closeout started."),
     h("h2", {}, "Authorisations"),
-    table(["Step", "By (device), when"], [
-      ["Created", made ? who(made) : `${f.created_by || "—"}, ${dateTime(f.created_at)}`],
-      ...MOVES.filter(([st]) => moves[st] || ["submitted", "approved", "active"].includes(st))
-        .map(([st, label]) => [label, who(moves[st])]),
-    ]),
+    h("table", { class: "print-table", "data-testid": "print-authorisations" },
+      h("thead", {}, h("tr", {}, ["Step", "By (person on device, how verified), when"].map((c) => h("th", {}, c)))),
+      h("tbody", {},
+        authorisation("created", "Created", authorship.created_by,
+          made ? who(made) : `${f.created_by || "—"}, unverified, ${dateTime(f.created_at)}`),
+        MOVES.filter(([st]) => moves[st] || ["submitted", "approved", "active"].includes(st))
+          .map(([st, label]) => authorisation(st, label, authorship[VERIFIED_MOVES[st]], who(moves[st]))))),
     entries === null ? h("p", { class: "hint" }, "This node keeps no history: authorisations unknown.") : null,
     h("h2", {}, "Signatures"),
     h("table", { class: "print-table signatures", "data-testid": "print-signatures" },

@@ -1,0 +1,186 @@
+//! Who made each change, as the view judges it: the tenant authority a
+//! replica knows (its certificates and revocation list) and the attestations
+//! it holds for one document's changes (DESIGN.md, "Who may do what").
+//!
+//! The view is a pure function of the changes and of this context: replicas
+//! holding the same inputs judge alike, whatever order they came in. Without
+//! an authority (a store that never enrolled, a relay without a tokens file)
+//! the view is in open mode and authorizes every operation, as before.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use automerge::ChangeHash;
+
+use crate::identity::{
+    required_roles, Attestation, Authorization, PolicedOp, TenantAuthority, Verification,
+};
+
+use super::rejection::RejectReason;
+
+/// Most attestations kept for one change: an author signature, a relay's
+/// delivery attestation and a few renewals. More are dropped, so a peer that
+/// floods a change with attestations costs a bounded amount.
+pub const MAX_ATTESTATIONS_PER_CHANGE: usize = 8;
+
+/// The judging context of one document.
+#[derive(Clone, Debug, Default)]
+pub struct Authorities {
+    authority: Option<Arc<TenantAuthority>>,
+    attestations: HashMap<ChangeHash, Vec<Attestation>>,
+    /// Attestations (whole, with the key they verified with) whose signature
+    /// was checked, or that this node made: a signature is verified once,
+    /// not again at every judgement.
+    verified: RefCell<HashSet<(Vec<u8>, [u8; 32])>>,
+}
+
+impl Authorities {
+    /// Open mode: no authority, every operation authorized.
+    pub fn open() -> Authorities {
+        Authorities::default()
+    }
+
+    /// Judged by `authority`, when there is one.
+    pub fn with_authority(authority: Option<Arc<TenantAuthority>>) -> Authorities {
+        Authorities {
+            authority,
+            ..Authorities::default()
+        }
+    }
+
+    /// Whether operations are judged by an authority.
+    pub fn is_enforced(&self) -> bool {
+        self.authority.is_some()
+    }
+
+    /// The authority, when enforced.
+    pub fn authority(&self) -> Option<&Arc<TenantAuthority>> {
+        self.authority.as_ref()
+    }
+
+    /// Replace the authority (a new certificate or revocation list was
+    /// learnt, or the store enrolled). The caller rebuilds what was judged.
+    pub fn set_authority(&mut self, authority: Option<Arc<TenantAuthority>>) {
+        self.authority = authority;
+    }
+
+    /// Hold an attestation. Returns whether it is new (an identical one, or
+    /// one beyond [`MAX_ATTESTATIONS_PER_CHANGE`], is dropped).
+    pub fn add(&mut self, a: Attestation) -> bool {
+        let list = self.attestations.entry(a.change).or_default();
+        if list.contains(&a) || list.len() >= MAX_ATTESTATIONS_PER_CHANGE {
+            return false;
+        }
+        list.push(a);
+        // one order everywhere, whatever order they came in
+        list.sort_by_key(Attestation::to_bytes);
+        true
+    }
+
+    /// Hold an attestation this node just made with `key`: its signature
+    /// needs no checking. Returns whether it is new.
+    pub fn add_own(&mut self, a: Attestation, key: &crate::identity::PublicKey) -> bool {
+        self.verified.borrow_mut().insert((a.to_bytes(), key.0));
+        self.add(a)
+    }
+
+    /// The attestations held for `change`.
+    pub fn of(&self, change: &ChangeHash) -> &[Attestation] {
+        self.attestations.get(change).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every attestation held, in no particular order.
+    pub fn all(&self) -> impl Iterator<Item = &Attestation> {
+        self.attestations.values().flatten()
+    }
+
+    /// Who verifiably made `change`, written at `timestamp` (the change's own
+    /// time as Automerge records it: seconds, or milliseconds from clients
+    /// that write those). Unverified in open mode: nothing vouches there,
+    /// but nothing is refused either.
+    pub fn author_of(&self, change: &ChangeHash, timestamp: i64) -> Authorization {
+        match &self.authority {
+            Some(authority) => {
+                let mut verified = self.verified.borrow_mut();
+                authority.authorize_with(change_time_ms(timestamp), self.of(change), |a, key| {
+                    let seen = (a.to_bytes(), key.0);
+                    if verified.contains(&seen) {
+                        return true;
+                    }
+                    let ok = a.verify_with(key).is_ok();
+                    if ok {
+                        verified.insert(seen);
+                    }
+                    ok
+                })
+            }
+            None => Authorization::unverified(),
+        }
+    }
+}
+
+/// A change's time in milliseconds since the epoch. permitsync and
+/// automerge-repo write seconds; a value too large to be seconds (after the
+/// year 5138) is taken as milliseconds.
+pub fn change_time_ms(timestamp: i64) -> i64 {
+    if timestamp.unsigned_abs() < 100_000_000_000 {
+        timestamp.saturating_mul(1000)
+    } else {
+        timestamp
+    }
+}
+
+/// Judge an operation's authority: `Ok` when `author` holds a role `op`
+/// needs, or `op` needs none; `not_authorized` otherwise.
+pub(crate) fn authorize(op: PolicedOp, author: &Authorization) -> Result<(), RejectReason> {
+    let Some(needed) = required_roles(op) else {
+        return Ok(());
+    };
+    if author.holds_any(needed) {
+        return Ok(());
+    }
+    Err(RejectReason::NotAuthorized {
+        action: action_name(op).to_string(),
+        needed: needed.iter().map(|r| r.as_str().to_string()).collect(),
+        signer: signer_name(author),
+    })
+}
+
+/// How the error names an operation: `approving a permit`.
+fn action_name(op: PolicedOp) -> &'static str {
+    use crate::model::PermitStatus::*;
+    match op {
+        PolicedOp::PermitTransition { to, .. } => match to {
+            Draft => "returning a permit to draft",
+            Submitted => "submitting a permit",
+            Approved => "approving a permit",
+            Active => "activating a permit",
+            Suspended => "suspending a permit",
+            Completed => "completing a permit",
+            Closed => "closing a permit",
+            Cancelled => "cancelling a permit",
+        },
+        PolicedOp::IsolationStatus => "moving an isolation point",
+        PolicedOp::GasReading => "recording a gas reading",
+        PolicedOp::CloseoutCompleted => "completing a closeout",
+        PolicedOp::Other => "writing",
+    }
+}
+
+/// Who vouched for a change, as a rejection names them.
+fn signer_name(author: &Authorization) -> Option<String> {
+    let device = author.device.as_deref()?;
+    let who = match &author.person {
+        Some(p) => format!("{device} ({p})"),
+        None => device.to_string(),
+    };
+    Some(match (author.verification, author.refused) {
+        (Verification::Signed, _) => format!("signed by {who}"),
+        (Verification::RelayAttested, _) => format!("uploaded by {who}"),
+        (Verification::Unverified, Some(why)) => {
+            format!("signed by {who}, whose certificate is {why}")
+        }
+        (Verification::Unverified, None) => return None,
+    })
+}
