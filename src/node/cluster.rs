@@ -3,7 +3,9 @@
 //! database's notification wakes it, and every poll interval regardless
 //! (notifications can be lost: a reconnecting listener, or a database
 //! without `NOTIFY`), and tells this relay's live connections, as for a
-//! write of its own. `docs/cluster.md` describes the whole.
+//! write of its own; and reads the identity records again when another
+//! relay changed them ([`crate::store::Store::refresh_identity`]).
+//! `docs/cluster.md` describes the whole.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +93,17 @@ pub(super) async fn follow(
         }
         if next_poll <= tokio::time::Instant::now() {
             next_poll = tokio::time::Instant::now() + poll;
+        }
+        // certificates issued and revoked through other relays: judged
+        // alike here, before the documents caught up below are shown
+        let refreshed = {
+            let store = store.clone();
+            run_blocking_store(move || store.refresh_identity()).await
+        };
+        match refreshed {
+            Ok(true) => tracing::info!("identity records changed; documents are judged again"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the identity records"),
         }
         // devices other relays removed: refused here too, and cut off
         let reloaded = {

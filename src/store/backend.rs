@@ -170,6 +170,13 @@ pub trait Backend: Send + Sync + 'static {
     fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+    /// Tell the other processes sharing the storage that something they
+    /// cache changed outside the feed (identity records: certificates,
+    /// revocation lists, authority keys), waking them as a feed write does
+    /// ([`Backend::wake`]). A hint: they poll regardless.
+    fn announce(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
     /// Record that relay `relay` (listening on `address`, caught up to feed
     /// position `feed_seq`) is alive, and read which relays were seen
     /// within `recent`. `None`: storage of one process, no other relays.

@@ -105,6 +105,29 @@ impl Store {
         Ok(out)
     }
 
+    /// On storage shared with other relays: read the identity records
+    /// again (certificates, revocation lists, enrollments, the authority
+    /// key) when one of them changed since the last look, so that what
+    /// another relay issued or revoked judges here alike; every loaded
+    /// document is then judged again before its next use. One read when
+    /// nothing changed. Returns whether something did.
+    pub fn refresh_identity(&self) -> Result<bool> {
+        if !self.inner.backend.shared() {
+            return Ok(false);
+        }
+        self.inner.identity.refresh(self.inner.backend.as_ref())
+    }
+
+    /// Read the identity records again from storage now, changed or not
+    /// (before revoking: the certificates another relay issued a moment
+    /// ago are revoked too).
+    pub fn reload_identity(&self) -> Result<()> {
+        if self.inner.backend.shared() {
+            self.inner.identity.reload(self.inner.backend.as_ref())?;
+        }
+        Ok(())
+    }
+
     /// The last feed position in storage (every relay's writes).
     pub fn stored_feed_head(&self) -> Result<u64> {
         Ok(self

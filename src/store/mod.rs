@@ -30,6 +30,8 @@ mod id_space;
 #[cfg(test)]
 mod id_space_tests;
 mod identity;
+mod identity_marking;
+mod identity_status;
 mod interlocks;
 pub(crate) mod keys;
 mod options;
@@ -44,9 +46,7 @@ mod summary;
 mod tenancy;
 mod writes;
 
-pub use authority_ops::{
-    CertificateInfo, CertificateRequest, IdentityStatus, DEVICE_CERTIFICATE_DAYS,
-};
+pub use authority_ops::{CertificateRequest, DEVICE_CERTIFICATE_DAYS};
 pub use backend::{
     Backend, BatchOp, Check, Checked, Heartbeat, MemBackend, Pair, RelaySeen, StorageError,
 };
@@ -57,6 +57,7 @@ pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
 pub use format::FORMAT_VERSION;
 pub use group_commit::GroupCommit;
+pub use identity_status::{CertificateInfo, IdentityStatus};
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,
 };

@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Change, ChangeHash};
 
-use super::backend::{Backend, BatchOp};
+use super::backend::{Backend, BatchOp, Check, Checked};
 use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
 use super::failure::{poisoned, renamed, storage};
 use super::feed::Feed;
 use super::format;
 use super::identity::Identity;
+use super::identity_marking::Marking;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
@@ -104,6 +105,16 @@ impl Store {
 
     /// A store on any backend.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
+        // relays over one database: their identity caches follow each other
+        let backend: Arc<dyn Backend> = if backend.shared() {
+            Arc::new(Marking::new(backend))
+        } else {
+            backend
+        };
+        Store::open_on(backend, opts, 1)
+    }
+
+    fn open_on(backend: Arc<dyn Backend>, opts: StoreOptions, attempt: u32) -> Result<Store> {
         let mut init: Vec<BatchOp> = Vec::new();
         // refuse a newer store before reading anything else of it
         format::check(backend.as_ref(), &mut init)?;
@@ -132,7 +143,22 @@ impl Store {
         };
         let identity = Identity::open(backend.as_ref(), &mut init)?;
         if !init.is_empty() {
-            backend.apply(init).map_err(storage)?;
+            if backend.shared() {
+                // only where still absent: relays opening a new database
+                // together must all keep what one of them wrote
+                let check = Check {
+                    feed_seq: None,
+                    expect: init.iter().map(|(k, _)| (k.clone(), None)).collect(),
+                };
+                if backend.apply_checked(init, &check).map_err(storage)? != Checked::Applied {
+                    if attempt >= 3 {
+                        return Err(Error::storage("the store's records keep changing"));
+                    }
+                    return Store::open_on(backend, opts, attempt + 1);
+                }
+            } else {
+                backend.apply(init).map_err(storage)?;
+            }
             backend.flush().map_err(storage)?;
         }
         // another relay may map ids at any time: always look

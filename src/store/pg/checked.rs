@@ -34,6 +34,8 @@ const SET_HEAD: &str = "UPDATE permitsync_feed_head SET seq = $1 WHERE id = 1";
 /// position, a hint only.
 pub(super) const CHANNEL: &str = "permitsync_feed";
 const NOTIFY: &str = "SELECT pg_notify('permitsync_feed', $1)";
+/// The notification of a change outside the feed (identity records).
+pub(super) const ANNOUNCE: &str = "SELECT pg_notify('permitsync_feed', 'identity')";
 /// Whether the database has `pg_notify` (PostgreSQL; not CockroachDB).
 pub(super) const PROBE_NOTIFY: &str = "SELECT pg_notify('permitsync_probe', '')";
 

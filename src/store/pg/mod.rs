@@ -382,6 +382,20 @@ impl Backend for PgBackend {
         })
     }
 
+    /// A notification on the channel the relays listen on (no transaction:
+    /// what it announces committed before).
+    fn announce(&self) -> Result<(), StorageError> {
+        if !self.notify {
+            return Ok(());
+        }
+        self.call(move |client| async move {
+            client
+                .batch_execute(checked::ANNOUNCE)
+                .await
+                .map_err(error::storage)
+        })
+    }
+
     /// What wakes this relay when another relay over the database committed
     /// a write (`LISTEN/NOTIFY`; the listener starts on the first call).
     /// `None` where the database has no `NOTIFY` (CockroachDB, YugabyteDB):
