@@ -101,7 +101,11 @@ pub(super) async fn follow(
             run_blocking_store(move || store.refresh_identity()).await
         };
         match refreshed {
-            Ok(true) => tracing::info!("identity records changed; documents are judged again"),
+            Ok(true) => {
+                tracing::info!("identity records changed; documents are judged again");
+                // a newer revocation list goes to the live connections
+                state.hub.identity_changed(None);
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the identity records"),
         }

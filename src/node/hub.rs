@@ -17,6 +17,8 @@ use crate::model::{Access, EntityId};
 pub enum HubEvent {
     /// A document changed (not through this connection).
     DocChanged(EntityId),
+    /// The node learnt a newer revocation list: send it on.
+    IdentityChanged,
     /// Close the connection (e.g. the device was removed).
     Close(String),
     /// The node is shutting down.
@@ -242,6 +244,18 @@ impl Hub {
                 let theirs = tenant.is_none_or(|t| p.access.tenant == t);
                 if Some(*conn) != origin && theirs && (p.wants_all || following.contains(conn)) {
                     let _ = p.events.send(HubEvent::DocChanged(id));
+                }
+            }
+        }
+    }
+
+    /// Tell every connection but `origin` that the node learnt a newer
+    /// revocation list (each sends on its own tenant's, if the peer lacks it).
+    pub fn identity_changed(&self, origin: Option<u64>) {
+        if let Ok(peers) = self.peers.lock() {
+            for (conn, p) in peers.iter() {
+                if Some(*conn) != origin {
+                    let _ = p.events.send(HubEvent::IdentityChanged);
                 }
             }
         }

@@ -110,6 +110,7 @@ pub fn revoke_certificates(state: &NodeState, tenant: &str, device: &str) {
                 version = list.list.version,
                 "certificates revoked"
             );
+            state.hub.identity_changed(None);
             return;
         }
         tracing::info!(

@@ -39,6 +39,7 @@ mod peer_records;
 mod persist;
 mod pg;
 mod reads;
+mod revocations;
 mod sled_backend;
 #[allow(clippy::module_inception)]
 mod store;

@@ -19,6 +19,7 @@ mod extensions;
 mod feed;
 mod handshake;
 mod identity;
+mod identity_state;
 mod round;
 mod unavailable;
 
@@ -69,6 +70,9 @@ pub struct Output {
     pub rejected: usize,
     /// Documents received with conflicts.
     pub conflicts: usize,
+    /// A newer revocation list was learnt from the peer (tell the other
+    /// connections: [`Session::on_identity_changed`]).
+    pub identity_changed: bool,
 }
 
 impl Output {
@@ -79,6 +83,7 @@ impl Output {
         self.changes_applied += other.changes_applied;
         self.rejected += other.rejected;
         self.conflicts += other.conflicts;
+        self.identity_changed |= other.identity_changed;
     }
 }
 
@@ -140,7 +145,7 @@ pub struct Session<S: SyncStore = Store> {
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
     /// The identity extension's state (`session/identity.rs`).
-    identity: identity::IdentityState,
+    identity: identity_state::IdentityState,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -169,7 +174,7 @@ impl<S: SyncStore> Session<S> {
             stored_states: HashMap::new(),
             inline_pages: HashMap::new(),
             pages_sent: 0,
-            identity: identity::IdentityState::default(),
+            identity: identity_state::IdentityState::default(),
         }
     }
 
