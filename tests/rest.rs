@@ -50,6 +50,7 @@ fn node_with(auth: Auth) -> Node {
         quotas: Default::default(),
         rate: Default::default(),
         admin_token: None,
+        cluster: Default::default(),
     };
     Node {
         state: Arc::new(state),

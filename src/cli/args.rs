@@ -101,6 +101,10 @@ pub enum Command {
     /// Restore a backup into a new, empty --data directory; the restored
     /// store announces a new epoch, so devices push again what it lacks.
     Restore(RestoreArgs),
+    /// Copy a relay's whole store between a sled directory and a PostgreSQL
+    /// database (documents, feed, tenants, devices, sync states: every key).
+    /// Stop the relay first.
+    Migrate(MigrateArgs),
     /// Show this store's identity: its key, the tenant it enrolled with,
     /// its certificate and roles, and whether operations are judged
     /// (enforced) or not (open).
@@ -120,6 +124,30 @@ pub enum AuthorityCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+}
+
+/// `migrate` options: exactly one of --from-data and --to-data.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["from_data", "to_data"])))]
+pub struct MigrateArgs {
+    /// Copy the sled store in DIR into the database.
+    #[arg(long, value_name = "DIR")]
+    pub from_data: Option<PathBuf>,
+    /// Copy the database's store into a new sled store in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub to_data: Option<PathBuf>,
+    /// The database, e.g. postgres://permitsync:SECRET@db.example:5432/permitsync.
+    #[arg(
+        long,
+        env = "PERMITSYNC_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Copy even when the destination already holds a store (its keys are
+    /// overwritten by the source's; keys only it has stay).
+    #[arg(long)]
+    pub into_non_empty: bool,
 }
 
 /// `status` options.
@@ -171,8 +199,11 @@ pub struct RestoreArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncArgs {
     /// The node's sync URL, e.g. ws://127.0.0.1:8080/v1/sync?token=SECRET
-    /// or wss://relay.example/v1/sync?token=SECRET
-    pub url: String,
+    /// or wss://relay.example/v1/sync?token=SECRET. Several (repeated or
+    /// separated by commas): the relays of one cluster, tried in order until
+    /// one completes the sync.
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub url: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,

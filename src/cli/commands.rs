@@ -163,6 +163,7 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         | Command::Sync(_)
         | Command::Backup(_)
         | Command::Restore(_)
+        | Command::Migrate(_)
         | Command::Identity
         | Command::Authority(_) => {
             anyhow::bail!("node commands are run by cli::node_cmds")

@@ -9,6 +9,7 @@ mod backup_cmds;
 mod commands;
 mod config;
 mod identity_cmds;
+mod migrate;
 mod node_cmds;
 mod output;
 mod serve_args;
@@ -73,6 +74,7 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
         args::Command::Sync(a) => {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
         }
+        args::Command::Migrate(a) => return migrate::migrate(a, cli.json),
         args::Command::Authority(args::AuthorityCmd::Init { out }) => {
             return identity_cmds::authority_init(&out, cli.json, &mut io::stdout().lock());
         }

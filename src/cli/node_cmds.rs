@@ -146,6 +146,7 @@ pub fn serve(
             connect: args.connect,
             client_tls: Some(checked.client_tls),
             server_tls: checked.server_tls,
+            cluster_poll: Duration::from_millis(args.cluster_poll_ms),
         };
         node::run_with(listener, state, run, shutdown_signal()).await?;
         Ok(())
@@ -280,27 +281,48 @@ pub fn sync_once(
     let tls = ClientTls::new(args.ca_cert.as_deref())?;
     let store = open_store(data, device, require_gas)?;
     let state = node::build_state(store, &NodeOptions::default())?;
-    let url = args.url.clone();
-    let ended = runtime()?.block_on(async move {
-        tokio::time::timeout(
-            Duration::from_secs(args.timeout),
-            node::connect_with(state.clone(), &url, true, &tls),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("not in sync after {} s", args.timeout))?
-        .map_err(anyhow::Error::msg)
-        .map(|ended| (ended, state))
-    })?;
-    let (ended, state) = ended;
-    if !ended.was_idle {
-        bail!(
-            "sync with {} ended before completing: {}",
-            node::redact(&args.url),
-            ended.reason
-        );
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .flat_map(|u| node::cluster_urls(u))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut failures = Vec::new();
+    let mut synced = None;
+    let rt = runtime()?;
+    // one attempt per relay, in order, within the one timeout
+    for url in &urls {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let state = state.clone();
+        let attempt = rt.block_on(async {
+            tokio::time::timeout(left, node::connect_with(state, url, true, &tls)).await
+        });
+        match attempt {
+            Ok(Ok(ended)) if ended.was_idle => {
+                synced = Some(url.clone());
+                break;
+            }
+            Ok(Ok(ended)) => failures.push(format!(
+                "sync with {} ended before completing: {}",
+                node::redact(url),
+                ended.reason
+            )),
+            Ok(Err(e)) => failures.push(e),
+            Err(_) => {
+                failures.push(format!("not in sync after {} s", args.timeout));
+                break;
+            }
+        }
+        if urls.len() > 1 {
+            tracing::warn!(error = %failures.last().map_or("", String::as_str),
+                "trying the next relay");
+        }
     }
+    let Some(url) = synced else {
+        bail!("{}", failures.join("; "));
+    };
     let summary = serde_json::json!({
-        "url": node::redact(&args.url),
+        "url": node::redact(&url),
         "status": "in_sync",
         "documents": state.store.summaries()?.len(),
         "feed_head": state.store.feed_head(),
@@ -312,7 +334,7 @@ pub fn sync_once(
         writeln!(
             out,
             "in sync with {} ({} documents here)",
-            node::redact(&args.url),
+            node::redact(&url),
             summary["documents"]
         )?;
     }

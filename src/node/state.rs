@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::auth::Auth;
+use super::cluster_view::ClusterInfo;
 use super::devices::Devices;
 use super::hub::Hub;
 use super::metrics::Metrics;
@@ -38,6 +39,8 @@ pub struct NodeState {
     pub rate: RateLimiter,
     /// The operator's token for `/v1/admin/...` (none: those routes are off).
     pub admin_token: Option<super::admin_token::AdminToken>,
+    /// The relays over the same database, as the last heartbeat saw them.
+    pub cluster: ClusterInfo,
 }
 
 impl NodeState {

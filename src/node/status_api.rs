@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /healthz` | `{"status": "ok"}`, no auth (the process answers; `/readyz` also checks the store, `readiness.rs`) |
 //! | `GET /metrics` | Prometheus text, no auth (operators scrape it; it holds counts only, no tenant data) |
-//! | `GET /v1/status` | node id, document count, feed head, live connections, and the caller's rights (`access`: tenant, device, read-only, roles, person, the permit moves the roles allow) |
+//! | `GET /v1/status` | node id, document count, feed head, live connections, the caller's rights (`access`: tenant, device, read-only, roles, person, the permit moves the roles allow), and on a relay over a shared database the relays seen, feed lag and database latency (`cluster`) |
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::api_error::ApiResult;
+use super::cluster_view::ClusterView;
 use super::extract::Authed;
 use super::hub::PeerStatus;
 use super::state::Shared;
@@ -52,7 +53,8 @@ async fn healthz() -> Json<Health> {
 async fn metrics(State(state): State<Shared>) -> ApiResult<Response> {
     // one feed entry per document: cheaper than reading every summary
     let documents = blocking(&state, |s| Ok(s.store.feed_since(0, usize::MAX)?.len())).await?;
-    let text = state.metrics.render(state.hub.len(), documents);
+    let mut text = state.metrics.render(state.hub.len(), documents);
+    text.push_str(&state.cluster.metrics_text());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -71,6 +73,9 @@ pub(super) struct Status {
     feed_head: u64,
     peers: Vec<PeerStatus>,
     access: CallerAccess,
+    /// The relays over the same database (a relay over PostgreSQL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterView>,
 }
 
 /// What the caller's token may do: the dashboard shows no write buttons to
@@ -143,5 +148,6 @@ async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResul
         feed_head,
         peers,
         access: CallerAccess::of(access),
+        cluster: state.cluster.view(),
     }))
 }

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
+use super::backend::{Check, Checked};
 use super::failure::storage;
 use super::identity::Identity;
 use super::keys;
@@ -16,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::identity::{
     Certificate, NodeKey, PublicKey, Role, RoleSet, SignedCertificate, Signer, TenantAuthority,
 };
-use crate::model::DEFAULT_TENANT;
 
 /// How long a device's certificate is valid (it is renewed on every
 /// connection, so a device carries a valid one while offline).
@@ -43,89 +41,10 @@ pub struct CertificateRequest {
     pub public_key: PublicKey,
 }
 
-/// What `permitsync identity` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct IdentityStatus {
-    /// The store's device id.
-    pub device: String,
-    /// Its public key (hex).
-    pub public_key: String,
-    /// The tenant it enrolled with, if any.
-    pub tenant: Option<String>,
-    /// The authority key its documents are judged by (hex), if any.
-    pub authority: Option<String>,
-    /// Whether this store is itself the authority (a relay).
-    pub is_authority: bool,
-    /// `enforced` (judged by an authority) or `open` (not enrolled: every
-    /// operation authorized).
-    pub mode: &'static str,
-    /// Its own certificate for that tenant, if any.
-    pub certificate: Option<CertificateInfo>,
-}
-
-/// A certificate, for display.
-#[derive(Clone, Debug, Serialize)]
-pub struct CertificateInfo {
-    /// Its serial.
-    pub serial: u64,
-    /// The tenant.
-    pub tenant: String,
-    /// The device.
-    pub device: String,
-    /// The person, if named.
-    pub person: Option<String>,
-    /// The roles.
-    pub roles: Vec<String>,
-    /// Valid from (ms since the epoch).
-    pub not_before: i64,
-    /// Valid until (ms since the epoch).
-    pub not_after: i64,
-}
-
-impl From<&Certificate> for CertificateInfo {
-    fn from(c: &Certificate) -> Self {
-        CertificateInfo {
-            serial: c.serial,
-            tenant: c.tenant.clone(),
-            device: c.device.clone(),
-            person: c.person.clone(),
-            roles: c.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            not_before: c.not_before,
-            not_after: c.not_after,
-        }
-    }
-}
-
 impl Store {
     /// This store's public key.
     pub fn public_key(&self) -> PublicKey {
         self.inner.identity.key().public()
-    }
-
-    /// Who this store is, and how its documents are judged.
-    pub fn identity_status(&self) -> Result<IdentityStatus> {
-        let id = &self.inner.identity;
-        let tenant = id.home()?;
-        let judging = tenant.clone().unwrap_or_else(|| DEFAULT_TENANT.to_string());
-        let authority = id.authority_public(&judging)?;
-        let certificate = match &tenant {
-            Some(t) => self.own_certificate(t)?,
-            None if id.authority_key()?.is_some() => self.own_certificate(DEFAULT_TENANT)?,
-            None => None,
-        };
-        Ok(IdentityStatus {
-            device: self.device_id().to_string(),
-            public_key: self.public_key().to_hex(),
-            tenant,
-            authority: authority.map(|k| k.to_hex()),
-            is_authority: id.is_authority_for(&judging)?,
-            mode: if authority.is_some() {
-                "enforced"
-            } else {
-                "open"
-            },
-            certificate: certificate.map(|c| CertificateInfo::from(&c.certificate)),
-        })
     }
 
     /// Use the authority key whose secret is `secret` (`serve
@@ -133,7 +52,7 @@ impl Store {
     pub fn use_authority_key(&self, secret: [u8; 32]) -> Result<PublicKey> {
         let key = NodeKey::from_secret(secret);
         let public = key.public();
-        self.inner.identity.set_authority_key(key)?;
+        self.inner.identity.set_authority_key(key, true)?;
         self.vouch_for_history()?;
         Ok(public)
     }
@@ -144,14 +63,31 @@ impl Store {
         if let Some(k) = self.inner.identity.authority_key()? {
             return Ok(k.public());
         }
-        let key = NodeKey::generate();
+        let backend = self.inner.backend.as_ref();
+        let key = match Identity::stored_authority_key(backend)? {
+            // another relay over the same storage made it
+            Some(stored) => stored,
+            None => {
+                let key = NodeKey::generate();
+                // only if still absent: relays starting together over one
+                // database must not each keep an authority of their own
+                let check = Check {
+                    feed_seq: None,
+                    expect: vec![(Identity::authority_key_key(), None)],
+                };
+                let written = backend
+                    .apply_checked(vec![Identity::authority_key_record(&key)], &check)
+                    .map_err(storage)?;
+                match written {
+                    Checked::Applied => key,
+                    _ => Identity::stored_authority_key(backend)?
+                        .ok_or_else(|| Error::storage("the authority key vanished"))?,
+                }
+            }
+        };
         let public = key.public();
-        self.inner
-            .backend
-            .apply(vec![Identity::authority_key_record(&key)])
-            .map_err(storage)?;
         self.wait_durable()?;
-        self.inner.identity.set_authority_key(key)?;
+        self.inner.identity.set_authority_key(key, false)?;
         self.vouch_for_history()?;
         Ok(public)
     }

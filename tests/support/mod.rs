@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod device;
 pub mod engine;
 pub mod faulty_backend;
 pub mod ops;
