@@ -126,6 +126,9 @@ pub trait SyncStore: Send + Sync + 'static {
     fn public_key(&self) -> PublicKey;
     /// The tenant this store enrolled with first, if any.
     fn home_tenant(&self) -> Result<Option<String>>;
+    /// Whether this store judges `tenant`'s documents by an authority (it
+    /// enrolled with it, or it is the authority).
+    fn judges(&self, tenant: &str) -> Result<bool>;
     /// Certify a peer, when this store is the authority of `req.tenant`:
     /// the authority's key, the peer's certificate and this node's own.
     fn certify(
@@ -266,6 +269,9 @@ impl SyncStore for Store {
     }
     fn home_tenant(&self) -> Result<Option<String>> {
         Ok(Store::identity_status(self)?.tenant)
+    }
+    fn judges(&self, tenant: &str) -> Result<bool> {
+        Ok(Store::tenant_authority(self, tenant)?.is_some())
     }
     fn certify(
         &self,

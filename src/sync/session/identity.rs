@@ -40,10 +40,15 @@ impl<S: SyncStore> Session<S> {
         let access = &self.cfg.access;
         let tenant = match self.cfg.role {
             Role::Server if access.tenant != DEFAULT_TENANT => Some(access.tenant.clone()),
-            _ => self
-                .store
-                .home_tenant()?
-                .or_else(|| (self.cfg.role == Role::Server).then(|| access.tenant.clone())),
+            _ => match self.store.home_tenant()? {
+                Some(home) => Some(home),
+                // a server, or a client that is its tenant's authority
+                // (it has revocation lists and attestations to pass on)
+                None if self.cfg.role == Role::Server || self.store.judges(&access.tenant)? => {
+                    Some(access.tenant.clone())
+                }
+                None => None,
+            },
         };
         let Some(tenant) = tenant else {
             return Ok(()); // a client that never enrolled: it learns its tenant
