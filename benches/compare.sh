@@ -20,6 +20,10 @@
 # absent) and runs `serve --database-url` on it, e.g.
 #   COMPARE_SYSTEMS="permitsync permitsync-pg" benches/compare.sh
 #
+# COMPARE_TOKENS=1 runs permitsync (and `before`) with a tokens file, every
+# device on one read-write token: the relay is then its tenant's authority
+# and attests each upload (what issue 13 costs a relay).
+#
 # Workload size: COMPARE_DEVICES (50), COMPARE_DOCS (100 per device),
 # COMPARE_CHANGES (20 per document), COMPARE_EDITS (50 per device),
 # COMPARE_EDIT_MS (100). Raw results (one JSON line per run) go to
@@ -29,6 +33,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 runs=${COMPARE_RUNS:-5}
+bench_token=compare-bench-token
 # samod 0.16 does not finish the default workload in reasonable time (see
 # docs/performance.md): give each measurement at most this long
 export COMPARE_TIMEOUT=${COMPARE_TIMEOUT:-300}
@@ -118,8 +123,16 @@ start_server() {
         if "$bin" serve --help | grep -q -- --max-connections-per-address; then
             per_address=(--max-connections-per-address 1000000)
         fi
+        # COMPARE_TOKENS=1: every device syncs with one read-write token, so
+        # the relay is its tenant's authority and attests every upload
+        local tokens=()
+        if [ "${COMPARE_TOKENS:-0}" = 1 ]; then
+            printf '{"tokens": [{"token": "%s", "tenant": "bench", "device": "load", "mode": "read-write"}]}\n' \
+                "$bench_token" >"$server_dir/tokens.json"
+            tokens=(--tokens "$server_dir/tokens.json" --max-connections-per-token 1000000)
+        fi
         RUST_LOG=warn "$bin" --data "$server_dir/data" serve \
-            --listen 127.0.0.1:0 --max-requests-per-second 0 "${per_address[@]}" >"$out" 2>&1 &
+            --listen 127.0.0.1:0 --max-requests-per-second 0 "${per_address[@]}" "${tokens[@]}" >"$out" 2>&1 &
         ;;
     permitsync-pg)
         # the cluster's owner must reach its directory: one of its own
@@ -175,7 +188,11 @@ for run in $(seq 1 "$runs"); do
         start_server "$sys"
         ext=0
         case "$sys" in permitsync | permitsync-pg | before) ext=1 ;; esac
-        COMPARE_URL="ws://$server_addr/v1/sync" COMPARE_PID="$server_pid" \
+        url="ws://$server_addr/v1/sync"
+        if [ "${COMPARE_TOKENS:-0}" = 1 ]; then
+            url="$url?token=$bench_token"
+        fi
+        COMPARE_URL="$url" COMPARE_PID="$server_pid" \
             COMPARE_SYSTEM="$sys" COMPARE_EXT="$ext" COMPARE_OUT="$results" \
             "$load_bin" --bench >/dev/null || log "run $run: $sys failed (see $results)"
         if [ "$sys" = permitsync-pg ]; then

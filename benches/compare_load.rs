@@ -457,7 +457,11 @@ async fn extension_runs(
 ) -> anyhow::Result<()> {
     use permitsync::node::{build_state, connect, NodeOptions};
     use permitsync::store::Store;
+    // (a token rides in the query: COMPARE_TOKENS=1)
     let http = url
+        .split('?')
+        .next()
+        .unwrap_or(url)
         .replacen("ws://", "http://", 1)
         .trim_end_matches("/v1/sync")
         .to_string();

@@ -7,6 +7,8 @@
 #                             on stdout once it accepts connections
 #   scripts/pg.sh stop DIR    stop it and delete DIR
 #   scripts/pg.sh url DIR     print the URL of the cluster running in DIR
+#   scripts/pg.sh halt DIR    stop the server (fast shutdown), keeping DIR
+#   scripts/pg.sh resume DIR  start a halted server again, on the same port
 #
 # Installs Debian's `postgresql` package (apt-get, non-interactive) when
 # initdb and pg_ctl are not found, on PATH or in /usr/lib/postgresql/*/bin.
@@ -25,7 +27,7 @@ MARKER=.permitsync-pg
 say() { echo "pg.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-usage() { die "usage: $0 start DIR | stop DIR | url DIR"; }
+usage() { die "usage: $0 start DIR | stop DIR | url DIR | halt DIR | resume DIR"; }
 
 # The directory holding initdb and pg_ctl, installing PostgreSQL if needed.
 find_bin() {
@@ -155,10 +157,30 @@ stop() {
     rm -rf "$dir"
 }
 
+# Stop the server of DIR, keeping its data (a database "restart" for tests).
+halt() {
+    local dir=$1 bin
+    [ -f "$dir/$MARKER" ] || die "$dir was not made by this script; not touching it"
+    bin=$(find_bin) || die "pg_ctl not found"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+}
+
+# Start the halted server of DIR again, on the port it had.
+resume() {
+    local dir=$1 bin port
+    [ -f "$dir/$MARKER" ] || die "$dir was not made by this script; not touching it"
+    port=$(cat "$dir/port")
+    bin=$(find_bin) || die "pg_ctl not found"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >&2
+}
+
 [ $# -eq 2 ] || usage
 case "$1" in
     start) start "$2" ;;
     stop) stop "$2" ;;
     url) url_of "$2" ;;
+    halt) halt "$2" ;;
+    resume) resume "$2" ;;
     *) usage ;;
 esac

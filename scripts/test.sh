@@ -2,8 +2,11 @@
 # The test suite: unit, integration, property and doc tests.
 # Installs what the tests need first (Node.js and the npm packages of the
 # JavaScript interop and browser tests, Debian's Chromium, Debian's
-# PostgreSQL); each step does nothing when its tool is already there.
+# PostgreSQL, schemathesis from PyPI); each step does nothing when its tool
+# is already there.
 # PROPTEST_CASES raises the number of convergence cases (default 500).
+# PERMITSYNC_API_FUZZ=long runs the REST API's property test (tests/openapi.rs)
+# with many more examples and its stateful phase (minutes instead of seconds).
 #
 # PostgreSQL: a throwaway cluster (scripts/pg.sh) runs for the tests and is
 # stopped and deleted on exit; the tests find it in
@@ -23,6 +26,7 @@ if [ -n "$node_bin" ]; then
     export PATH="$node_bin:$PATH"
 fi
 ./scripts/install-js-deps.sh
+./scripts/install-schemathesis.sh
 if [ "${PERMITSYNC_SKIP_BROWSER:-0}" != 1 ]; then
     ./scripts/install-browser.sh
 fi

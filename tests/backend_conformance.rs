@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use permitsync::store::{Backend, BatchOp, PgBackend, PgError, SCHEMA_VERSION};
+use permitsync::store::{Backend, BatchOp, Check, Checked, PgBackend, PgError, SCHEMA_VERSION};
 
 mod support;
 
@@ -24,6 +24,7 @@ engine_tests!(sled, mem, postgres;
     everything_is_there_after_a_reopen,
     large_values_and_every_byte_round_trip,
     concurrent_batches_from_many_threads_all_land,
+    a_checked_write_applies_only_when_the_keys_hold_what_it_expects,
 );
 
 fn put(k: &[u8], v: &[u8]) -> BatchOp {
@@ -414,32 +415,95 @@ fn a_database_url_gets_another_database() {
     );
 }
 
-/// One relay per database until the cluster phase: the engine that
-/// connected last is the writer; the one before fails every batch from then
-/// on (nothing of it is stored) instead of interleaving feed positions.
+/// Several relays over one database: plain batches of each land and each
+/// sees the other's; a checked write at a feed position another engine took
+/// already is refused with the head, one whose expected value changed is
+/// refused, and nothing of either is stored.
 #[test]
-fn postgres_the_last_engine_to_connect_is_the_only_writer() {
+fn postgres_engines_share_a_database_and_checked_writes_take_positions_in_order() {
     let Some(db) = TestDatabase::create() else {
         return;
     };
     let first = PgBackend::connect(&db.url).expect("first");
-    first.apply(vec![put(b"a", b"first")]).expect("the writer");
     let second = PgBackend::connect(&db.url).expect("second");
-    let err = first
-        .apply(vec![put(b"a", b"stale"), put(b"b", b"stale")])
-        .expect_err("taken over");
-    assert!(
-        err.message()
-            .starts_with("another relay took over this database"),
-        "{err}"
+    assert!(first.shared() && second.shared());
+    first
+        .apply(vec![put(b"a", b"first")])
+        .expect("first writes");
+    second
+        .apply(vec![put(b"b", b"second")])
+        .expect("second writes");
+    assert_eq!(second.get(b"a").expect("get"), Some(b"first".to_vec()));
+    assert_eq!(first.get(b"b").expect("get"), Some(b"second".to_vec()));
+    let at = |seq: u64, expect: Vec<(Vec<u8>, Option<Vec<u8>>)>| Check {
+        feed_seq: Some(seq),
+        expect,
+    };
+    assert_eq!(
+        first
+            .apply_checked(vec![put(b"x", b"1")], &at(1, vec![(b"x".to_vec(), None)]))
+            .expect("checked"),
+        Checked::Applied
     );
     assert_eq!(
-        first.get(b"a").expect("reads go on"),
-        Some(b"first".to_vec())
+        second
+            .apply_checked(vec![put(b"y", b"1")], &at(1, vec![]))
+            .expect("checked"),
+        Checked::FeedBehind { head: 1 },
+        "position 1 is taken"
     );
-    assert_eq!(second.get(b"b").expect("get"), None);
-    second
-        .apply(vec![put(b"a", b"second")])
-        .expect("the new writer");
-    assert_eq!(second.get(b"a").expect("get"), Some(b"second".to_vec()));
+    assert_eq!(
+        second
+            .apply_checked(vec![put(b"y", b"2")], &at(2, vec![(b"x".to_vec(), None)]))
+            .expect("checked"),
+        Checked::Changed,
+        "x is there now"
+    );
+    assert_eq!(second.get(b"y").expect("get"), None, "nothing of either");
+    assert_eq!(
+        second
+            .apply_checked(
+                vec![put(b"y", b"3")],
+                &at(2, vec![(b"x".to_vec(), Some(b"1".to_vec()))])
+            )
+            .expect("checked"),
+        Checked::Applied
+    );
+    assert_eq!(first.get(b"y").expect("get"), Some(b"3".to_vec()));
+}
+
+/// What every engine does with a checked write: applied only when each
+/// expected key holds the value expected (absent included).
+fn a_checked_write_applies_only_when_the_keys_hold_what_it_expects(kind: Kind) {
+    let engine = kind.engine();
+    let b = engine.backend();
+    b.apply(vec![put(b"k", b"v")]).expect("setup");
+    let expect = |e: Vec<(&[u8], Option<&[u8]>)>| Check {
+        feed_seq: None,
+        expect: e
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect(),
+    };
+    let wrong = expect(vec![(b"k", Some(b"other"))]);
+    assert_eq!(
+        b.apply_checked(vec![put(b"w", b"1")], &wrong)
+            .expect("checked"),
+        Checked::Changed
+    );
+    let absent = expect(vec![(b"k", None)]);
+    assert_eq!(
+        b.apply_checked(vec![put(b"w", b"2")], &absent)
+            .expect("checked"),
+        Checked::Changed
+    );
+    assert_eq!(b.get(b"w").expect("get"), None);
+    let right = expect(vec![(b"k", Some(b"v")), (b"n", None)]);
+    assert_eq!(
+        b.apply_checked(vec![put(b"w", b"3"), del(b"k")], &right)
+            .expect("checked"),
+        Checked::Applied
+    );
+    assert_eq!(b.get(b"w").expect("get"), Some(b"3".to_vec()));
+    assert_eq!(b.get(b"k").expect("get"), None);
 }

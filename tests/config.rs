@@ -287,6 +287,8 @@ fn uncommented_example(dir: &Path) -> String {
     std::fs::write(etc.join("tls/key.pem"), key.serialize_pem()).expect("key");
     std::fs::write(etc.join("ca.pem"), cert.pem()).expect("ca");
     std::fs::write(etc.join("tokens.json"), "{\"tokens\": []}").expect("tokens");
+    std::fs::write(etc.join("admin-token"), "an-admin-token-of-the-example\n").expect("admin");
+    std::fs::write(etc.join("authority.key"), format!("{}\n", "ab".repeat(32))).expect("key");
     example
         .lines()
         .map(|l| match l.strip_prefix("# ") {

@@ -17,7 +17,8 @@
 //! - no policed operation is effective without a valid attestation from a
 //!   certificate holding a role it needs, checked from the view's fields and
 //!   the attestations, without the view's own judgement: the permit's
-//!   status (unless `draft`), the isolation point's status, the closeout's
+//!   status (unless `draft`), the isolation point's status (unless
+//!   `assigned`, which its creation writes with no role), the closeout's
 //!   `completed` and every gas reading shown were written by a change the
 //!   view does not reject whose attestation verifies against a known,
 //!   unrevoked certificate valid at the change's time with a needed role.

@@ -369,9 +369,11 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
         ),
         "{view}"
     );
+    // written before the node became its tenant's authority: the node
+    // vouched for it when it did (relay_attested, the note's device)
     assert_eq!(
         view["authorship"]["created_by"]["verification"],
-        "unverified"
+        "relay_attested"
     );
     assert_eq!(view["authorship"]["created_by"]["device"], OFFICE_DEVICE);
     let history = http.get(&format!("/v1/entities/{id}/history"), TOKEN);
@@ -437,7 +439,7 @@ fn a_supervisor_resolves_a_conflict_in_the_browser() {
     // what the permit page, its printed sheet and its history must say
     let authorship = json!({
         "approved": format!("{ISSUER_PERSON} on {ISSUER_DEVICE}, signed"),
-        "created": format!("{OFFICE_DEVICE}, unverified"),
+        "created": format!("{OFFICE_DEVICE}, attested by the relay"),
         "author": LIAR_DEVICE,
         "claimed": CLAIMED_DEVICE,
     })

@@ -47,6 +47,8 @@ fn node() -> Node {
         clock: Arc::new(SystemClock),
         quotas: Default::default(),
         rate: Default::default(),
+        admin_token: None,
+        cluster: Default::default(),
     };
     Node {
         app: rest_router(Arc::new(state)),
@@ -305,9 +307,19 @@ async fn alarms_name_isolation_points_and_gases_and_clear_when_resolved() {
     n.create(json!({"type": "permit", "title": "A draft"}))
         .await;
     let status = n.get("/v1/status", ACME_RO).await;
+    let access = &status["access"];
     assert_eq!(
-        status["access"],
-        json!({"tenant": "acme", "device": "wall-screen", "read_only": true})
+        (&access["tenant"], &access["device"], &access["read_only"]),
+        (&json!("acme"), &json!("wall-screen"), &json!(true)),
+        "{access}"
+    );
+    // a read-only token may move no permit, whatever its roles
+    let moves = access["transitions"].as_object().expect("transitions");
+    assert!(
+        moves
+            .values()
+            .all(|m| m.as_array().is_some_and(Vec::is_empty)),
+        "{access}"
     );
 
     let alarms = n.get("/v1/alarms", ACME).await;

@@ -148,6 +148,12 @@ fn roles_hold_across_devices_peer_to_peer_relays_and_revocation() {
     let on_p = show(&dp, &id);
     assert_eq!(on_p["fields"]["status"], "approved", "{on_p}");
     assert!(not_authorized(&on_p).is_empty(), "{on_p}");
+    let shown = cli(&dp, &["show", &id]);
+    assert!(
+        shown.contains("approved   J. Smith on tablet-i, signed")
+            && shown.contains("submitted  P. Jones on tablet-p, signed"),
+        "{shown}"
+    );
 
     // the relay judges the same once it gets it
     sync(&dp, &relay.sync_url_with_token(P));

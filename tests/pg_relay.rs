@@ -7,97 +7,17 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use permitsync::model::EntityId;
-use permitsync::node::{self, NodeOptions, NodeState};
-use permitsync::store::{Store, SCHEMA_VERSION};
-use permitsync::write::{Edit, NewPermit};
+use permitsync::node;
+use permitsync::store::SCHEMA_VERSION;
 
 mod support;
 
+use support::device::{same_documents, Device};
 use support::pg::{self, TestDatabase};
 use support::{NodeProcess, BIN};
-
-/// A device: its own sled store, syncing with the relay now and then.
-struct Device {
-    state: Arc<NodeState>,
-    _dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn new() -> Device {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("device store");
-        let state = node::build_state(store, &NodeOptions::default()).expect("state");
-        Device { state, _dir: dir }
-    }
-
-    fn store(&self) -> &Store {
-        &self.state.store
-    }
-
-    /// One sync round; `Ok` once both sides are in sync (the relay then
-    /// holds, committed, everything the device has).
-    async fn sync(&self, url: &str) -> Result<(), String> {
-        let ended = tokio::time::timeout(
-            Duration::from_secs(60),
-            node::connect(self.state.clone(), url, true),
-        )
-        .await
-        .map_err(|_| "no end of sync within 60 s".to_string())??;
-        if ended.was_idle {
-            Ok(())
-        } else {
-            Err(ended.reason)
-        }
-    }
-
-    fn permits(&self, n: usize, round: usize) -> Vec<EntityId> {
-        (0..n)
-            .map(|i| {
-                let id = self
-                    .store()
-                    .create_permit(NewPermit {
-                        title: format!("round {round} permit {i}"),
-                        location: "Bay 4".into(),
-                        safety_checklist: vec!["isolation".into()],
-                        ..Default::default()
-                    })
-                    .expect("permit");
-                if i % 2 == 0 {
-                    self.store()
-                        .edit(
-                            id,
-                            Edit::SetText {
-                                field: "description".into(),
-                                text: format!("edited in round {round}"),
-                            },
-                        )
-                        .expect("edit");
-                }
-                id
-            })
-            .collect()
-    }
-}
-
-/// Every document of `writer` is on `reader`, with the same view.
-fn same_documents(writer: &Store, reader: &Store, ids: &[EntityId]) {
-    for id in ids {
-        assert_eq!(
-            writer.view(*id).expect("writer").to_json_string(),
-            reader
-                .view(*id)
-                .map(|v| v.to_json_string())
-                .unwrap_or_else(|e| {
-                    panic!("{id} was acknowledged by the relay but is missing after a kill: {e}")
-                }),
-            "{id}"
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_sigkill_of_a_postgres_relay() {

@@ -49,6 +49,8 @@ fn node_with(auth: Auth) -> Node {
         clock: Arc::new(SystemClock),
         quotas: Default::default(),
         rate: Default::default(),
+        admin_token: None,
+        cluster: Default::default(),
     };
     Node {
         state: Arc::new(state),

@@ -2,7 +2,12 @@
 //! 3 to 6 nodes in one process, in-memory transports, a seeded scheduler with
 //! partitions and heals, broken and half-open connections, duplicated frames,
 //! garbage, crashes and restarts; every run must end converged with the
-//! policy invariants holding.
+//! policy invariants holding. In two seeds of three, who may do what is on:
+//! node 0 is the tenant authority, the others are enrolled with seeded roles
+//! (writes their roles do not allow are refused at the API), and node 0
+//! revokes devices now and then; the revocation lists travel with the sync,
+//! every view must still end byte-identical, and an honest change may be
+//! rejected only where a revoked signer's change explains it.
 //!
 //! - `cargo test --test simulation`: a fixed range (`0..200`) plus a batch of
 //!   fresh seeds drawn for this run (`SIM_FRESH=50`; printed, so a failing

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use permitsync::node::ClientTls;
@@ -139,6 +140,14 @@ impl TlsNode {
 
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
     }
 }
 
@@ -478,5 +487,105 @@ async fn wss_to_a_plain_node_says_the_port_does_not_speak_tls() {
         stderr.contains("TLS handshake with 127.0.0.1 failed")
             && stderr.contains("is the server speaking TLS on this port?"),
         "{stderr}"
+    );
+}
+
+/// The end-entity certificate (DER) the node at `port` serves now, to a
+/// client that trusts the CAs in `cas`.
+async fn served_certificate(port: u16, cas: &[&Path]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
+            roots.add(cert.expect("CA PEM")).expect("CA");
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        #[allow(deprecated)]
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let certs = tls.get_ref().1.peer_certificates().expect("certificates");
+    certs[0].as_ref().to_vec()
+}
+
+fn pem_certificate(path: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_file(path)
+        .expect("certificate PEM")
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_certificate_and_a_bad_one_keeps_the_old() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = make_pki(dir.path(), "first");
+    let second = make_pki(dir.path(), "second");
+    // the node reads these two paths; the test replaces their contents
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(&first.cert, &cert).expect("copy");
+    std::fs::copy(&first.key, &key).expect("copy");
+    let node = TlsNode::start(
+        &dir.path().join("relay"),
+        &["--tls-cert", s(&cert), "--tls-key", s(&key)],
+        &[("RUST_LOG", "info")],
+    );
+    let cas = [first.ca.as_path(), second.ca.as_path()];
+    assert_eq!(
+        served_certificate(node.port(), &cas).await,
+        pem_certificate(&first.cert)
+    );
+
+    // new files, then SIGHUP: new handshakes get the new certificate
+    std::fs::copy(&second.cert, &cert).expect("copy");
+    std::fs::copy(&second.key, &key).expect("copy");
+    assert_eq!(
+        served_certificate(node.port(), &cas).await,
+        pem_certificate(&first.cert),
+        "nothing changes before the signal"
+    );
+    node.sighup();
+    let want = pem_certificate(&second.cert);
+    eventually(
+        Duration::from_secs(10),
+        "the new certificate served",
+        || {
+            let want = want.clone();
+            let port = node.port();
+            let cas = cas.map(Path::to_path_buf);
+            async move {
+                let cas: Vec<&Path> = cas.iter().map(PathBuf::as_path).collect();
+                (served_certificate(port, &cas).await == want).then_some(())
+            }
+        },
+    )
+    .await;
+
+    // a key that does not match the certificate: refused, the pair in use stays
+    std::fs::copy(&first.key, &key).expect("copy");
+    node.sighup();
+    eventually(Duration::from_secs(10), "the refusal logged", || {
+        let logs = node.logs();
+        async move { logs.contains("TLS certificate not reloaded").then_some(()) }
+    })
+    .await;
+    assert_eq!(served_certificate(node.port(), &cas).await, want);
+    assert!(
+        node.logs().contains("TLS certificate reloaded (SIGHUP)"),
+        "{}",
+        node.logs()
     );
 }

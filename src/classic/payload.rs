@@ -9,9 +9,10 @@ use serde_json::Value;
 use super::plan::{FieldConflict, FieldMerge};
 
 /// `POST /api/v1/ptw/sync-offline-data/`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SyncRequest {
     /// The sending device.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub device_id: String,
     /// The device's clock when it sent the batch (informational).
     #[serde(default)]
@@ -42,7 +43,7 @@ pub struct ClassicChange {
 }
 
 /// An applied change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppliedItem {
     /// The change's entity kind.
     pub entity: String,
@@ -64,7 +65,7 @@ pub struct AppliedItem {
 }
 
 /// A change not applied because the client's version is stale.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ConflictItem {
     /// The change's entity kind.
     pub entity: String,
@@ -85,7 +86,7 @@ pub struct ConflictItem {
 }
 
 /// A change refused.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectedItem {
     /// The change's entity kind (as sent, when readable).
     pub entity: Option<String>,
@@ -100,7 +101,7 @@ pub struct RejectedItem {
 }
 
 /// Counts of a response.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     /// Changes received.
     pub received: usize,
@@ -117,7 +118,7 @@ pub struct SyncSummary {
 }
 
 /// The response.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct SyncResponse {
     /// Applied changes (including `already_applied` ones).
     pub applied: Vec<AppliedItem>,

@@ -55,7 +55,7 @@ pub struct Snapshot {
 }
 
 /// A field the client and someone else both changed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldConflict {
     /// The client's value.
     pub client: Value,
@@ -66,7 +66,7 @@ pub struct FieldConflict {
 }
 
 /// A field merged with what others wrote since the client's version.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldMerge {
     /// `text_merge`, `set_merge` or `true_wins`.
     pub merge_hint: &'static str,

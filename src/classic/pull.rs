@@ -11,7 +11,7 @@ use crate::store::Store;
 use crate::view::Conflict;
 
 /// One changed entity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PullItem {
     /// `permit`, `isolation_point` or `closeout`.
     pub entity: EntityType,
@@ -31,7 +31,7 @@ pub struct PullItem {
 }
 
 /// A page of the pull.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PullPage {
     /// The changed entities.
     pub changes: Vec<PullItem>,

@@ -95,6 +95,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Sync the store once with a node, then exit when both sides are in sync.
     Sync(SyncArgs),
+    /// Write a consistent backup of a running node (--node URL, with its admin
+    /// token) or of the store in --data: every tenant, device and record.
+    Backup(BackupArgs),
+    /// Restore a backup into a new, empty --data directory; the restored
+    /// store announces a new epoch, so devices push again what it lacks.
+    Restore(RestoreArgs),
+    /// Copy a relay's whole store between a sled directory and a PostgreSQL
+    /// database (documents, feed, tenants, devices, sync states: every key).
+    /// Stop the relay first.
+    Migrate(MigrateArgs),
     /// Show this store's identity: its key, the tenant it enrolled with,
     /// its certificate and roles, and whether operations are judged
     /// (enforced) or not (open).
@@ -116,6 +126,30 @@ pub enum AuthorityCmd {
     },
 }
 
+/// `migrate` options: exactly one of --from-data and --to-data.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["from_data", "to_data"])))]
+pub struct MigrateArgs {
+    /// Copy the sled store in DIR into the database.
+    #[arg(long, value_name = "DIR")]
+    pub from_data: Option<PathBuf>,
+    /// Copy the database's store into a new sled store in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub to_data: Option<PathBuf>,
+    /// The database, e.g. postgres://permitsync:SECRET@db.example:5432/permitsync.
+    #[arg(
+        long,
+        env = "PERMITSYNC_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Copy even when the destination already holds a store (its keys are
+    /// overwritten by the source's; keys only it has stay).
+    #[arg(long)]
+    pub into_non_empty: bool,
+}
+
 /// `status` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
@@ -130,12 +164,46 @@ pub struct StatusArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// `backup` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// Write the backup to this file (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Back up this running node (its HTTP address, http:// or https://)
+    /// instead of the store in --data.
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
+    /// The node's admin token (serve --admin-token-file), with --node.
+    #[arg(
+        long,
+        env = "PERMITSYNC_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Also trust this CA (PEM) for an https:// URL, besides the system's roots.
+    #[arg(long, env = "PERMITSYNC_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `restore` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file (`permitsync backup --out FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+}
+
 /// `sync` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncArgs {
     /// The node's sync URL, e.g. ws://127.0.0.1:8080/v1/sync?token=SECRET
-    /// or wss://relay.example/v1/sync?token=SECRET
-    pub url: String,
+    /// or wss://relay.example/v1/sync?token=SECRET. Several (repeated or
+    /// separated by commas): the relays of one cluster, tried in order until
+    /// one completes the sync.
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub url: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,

@@ -161,6 +161,9 @@ pub fn run(store: &Store, command: Command) -> Result<Outcome> {
         Command::Serve(_)
         | Command::Status(_)
         | Command::Sync(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Migrate(_)
         | Command::Identity
         | Command::Authority(_) => {
             anyhow::bail!("node commands are run by cli::node_cmds")

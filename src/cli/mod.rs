@@ -5,9 +5,11 @@
 //! terminal); stdout carries command output only.
 
 mod args;
+mod backup_cmds;
 mod commands;
 mod config;
 mod identity_cmds;
+mod migrate;
 mod node_cmds;
 mod output;
 mod serve_args;
@@ -67,9 +69,12 @@ fn run(parsed: Parsed) -> anyhow::Result<()> {
             return node_cmds::serve(&cli.data, cli.device, &cli.require_gas, a, checked);
         }
         args::Command::Status(a) => return node_cmds::status(a, cli.json),
+        args::Command::Backup(a) => return backup_cmds::backup(&cli.data, a, cli.json),
+        args::Command::Restore(a) => return backup_cmds::restore_cmd(&cli.data, a, cli.json),
         args::Command::Sync(a) => {
             return node_cmds::sync_once(&cli.data, cli.device, &cli.require_gas, a, cli.json)
         }
+        args::Command::Migrate(a) => return migrate::migrate(a, cli.json),
         args::Command::Authority(args::AuthorityCmd::Init { out }) => {
             return identity_cmds::authority_init(&out, cli.json, &mut io::stdout().lock());
         }

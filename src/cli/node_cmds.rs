@@ -12,6 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::args::{ServeArgs, StatusArgs, SyncArgs};
 use super::commands::{interlocks, open_store, open_store_with, StoreAt};
 
+/// Run `f` to completion on a new runtime.
+pub(super) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(f)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,6 +47,9 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     interlocks(require_gas)?;
     if let Some(path) = &args.tokens {
         node::Auth::from_file(path).map_err(|e| anyhow!("{e}"))?;
+    }
+    if let Some(path) = &args.admin_token_file {
+        node::AdminToken::from_file(path)?;
     }
     if let Some(path) = &args.authority_key {
         node::read_authority_key(path)?;
@@ -90,6 +98,7 @@ pub fn serve(
     .fit_to_open_files(open_files);
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
+        admin_token_file: args.admin_token_file.clone(),
         authority_key: args.authority_key.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
@@ -119,6 +128,12 @@ pub fn serve(
         };
         // SIGHUP reloads the tokens from now on (before anyone is told the address)
         let _watch = node::watch_tokens(state.clone())?;
+        // and the TLS certificate and key (new handshakes get the new pair)
+        #[cfg(unix)]
+        let _tls_watch = match &checked.server_tls {
+            Some(tls) => Some(tls.reload_on_sighup()?),
+            None => None,
+        };
         {
             // tests and scripts wait for this line
             let mut out = std::io::stdout().lock();
@@ -131,6 +146,7 @@ pub fn serve(
             connect: args.connect,
             client_tls: Some(checked.client_tls),
             server_tls: checked.server_tls,
+            cluster_poll: Duration::from_millis(args.cluster_poll_ms),
         };
         node::run_with(listener, state, run, shutdown_signal()).await?;
         Ok(())
@@ -265,27 +281,48 @@ pub fn sync_once(
     let tls = ClientTls::new(args.ca_cert.as_deref())?;
     let store = open_store(data, device, require_gas)?;
     let state = node::build_state(store, &NodeOptions::default())?;
-    let url = args.url.clone();
-    let ended = runtime()?.block_on(async move {
-        tokio::time::timeout(
-            Duration::from_secs(args.timeout),
-            node::connect_with(state.clone(), &url, true, &tls),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("not in sync after {} s", args.timeout))?
-        .map_err(anyhow::Error::msg)
-        .map(|ended| (ended, state))
-    })?;
-    let (ended, state) = ended;
-    if !ended.was_idle {
-        bail!(
-            "sync with {} ended before completing: {}",
-            node::redact(&args.url),
-            ended.reason
-        );
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .flat_map(|u| node::cluster_urls(u))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut failures = Vec::new();
+    let mut synced = None;
+    let rt = runtime()?;
+    // one attempt per relay, in order, within the one timeout
+    for url in &urls {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let state = state.clone();
+        let attempt = rt.block_on(async {
+            tokio::time::timeout(left, node::connect_with(state, url, true, &tls)).await
+        });
+        match attempt {
+            Ok(Ok(ended)) if ended.was_idle => {
+                synced = Some(url.clone());
+                break;
+            }
+            Ok(Ok(ended)) => failures.push(format!(
+                "sync with {} ended before completing: {}",
+                node::redact(url),
+                ended.reason
+            )),
+            Ok(Err(e)) => failures.push(e),
+            Err(_) => {
+                failures.push(format!("not in sync after {} s", args.timeout));
+                break;
+            }
+        }
+        if urls.len() > 1 {
+            tracing::warn!(error = %failures.last().map_or("", String::as_str),
+                "trying the next relay");
+        }
     }
+    let Some(url) = synced else {
+        bail!("{}", failures.join("; "));
+    };
     let summary = serde_json::json!({
-        "url": node::redact(&args.url),
+        "url": node::redact(&url),
         "status": "in_sync",
         "documents": state.store.summaries()?.len(),
         "feed_head": state.store.feed_head(),
@@ -297,7 +334,7 @@ pub fn sync_once(
         writeln!(
             out,
             "in sync with {} ({} documents here)",
-            node::redact(&args.url),
+            node::redact(&url),
             summary["documents"]
         )?;
     }

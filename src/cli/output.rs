@@ -99,6 +99,43 @@ fn warn_violations(view: &View, err: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// Who did what, verified: `approved  J. Smith on tablet-i, signed`.
+fn authorship_lines(view: &View, out: &mut impl Write) -> io::Result<()> {
+    let a = &view.authorship;
+    let acts = [
+        ("created", &a.created_by),
+        ("submitted", &a.submitted_by),
+        ("approved", &a.approved_by),
+        ("activated", &a.activated_by),
+    ];
+    let mut acts = acts
+        .iter()
+        .filter_map(|(what, act)| act.as_ref().map(|act| (*what, act)))
+        .peekable();
+    if acts.peek().is_none() {
+        return Ok(());
+    }
+    writeln!(out, "who:")?;
+    for (what, act) in acts {
+        let device = act.device.as_deref().unwrap_or("an unknown device");
+        let who = match &act.person {
+            Some(p) => format!("{p} on {device}"),
+            None => device.to_string(),
+        };
+        let how = match act.verification.as_str() {
+            "relay_attested" => "attested by the relay",
+            v => v,
+        };
+        let refused = act
+            .refused
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        writeln!(out, "  {what:9}  {who}, {how}{refused}")?;
+    }
+    Ok(())
+}
+
 fn show(view: &View, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{} {}", type_name(view), view.id)?;
     let width = view.fields.keys().map(String::len).max().unwrap_or(0);
@@ -112,6 +149,7 @@ fn show(view: &View, out: &mut impl Write) -> io::Result<()> {
         }
     }
     writeln!(out, "heads: {}", view.heads.join(", "))?;
+    authorship_lines(view, out)?;
     if !view.conflicts.is_empty() {
         writeln!(out, "conflicts:")?;
         conflict_lines(view, out)?;

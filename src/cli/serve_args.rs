@@ -56,11 +56,22 @@ pub struct ServeArgs {
         serialize_with = "without_password"
     )]
     pub database_url: Option<String>,
+    /// With --database-url: how often the relay reads the database's feed
+    /// for what other relays over it wrote, in milliseconds, besides being
+    /// woken by their notifications (which CockroachDB and YugabyteDB lack).
+    #[arg(long, env = "PERMITSYNC_CLUSTER_POLL_MS", default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cluster_poll_ms: u64,
     /// Tokens file (JSON: token -> tenant, device, mode). Without it, every client
     /// has full access to the default tenant.
     #[arg(long, env = "PERMITSYNC_TOKENS", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<PathBuf>,
+    /// A file holding the admin token (one line, at least 16 characters) that
+    /// `POST /v1/admin/backup` needs (`permitsync backup --node URL`). Without
+    /// it the admin routes answer 403.
+    #[arg(long, env = "PERMITSYNC_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
     /// The tenant authority's key file (`permitsync authority init`), so that
     /// several relays share one authority; without it a node with a tokens
     /// file makes its own, kept in its store.
@@ -68,7 +79,9 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority_key: Option<PathBuf>,
     /// Another node's sync URL to dial (repeatable; separate URLs with spaces
-    /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET
+    /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET.
+    /// The relays of one cluster go in one value, separated by commas: one
+    /// connection to one of them, failing over to the next.
     #[arg(
         long,
         env = "PERMITSYNC_CONNECT",

@@ -23,5 +23,5 @@ pub use certificate::{Certificate, SignedCertificate};
 pub use error::IdentityError;
 pub use key::{NodeKey, PublicKey};
 pub use revocation::{RevocationList, SignedRevocationList};
-pub use role::{required_roles, PolicedOp, Role, RoleSet};
+pub use role::{permitted_moves, required_roles, roles_allow, PolicedOp, Role, RoleSet};
 pub use signer::Signer;

@@ -45,6 +45,19 @@ impl fmt::Display for EntityId {
     }
 }
 
+/// In the REST API's OpenAPI document: a UUID string, as serialized.
+impl utoipa::PartialSchema for EntityId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EntityId {}
+
 impl FromStr for EntityId {
     type Err = uuid::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 
 /// The three kinds of Permit-to-Work entity. Stored in each document's immutable
 /// `type` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityType {
     /// A permit to work.

@@ -17,7 +17,7 @@ use crate::model::{EntityId, IsolationStatus, PermitStatus};
 use crate::view::{latest_per_gas, GasReading};
 
 /// One rule a permit breaks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub(super) struct Alarm {
     /// The rule's code, as in the view's `violations`.
     pub(super) rule: &'static str,
@@ -32,7 +32,7 @@ pub(super) struct Alarm {
 }
 
 /// The latest reading of a gas, out of range or incomplete.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub(super) struct GasAlarm {
     /// The gas (`H2S`).
     pub(super) gas: String,
@@ -49,7 +49,7 @@ pub(super) struct GasAlarm {
 }
 
 /// An isolation point that is not verified.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub(super) struct PointAlarm {
     /// Its id.
     pub(super) id: EntityId,

@@ -6,11 +6,24 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use super::auth::AuthError;
 use crate::error::Error;
 use crate::model::EntityId;
+
+/// The body of every error answer of the REST API.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody {
+    /// The machine-readable code (`unknown_entity`, `rejected`, `bad_json`,
+    /// `invalid_input`, `unauthorized`, `read_only`, `rate_limited`, `busy`, ...).
+    error: &'static str,
+    /// What went wrong, for a person.
+    detail: String,
+    /// For `rejected`: the policy's reason code (`invalid_transition`,
+    /// `interlock`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
 
 /// The result of a handler.
 pub(super) type ApiResult<T> = Result<T, ApiError>;
@@ -105,10 +118,11 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = self.status.as_u16(), code = self.code, detail = %self.detail,
                 "request refused");
         }
-        let mut body = json!({"error": self.code, "detail": self.detail});
-        if let (Some(reason), Some(map)) = (self.reason, body.as_object_mut()) {
-            map.insert("reason".into(), reason.into());
-        }
+        let body = ErrorBody {
+            error: self.code,
+            detail: self.detail,
+            reason: self.reason,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
@@ -216,6 +230,7 @@ impl From<PathRejection> for ApiError {
 mod tests {
     use super::*;
     use crate::view::{RejectReason, Rejection};
+    use serde_json::json;
 
     async fn body(e: ApiError) -> (StatusCode, serde_json::Value) {
         let r = e.into_response();

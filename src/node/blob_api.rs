@@ -21,11 +21,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::api_error::{ApiError, ApiResult};
+use super::api_error::{ApiError, ApiResult, ErrorBody};
+use super::api_schemas::{IdPath, Refused, TooLarge, UnknownEntity};
 use super::extract::{body, parse_id, Authed, Writer};
 use super::http_guards::{body_timeout_error, is_body_timeout};
 use super::state::Shared;
@@ -57,6 +57,40 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
+/// The blob's hash in a route's path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only its description is used
+struct ShaPath {
+    /// The SHA-256 of the blob's bytes, 64 hex digits.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    sha256: String,
+}
+
+/// A stored blob.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct BlobStored {
+    /// The blob's SHA-256 (lower-case hex).
+    sha256: String,
+    /// Its size in bytes.
+    size: usize,
+    /// The media type its bytes show.
+    mime: &'static str,
+    /// Whether this request stored it (`false`: it was already here).
+    created: bool,
+}
+
+/// Store the body as the blob of hash `sha256`.
+#[utoipa::path(put, path = "/v1/blobs/{sha256}", tag = "blobs", params(ShaPath),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "the image's bytes (JPEG, PNG, WebP or HEIC)"),
+    responses(
+        (status = 201, description = "stored", body = BlobStored),
+        (status = 200, description = "already stored", body = BlobStored),
+        (status = 400, description = "`hash_mismatch`: the body hashes otherwise; `invalid_input`: a malformed hash", body = ErrorBody),
+        (status = 408, description = "`body_timeout`: the body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "`blob_too_large`: over `--max-blob-bytes`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the bytes are not a JPEG, PNG, WebP or HEIC image", body = ErrorBody)))]
 async fn put_blob(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -108,13 +142,23 @@ async fn put_blob(
             BlobPut::Created => StatusCode::CREATED,
             BlobPut::Existing => StatusCode::OK,
         };
-        let body = json!({"sha256": hex::encode(sha), "size": bytes.len(), "mime": mime,
-                          "created": put == BlobPut::Created});
+        let body = BlobStored {
+            sha256: hex::encode(sha),
+            size: bytes.len(),
+            mime,
+            created: put == BlobPut::Created,
+        };
         Ok((status, Json(body)).into_response())
     })
     .await
 }
 
+/// A blob's bytes, served inert.
+#[utoipa::path(get, path = "/v1/blobs/{sha256}", tag = "blobs", params(ShaPath),
+    responses(
+        (status = 200, description = "the bytes, with the media type they show",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, description = "`not_found`: the node lacks the blob or the tenant may not read it", body = ErrorBody)))]
 async fn get_blob(
     State(state): State<Shared>,
     Authed(access): Authed,
@@ -163,7 +207,8 @@ fn inert_headers(bytes: &[u8], sha: &Sha256Hash) -> [(header::HeaderName, Header
     ]
 }
 
-#[derive(Deserialize)]
+/// A photo's metadata.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PhotoBody {
     #[serde(default)]
@@ -181,6 +226,12 @@ struct PhotoBody {
 
 /// Append a photo's metadata to a permit (the bytes go to `PUT
 /// /v1/blobs/{sha256}`, before or after).
+#[utoipa::path(post, path = "/v1/entities/{id}/photos", tag = "blobs", params(IdPath),
+    request_body = PhotoBody,
+    responses(
+        (status = 201, description = "recorded: the permit's view", body = View),
+        (status = 200, description = "already recorded: the permit's view", body = View),
+        UnknownEntity, Refused, TooLarge))]
 async fn add_photo(
     State(state): State<Shared>,
     Writer(access): Writer,

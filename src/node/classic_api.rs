@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::api_error::{ApiError, ApiResult};
+use super::api_error::{ApiError, ApiResult, ErrorBody};
+use super::api_schemas::Refused;
 use super::extract::{body, parse_type, Authed, Writer};
 use super::state::Shared;
 use super::store_work::{blocking, changed};
@@ -37,6 +38,14 @@ pub(super) fn classic_routes() -> Router<Shared> {
         .route("/api/v1/sync/changes", get(pull))
 }
 
+/// Apply a device's queued JSON changes.
+#[utoipa::path(post, path = "/api/v1/ptw/sync-offline-data", tag = "classic",
+    request_body = SyncRequest,
+    responses(
+        (status = 200, description = "what became of each change", body = SyncResponse),
+        (status = 403, description = "`device_mismatch`: `device_id` is not the token's device; `read_only`; `device_blocked`", body = ErrorBody),
+        (status = 413, description = "`too_many_changes`: more than 1000 changes in the batch", body = ErrorBody),
+        Refused))]
 async fn sync_offline_data(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -87,16 +96,26 @@ async fn sync_offline_data(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PullQuery {
+    /// The `next_cursor` of the previous page (default 0).
     #[serde(default)]
     since: Option<u64>,
+    /// Page size (default 100, clamped to 1..=1000).
     #[serde(default)]
     limit: Option<usize>,
+    /// Comma-separated entity types (`permit,closeout`); empty is all.
     #[serde(default)]
+    #[param(
+        pattern = "^ *(permit|isolation_point|closeout)? *(, *(permit|isolation_point|closeout)? *)*$"
+    )]
     types: Option<String>,
 }
 
+/// Entity views changed since a cursor.
+#[utoipa::path(get, path = "/api/v1/sync/changes", tag = "classic", params(PullQuery),
+    responses((status = 200, description = "a page of changes", body = PullPage)))]
 async fn pull(
     State(state): State<Shared>,
     Authed(access): Authed,

@@ -138,6 +138,11 @@ pub async fn drive<T: Transport>(
                 session = s;
                 out
             }
+            Input::Event(Some(HubEvent::IdentityChanged)) => {
+                let (s, out) = run_blocking(session, move |s| s.on_identity_changed()).await;
+                session = s;
+                out
+            }
             Input::Event(Some(HubEvent::Close(reason)))
             | Input::Event(Some(HubEvent::Shutdown(reason))) => {
                 let _ = send_all(
@@ -219,6 +224,9 @@ pub async fn drive<T: Transport>(
             }
         }
         let conn = registered.as_ref().map(|(c, _)| *c);
+        if out.identity_changed {
+            state.hub.identity_changed(conn);
+        }
         if let Some(c) = conn {
             // the documents this connection exchanges messages about
             let docs = out

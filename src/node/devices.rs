@@ -34,7 +34,7 @@ const BLOCKED: &[u8] = b"blk/";
 pub const PERSIST_EVERY_MS: i64 = 60_000;
 
 /// What the registry knows of a device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// The device's tenant.
     pub tenant: String,
@@ -75,7 +75,77 @@ fn blocked_key(tenant: &str, device: &str) -> Vec<u8> {
     [BLOCKED, tenant.as_bytes(), b"\0", device.as_bytes()].concat()
 }
 
+/// The blocked devices persisted in `backend`.
+fn read_blocked(backend: &dyn Backend) -> Result<BTreeSet<(String, String)>> {
+    let mut blocked = BTreeSet::new();
+    let pairs = backend
+        .scan_prefix(BLOCKED, None, usize::MAX)
+        .map_err(Error::Storage)?;
+    for (k, _) in pairs {
+        let rest = k.get(BLOCKED.len()..).unwrap_or_default();
+        let mut parts = rest.splitn(2, |b| *b == 0);
+        match (parts.next(), parts.next()) {
+            (Some(t), Some(d)) => {
+                blocked.insert((
+                    String::from_utf8_lossy(t).into_owned(),
+                    String::from_utf8_lossy(d).into_owned(),
+                ));
+            }
+            _ => {
+                tracing::warn!(key = %String::from_utf8_lossy(&k), "skipping an unreadable block record")
+            }
+        }
+    }
+    Ok(blocked)
+}
+
 impl Devices {
+    /// Read the blocks again from storage (other relays over the same
+    /// database block and unblock devices too). Returns the devices blocked
+    /// since the last read, whose connections the caller closes.
+    pub fn reload_blocks(&self) -> Result<Vec<(String, String)>> {
+        let stored = read_blocked(self.backend.as_ref())?;
+        let mut set = self.blocked_set();
+        let new: Vec<(String, String)> = stored.difference(&set).cloned().collect();
+        *set = stored;
+        Ok(new)
+    }
+
+    /// Merge the registry in storage into this one (other relays over the
+    /// same database register and remove devices too): devices stored and
+    /// not known here are added, the later of two times is kept, and
+    /// devices known here that storage no longer holds (removed through
+    /// another relay) are forgotten.
+    pub fn reload_registry(&self) -> Result<()> {
+        let pairs = self
+            .backend
+            .scan_prefix(PREFIX, None, usize::MAX)
+            .map_err(Error::Storage)?;
+        let stored: BTreeMap<(String, String), DeviceInfo> = pairs
+            .iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<DeviceInfo>(v).ok())
+            .map(|info| ((info.tenant.clone(), info.device.clone()), info))
+            .collect();
+        let mut map = self.map();
+        map.retain(|k, _| stored.contains_key(k));
+        for (k, info) in stored {
+            let persisted_seen_ms = info.last_seen_ms;
+            let entry = map.entry(k).or_insert_with(|| Entry {
+                info: DeviceInfo {
+                    connected: false,
+                    pending: 0,
+                    ..info.clone()
+                },
+                persisted_seen_ms,
+            });
+            let mine = &mut entry.info;
+            mine.first_seen_ms = mine.first_seen_ms.min(info.first_seen_ms);
+            mine.last_seen_ms = mine.last_seen_ms.max(info.last_seen_ms);
+            mine.last_sync_ms = mine.last_sync_ms.max(info.last_sync_ms);
+        }
+        Ok(())
+    }
+
     /// Load the registry persisted in `store`. Unreadable records are skipped
     /// (and logged).
     pub fn load(store: &Store) -> Result<Devices> {
@@ -105,25 +175,7 @@ impl Devices {
                 ),
             }
         }
-        let mut blocked = BTreeSet::new();
-        let pairs = backend
-            .scan_prefix(BLOCKED, None, usize::MAX)
-            .map_err(Error::Storage)?;
-        for (k, _) in pairs {
-            let rest = k.get(BLOCKED.len()..).unwrap_or_default();
-            let mut parts = rest.splitn(2, |b| *b == 0);
-            match (parts.next(), parts.next()) {
-                (Some(t), Some(d)) => {
-                    blocked.insert((
-                        String::from_utf8_lossy(t).into_owned(),
-                        String::from_utf8_lossy(d).into_owned(),
-                    ));
-                }
-                _ => {
-                    tracing::warn!(key = %String::from_utf8_lossy(&k), "skipping an unreadable block record")
-                }
-            }
-        }
+        let blocked = read_blocked(backend.as_ref())?;
         Ok(Devices {
             backend,
             devices: Mutex::new(devices),
@@ -272,8 +324,30 @@ impl Devices {
 
     /// Whether the registry knows `device` of `tenant`.
     pub fn contains(&self, tenant: &str, device: &str) -> bool {
-        self.map()
+        if self
+            .map()
             .contains_key(&(tenant.to_string(), device.to_string()))
+        {
+            return true;
+        }
+        // registered through another relay over the same database, maybe
+        // since this one last read the registry: take it in
+        match self.backend.get(&key(tenant, device)) {
+            Ok(Some(v)) => match serde_json::from_slice::<DeviceInfo>(&v) {
+                Ok(info) => {
+                    let persisted_seen_ms = info.last_seen_ms;
+                    self.map()
+                        .entry((tenant.to_string(), device.to_string()))
+                        .or_insert(Entry {
+                            info,
+                            persisted_seen_ms,
+                        });
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        }
     }
 
     /// Forget `device` of `tenant`, durably; returns whether it was known.

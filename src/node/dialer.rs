@@ -105,20 +105,42 @@ pub async fn connect_with(
     .await)
 }
 
-/// Keep a connection to `url` open until `shutdown` turns true.
+/// The relay URLs of one cluster, as `--connect` and `sync` take them:
+/// separated by commas (spaces around them ignored).
+pub fn cluster_urls(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Keep a connection to one of `urls` (the relays of one cluster, or a
+/// single node) open until `shutdown` turns true. When a connection fails
+/// or ends, the next URL is dialed at once; once every URL failed in a row,
+/// the next attempt waits (exponential backoff with jitter, as for a
+/// single URL).
 pub async fn dial_forever(
     state: Arc<NodeState>,
-    url: String,
+    urls: Vec<String>,
     tls: ClientTls,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if urls.is_empty() {
+        return;
+    }
     let mut attempt: u32 = 0;
+    let mut failed_in_a_row = 0usize;
+    let mut at = 0usize;
     loop {
-        match connect_with(state.clone(), &url, false, &tls).await {
+        let url = &urls[at];
+        match connect_with(state.clone(), url, false, &tls).await {
             Ok(ended) => {
-                tracing::info!(url = %redact(&url), reason = %ended.reason, "connection ended");
+                tracing::info!(url = %redact(url), reason = %ended.reason, "connection ended");
                 if ended.handshake_done {
                     attempt = 0;
+                    failed_in_a_row = 0;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "dial failed"),
@@ -126,9 +148,16 @@ pub async fn dial_forever(
         if *shutdown.borrow() {
             return;
         }
+        failed_in_a_row += 1;
+        at = (at + 1) % urls.len();
+        if urls.len() > 1 && failed_in_a_row < urls.len() {
+            tracing::info!(url = %redact(&urls[at]), "failing over to the next relay");
+            continue;
+        }
+        failed_in_a_row = 0;
         let delay = backoff::delay(attempt, rand::random_range(0.5..=1.0));
         attempt = attempt.saturating_add(1);
-        tracing::info!(url = %redact(&url), ?delay, "reconnecting after a delay");
+        tracing::info!(url = %redact(&urls[at]), ?delay, "reconnecting after a delay");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => return,

@@ -19,17 +19,18 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::api_error::{ApiError, ApiResult};
+use super::api_schemas::{IdPath, Refused, TooLarge, UnknownEntity};
+use super::entity_create::create_entity;
 use super::extract::{body, parse_id, parse_type, Authed, Writer};
 use super::state::Shared;
 use super::store_work::{author, blocking, changed, reader, visible_summary};
-use crate::model::{EntityId, EntityType, PermitStatus};
+use crate::model::{EntityType, PermitStatus};
 use crate::store::Summary;
 use crate::view::View;
-use crate::write::{Edit, NewCloseout, NewGasReading, NewIsolationPoint, NewPermit};
+use crate::write::{Edit, NewGasReading};
 
 /// Default page size of `GET /v1/entities`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -45,28 +46,47 @@ pub(super) fn entity_routes() -> Router<Shared> {
         .route("/v1/conflicts", get(conflicts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only entities of this type (`permit`, `isolation_point`, `closeout`); empty is all.
     #[serde(rename = "type")]
     ty: Option<String>,
+    /// Only entities with this status; empty is all.
+    #[param(
+        pattern = "^(active|suspended|approved|submitted|draft|completed|closed|cancelled|assigned|isolated|verified|deisolated)?$"
+    )]
     status: Option<String>,
+    /// The feed: entities changed after this feed cursor (default 0).
     since: Option<u64>,
+    /// Page size (feed: default 100, at most 1000; listing: default 50, at most 1000).
+    #[param(minimum = 1)]
     limit: Option<usize>,
-    /// Any of `q`, `alarm` and `cursor` asks for the listing instead of the feed.
+    /// The listing: words that must all appear in title, location, work type
+    /// or description (or one word that starts the id). Any of `q`, `alarm`
+    /// and `cursor` asks for the listing instead of the feed.
+    #[param(max_length = 200)]
     q: Option<String>,
+    /// The listing: only entities in alarm (`true`) or not (`false`).
+    #[param(pattern = "^(true|false|1|0)?$")]
     alarm: Option<String>,
+    /// The listing: the `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of the feed.
+#[derive(Serialize, utoipa::ToSchema)]
 struct EntityPage {
+    /// The entities' summaries (deleted ones included), oldest change first.
     entities: Vec<Summary>,
+    /// The `since` of the next page.
     next_cursor: u64,
+    /// Whether more feed entries wait after `next_cursor`.
     has_more: bool,
 }
 
-/// A page of the feed, or of the listing.
-#[derive(Serialize)]
+/// A page of the feed (`since`), or of the listing (`q`, `alarm`, `cursor`).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum ListAnswer {
     Feed(EntityPage),
@@ -81,6 +101,8 @@ enum ListAnswer {
 ///
 /// With `q`, `alarm` or `cursor`, the listing instead: live entities searched,
 /// filtered and paged on the node (`entity_listing.rs`).
+#[utoipa::path(get, path = "/v1/entities", tag = "entities", params(ListQuery),
+    responses((status = 200, description = "a page of the feed or of the listing", body = ListAnswer)))]
 async fn list_entities(
     State(state): State<Shared>,
     Authed(access): Authed,
@@ -145,6 +167,9 @@ async fn list_entities(
     Ok(Json(ListAnswer::Feed(page)))
 }
 
+/// The policy view of an entity of the tenant.
+#[utoipa::path(get, path = "/v1/entities/{id}", tag = "entities", params(IdPath),
+    responses((status = 200, description = "the entity's view", body = View), UnknownEntity))]
 async fn get_entity(
     State(state): State<Shared>,
     Authed(access): Authed,
@@ -159,155 +184,10 @@ async fn get_entity(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum CreateBody {
-    Permit(CreatePermit),
-    IsolationPoint(CreateIsolationPoint),
-    Closeout(CreateCloseout),
-}
-
-#[derive(Deserialize)]
+/// Edits of one entity, applied as one change (all or nothing).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreatePermit {
-    id: Option<EntityId>,
-    title: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    work_type: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    ppe_requirements: Vec<String>,
-    #[serde(default)]
-    safety_checklist: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateIsolationPoint {
-    id: Option<EntityId>,
-    permit_id: EntityId,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    lock_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateCloseout {
-    id: Option<EntityId>,
-    permit_id: EntityId,
-    #[serde(default)]
-    checklist: Vec<String>,
-    #[serde(default)]
-    notes: String,
-}
-
-impl CreateBody {
-    fn id(&self) -> Option<EntityId> {
-        match self {
-            CreateBody::Permit(p) => p.id,
-            CreateBody::IsolationPoint(i) => i.id,
-            CreateBody::Closeout(c) => c.id,
-        }
-    }
-
-    fn entity_type(&self) -> EntityType {
-        match self {
-            CreateBody::Permit(_) => EntityType::Permit,
-            CreateBody::IsolationPoint(_) => EntityType::IsolationPoint,
-            CreateBody::Closeout(_) => EntityType::Closeout,
-        }
-    }
-
-    fn permit_id(&self) -> Option<EntityId> {
-        match self {
-            CreateBody::Permit(_) => None,
-            CreateBody::IsolationPoint(i) => Some(i.permit_id),
-            CreateBody::Closeout(c) => Some(c.permit_id),
-        }
-    }
-}
-
-/// Create an entity with a client-generated id (or a fresh one), in the
-/// caller's tenant's id space. An id the tenant already holds answers 409
-/// `already_exists`, except a retry by the device that created it, which
-/// answers 200 with the entity. Another tenant's id is not taken here: the
-/// create makes this tenant's own document of that id, and answers exactly
-/// as for an unknown id.
-async fn create_entity(
-    State(state): State<Shared>,
-    Writer(access): Writer,
-    new: Result<Json<CreateBody>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<View>)> {
-    let new = body(new)?;
-    let tenant = access.tenant.clone();
-    let writer = access.clone();
-    let view = blocking(&state, move |s| {
-        let store = &author(s, &writer);
-        let id = new.id().unwrap_or_else(EntityId::new_random);
-        if let Some(permit) = new.permit_id() {
-            // the parent must be the tenant's (unknown and foreign answer alike)
-            visible_summary(s, permit, &writer)?;
-        }
-        let taken = || {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                format!("an entity with id {id} already exists"),
-            )
-        };
-        if store.summary(id)?.is_some() {
-            // a retry of this device's own create (its first answer was lost, or
-            // its flush failed): make sure it is durable and answer 200 with it
-            let own = store.created_by(id, &tenant, new.entity_type(), store.author_device())?;
-            if !own {
-                return Err(taken());
-            }
-            store.flush()?;
-            return Ok((StatusCode::OK, store.view(id)?));
-        }
-        if !store.claim(id, &tenant)? {
-            return Err(taken());
-        }
-        match new {
-            CreateBody::Permit(p) => store.create_permit(NewPermit {
-                id: Some(id),
-                title: p.title,
-                location: p.location,
-                work_type: p.work_type,
-                description: p.description,
-                ppe_requirements: p.ppe_requirements,
-                safety_checklist: p.safety_checklist,
-            })?,
-            CreateBody::IsolationPoint(i) => store.create_isolation_point(NewIsolationPoint {
-                id: Some(id),
-                permit_id: i.permit_id,
-                description: i.description,
-                lock_ids: i.lock_ids,
-            })?,
-            CreateBody::Closeout(c) => store.create_closeout(NewCloseout {
-                id: Some(id),
-                permit_id: c.permit_id,
-                checklist: c.checklist,
-                notes: c.notes,
-            })?,
-        };
-        changed(s, &writer, id);
-        Ok((StatusCode::CREATED, store.view(id)?))
-    })
-    .await?;
-    let (status, view) = view;
-    tracing::info!(tenant = %access.tenant, device = %access.device, id = %view.id,
-        r#type = ?view.entity_type, "entity created");
-    Ok((status, Json(view)))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 struct PatchBody {
     title: Option<String>,
     location: Option<String>,
@@ -408,6 +288,8 @@ impl PatchBody {
 }
 
 /// Apply every edit of the body as one change, or none of them.
+#[utoipa::path(patch, path = "/v1/entities/{id}", tag = "entities", params(IdPath), request_body = PatchBody,
+    responses((status = 200, description = "the entity's view", body = View), UnknownEntity, Refused, TooLarge))]
 async fn patch_entity(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -434,7 +316,8 @@ async fn patch_entity(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+/// A gas reading.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GasReadingBody {
     id: Option<Uuid>,
@@ -448,6 +331,12 @@ struct GasReadingBody {
 
 /// Append a gas reading to a permit: 201 when new, 200 when a reading with
 /// the same id and values is already recorded (a retry).
+#[utoipa::path(post, path = "/v1/entities/{id}/gas-readings", tag = "entities", params(IdPath),
+    request_body = GasReadingBody,
+    responses(
+        (status = 201, description = "recorded: the permit's view", body = View),
+        (status = 200, description = "already recorded: the permit's view", body = View),
+        UnknownEntity, Refused, TooLarge))]
 async fn add_gas_reading(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -485,19 +374,23 @@ async fn add_gas_reading(
     Ok((status, Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConflictsQuery {
+    /// Only entities of this type; empty is all.
     #[serde(rename = "type")]
     ty: Option<String>,
 }
 
 /// Views of the tenant's live (not deleted) entities that have conflicts,
 /// rejected operations or violations, in feed order.
+#[utoipa::path(get, path = "/v1/conflicts", tag = "entities", params(ConflictsQuery),
+    responses((status = 200, description = "the entities' views", body = Conflicted)))]
 async fn conflicts(
     State(state): State<Shared>,
     Authed(access): Authed,
     query: Result<Query<ConflictsQuery>, QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Conflicted>> {
     let Query(q) = query?;
     let ty = parse_type(q.ty.as_deref())?;
     let views = blocking(&state, move |s| {
@@ -531,5 +424,11 @@ async fn conflicts(
         Ok(out)
     })
     .await?;
-    Ok(Json(json!({ "entities": views })))
+    Ok(Json(Conflicted { entities: views }))
+}
+
+/// The views of the entities that need an operator's eye.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Conflicted {
+    entities: Vec<View>,
 }

@@ -38,7 +38,7 @@ pub(super) fn listing_routes() -> Router<Shared> {
 
 /// One entity of the listing: its summary, what the overview shows of its
 /// document, and its alarms.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Item {
     #[serde(flatten)]
     summary: Summary,
@@ -52,14 +52,14 @@ pub(super) struct Item {
 
 /// How many entities matching `type` and `q` have each status, and how many
 /// are in alarm (the filter chips' numbers).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Counts {
     statuses: BTreeMap<String, usize>,
     alarm: usize,
 }
 
 /// One page of the listing.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Listing {
     entities: Vec<Item>,
     /// Entities matching every filter, on all pages.
@@ -71,8 +71,8 @@ pub(super) struct Listing {
 }
 
 /// The permits in alarm.
-#[derive(Serialize)]
-struct AlarmList {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AlarmList {
     /// Each permit in alarm, in the listing's order.
     permits: Vec<Item>,
     /// Alarms over all of them.
@@ -140,6 +140,8 @@ pub(super) async fn listing(
 }
 
 /// `GET /v1/alarms`: every permit of the tenant in alarm.
+#[utoipa::path(get, path = "/v1/alarms", tag = "entities",
+    responses((status = 200, description = "the permits in alarm", body = AlarmList)))]
 async fn alarms(
     State(state): State<Shared>,
     Authed(access): Authed,

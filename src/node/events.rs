@@ -34,7 +34,7 @@ use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::api_error::ApiError;
+use super::api_error::{ApiError, ErrorBody};
 use super::event_bus::NodeEvent;
 use super::extract::Authed;
 use super::state::NodeState;
@@ -89,6 +89,13 @@ pub fn events_router(state: Arc<NodeState>) -> Router {
         .with_state(state)
 }
 
+/// Live events of the tenant (Server-Sent Events: `change`, `peer`, ...;
+/// see `docs/operations.md`). Browsers pass `?token=`.
+#[utoipa::path(get, path = "/v1/events", tag = "node",
+    responses(
+        (status = 200, description = "an endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 429, description = "`too_many_streams`: the token holds its most event streams; `rate_limited`; `auth_throttled`", body = ErrorBody),
+        (status = 503, description = "`shutting_down`; `busy`", body = ErrorBody)))]
 async fn events(
     State(state): State<Arc<NodeState>>,
     Authed(access): Authed,

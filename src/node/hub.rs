@@ -17,6 +17,8 @@ use crate::model::{Access, EntityId};
 pub enum HubEvent {
     /// A document changed (not through this connection).
     DocChanged(EntityId),
+    /// The node learnt a newer revocation list: send it on.
+    IdentityChanged,
     /// Close the connection (e.g. the device was removed).
     Close(String),
     /// The node is shutting down.
@@ -49,7 +51,7 @@ pub struct PeerStats {
 }
 
 /// Which side opened the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The peer dialed this node.
@@ -78,7 +80,7 @@ pub struct PeerHandle {
 }
 
 /// A connection's status, as `GET /v1/status` and `permitsync status` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     /// Connection number (unique while the node runs).
     pub connection: u64,
@@ -242,6 +244,18 @@ impl Hub {
                 let theirs = tenant.is_none_or(|t| p.access.tenant == t);
                 if Some(*conn) != origin && theirs && (p.wants_all || following.contains(conn)) {
                     let _ = p.events.send(HubEvent::DocChanged(id));
+                }
+            }
+        }
+    }
+
+    /// Tell every connection but `origin` that the node learnt a newer
+    /// revocation list (each sends on its own tenant's, if the peer lacks it).
+    pub fn identity_changed(&self, origin: Option<u64>) {
+        if let Ok(peers) = self.peers.lock() {
+            for (conn, p) in peers.iter() {
+                if Some(*conn) != origin {
+                    let _ = p.events.send(HubEvent::IdentityChanged);
                 }
             }
         }

@@ -3,12 +3,18 @@
 //! ([`crate::sync`]); this module moves its frames over axum and tokio.
 
 mod address_slots;
+mod admin_api;
+mod admin_token;
 mod alarm;
+mod api_doc;
 mod api_error;
+mod api_schemas;
 mod auth;
 mod auth_throttle;
 mod blob_api;
 mod classic_api;
+mod cluster;
+mod cluster_view;
 mod conn_slots;
 mod connection;
 mod dashboard;
@@ -16,6 +22,7 @@ mod device_api;
 mod devices;
 mod dialer;
 mod entity_api;
+mod entity_create;
 mod entity_listing;
 mod event_bus;
 mod events;
@@ -41,14 +48,18 @@ mod token_watch;
 mod ws;
 
 pub use crate::model::Access;
+pub use admin_token::AdminToken;
+pub use api_doc::openapi;
 pub use api_error::ApiError;
 pub use auth::{access_from_parts, Auth, AuthError, Mode, TokenEntry};
 pub use auth_throttle::AuthThrottle;
+pub use cluster::DEFAULT_CLUSTER_POLL;
+pub use cluster_view::{ClusterInfo, ClusterView};
 pub use conn_slots::{ConnSlot, ConnSlots};
 pub use connection::{drive, DriveOptions, Ended, Transport};
 pub use dashboard::dashboard_router;
 pub use devices::{DeviceInfo, Devices};
-pub use dialer::{connect, connect_with, redact};
+pub use dialer::{cluster_urls, connect, connect_with, dial_forever, redact};
 pub use event_bus::{EventBus, NodeEvent};
 pub use events::events_router;
 pub use http_guards::BodyTimeout;

@@ -12,7 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::api_error::ApiResult;
+use super::api_error::{ApiResult, ErrorBody};
+use super::api_schemas::{IdPath, Refused, TooLarge, UnknownEntity};
 use super::extract::{body, parse_id, Authed, Writer};
 use super::state::Shared;
 use super::store_work::{author, blocking, changed, reader, visible_summary};
@@ -27,15 +28,27 @@ pub(super) fn operator_routes() -> Router<Shared> {
         .route("/v1/entities/{id}/history", get(history))
 }
 
-#[derive(Deserialize)]
+/// How to settle a field's conflict.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    /// The field in conflict.
     field: String,
+    /// `keep_mine`, `use_server` or `merge`.
+    #[schema(pattern = "^(keep_mine|use_server|merge)$")]
     resolution: String,
+    /// The value to write, for `merge` (and `keep_mine`).
     #[serde(default)]
     value: Option<String>,
 }
 
+/// Settle a conflict: write the chosen value as one change.
+#[utoipa::path(post, path = "/v1/entities/{id}/resolve", tag = "operator", params(IdPath),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "the entity's view", body = View),
+        (status = 409, description = "`no_conflict`: the field has no conflict", body = ErrorBody),
+        UnknownEntity, Refused, TooLarge))]
 async fn resolve_conflict(
     State(state): State<Shared>,
     Writer(access): Writer,
@@ -57,7 +70,7 @@ async fn resolve_conflict(
 }
 
 /// One change of the audit trail.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HistoryEntry {
     change: String,
     actor: String,
@@ -83,12 +96,16 @@ struct HistoryEntry {
     ops: Vec<OpRecord>,
 }
 
-#[derive(Serialize)]
-struct HistoryBody {
+/// An entity's audit trail.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct HistoryBody {
     id: String,
     entries: Vec<HistoryEntry>,
 }
 
+/// Every change of an entity: who, when, through what, what it wrote.
+#[utoipa::path(get, path = "/v1/entities/{id}/history", tag = "operator", params(IdPath),
+    responses((status = 200, description = "the audit trail", body = HistoryBody), UnknownEntity))]
 async fn history(
     State(state): State<Shared>,
     Authed(access): Authed,

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
 
 use super::state::NodeState;
 
@@ -26,7 +26,21 @@ pub fn readiness_router(state: Arc<NodeState>) -> Router {
         .with_state(state)
 }
 
+/// Whether the node is ready.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    /// Why not, when not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
 /// `200 {"status": "ready"}`, or `503 {"status": "not_ready", "reason": ...}`.
+#[utoipa::path(get, path = "/readyz", tag = "node", security(()),
+    responses(
+        (status = 200, description = "the store answered a read and a flush", body = Readiness),
+        (status = 503, description = "not ready (`reason` says why), or `busy`", body = Readiness)))]
 async fn readyz(State(state): State<Arc<NodeState>>) -> Response {
     let store = state.store.clone();
     let check = tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -38,7 +52,13 @@ async fn readyz(State(state): State<Arc<NodeState>>) -> Response {
             .map_err(|e| format!("the store failed a flush: {e}"))
     });
     let reason = match tokio::time::timeout(READY_TIMEOUT, check).await {
-        Ok(Ok(Ok(()))) => return Json(json!({"status": "ready"})).into_response(),
+        Ok(Ok(Ok(()))) => {
+            let ready = Readiness {
+                status: "ready",
+                reason: None,
+            };
+            return Json(ready).into_response();
+        }
         Ok(Ok(Err(reason))) => reason,
         Ok(Err(e)) => format!("the store check did not finish: {e}"),
         Err(_) => format!(
@@ -49,7 +69,10 @@ async fn readyz(State(state): State<Arc<NodeState>>) -> Response {
     tracing::warn!(%reason, "not ready");
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "not_ready", "reason": reason})),
+        Json(Readiness {
+            status: "not_ready",
+            reason: Some(reason),
+        }),
     )
         .into_response()
 }

@@ -15,11 +15,15 @@
 //! | `GET /v1/sync` (the WebSocket) | `ws.rs` |
 //! | `/`, `/dashboard/...` | `dashboard/` |
 //!
-//! Every `/v1` route needs a bearer token (`Authorization: Bearer <token>` or
-//! `?token=`) unless the node is open (no tokens file). Each route sees only the
-//! tenant's entities: another tenant's entity answers 404 like an unknown id.
-//! Writes need a read-write token (403 `read_only` otherwise), are durable when
-//! answered, and are announced to live sync connections.
+//! | `POST /v1/admin/backup` (the admin token) | `admin_api.rs` |
+//! | `GET /v1/openapi.json` (the API's OpenAPI document, generated from the handlers) | `api_doc.rs` |
+//!
+//! What each route takes and answers is in that generated document (its
+//! handlers' `#[utoipa::path]`), and `docs/api.md` says how to read and test
+//! it. In short: every `/v1` route needs a bearer token unless the node is
+//! open (no tokens file); each sees only the tenant's entities; writes need a
+//! read-write token, are durable when answered, and are announced to live
+//! sync connections.
 //!
 //! The REST router has JSON fallbacks for unknown routes (404 `not_found`) and
 //! methods (405 `method_not_allowed`); merge routers without fallbacks into it.
@@ -33,6 +37,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 
+use super::admin_api::admin_routes;
+use super::api_doc::api_doc_routes;
 use super::api_error::ApiError;
 use super::blob_api::blob_routes;
 use super::classic_api::classic_routes;
@@ -68,6 +74,8 @@ pub fn app(state: Arc<NodeState>) -> Router {
 pub fn rest_router(state: Arc<NodeState>) -> Router {
     Router::new()
         .merge(status_routes())
+        .merge(api_doc_routes())
+        .merge(admin_routes())
         .merge(entity_routes())
         .merge(listing_routes())
         .merge(classic_routes())

@@ -5,11 +5,14 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::admin_token::AdminToken;
 use super::auth::Auth;
+use super::cluster;
 use super::devices::Devices;
 use super::dialer;
 use super::hub::Hub;
@@ -34,6 +37,9 @@ pub struct NodeOptions {
     pub peer_id: Option<String>,
     /// Abuse limits.
     pub quotas: Quotas,
+    /// A file holding the admin token of `/v1/admin/...` (backups); without
+    /// one those routes answer 403 `admin_disabled`.
+    pub admin_token_file: Option<PathBuf>,
     /// The tenant authority's key file (`permitsync authority init`), shared
     /// by several relays; without it a node with tokens makes its own.
     pub authority_key: Option<PathBuf>,
@@ -45,6 +51,10 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         Some(path) => Auth::from_file(path)
             .map_err(|e| Error::InvalidInput(format!("tokens file {}: {e}", path.display())))?,
         None => Auth::open(),
+    };
+    let admin_token = match &opts.admin_token_file {
+        Some(path) => Some(AdminToken::from_file(path)?),
+        None => None,
     };
     if !auth.is_open() {
         // a relay with tokens is the authority of its tenants
@@ -70,6 +80,8 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
         clock: Arc::new(SystemClock),
         quotas: opts.quotas,
         rate: RateLimiter::new(),
+        admin_token,
+        cluster: Default::default(),
     }))
 }
 
@@ -91,12 +103,18 @@ pub fn read_authority_key(path: &std::path::Path) -> Result<[u8; 32]> {
 /// What [`run_with`] dials and how it serves.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Sync URLs to keep a connection to (`ws://` or `wss://`).
+    /// Sync URLs to keep a connection to (`ws://` or `wss://`); one entry
+    /// may name the relays of one cluster, separated by commas: one
+    /// connection is kept to one of them, failing over to the next.
     pub connect: Vec<String>,
     /// Whom the dialers trust for `wss://` (default: the system's roots).
     pub client_tls: Option<ClientTls>,
     /// Serve HTTPS and WSS with this certificate instead of plain HTTP.
     pub server_tls: Option<ServerTls>,
+    /// On a database shared with other relays: how often the feed is read
+    /// for their writes when no notification came (zero: the default,
+    /// [`super::cluster::DEFAULT_CLUSTER_POLL`]).
+    pub cluster_poll: Duration,
 }
 
 /// Serve `state` on `listener` (within the node's network limits, see
@@ -127,14 +145,23 @@ pub async fn run_with(
     let (stop_tx, stop_rx) = watch::channel(false);
     let client_tls = opts.client_tls.unwrap_or_else(ClientTls::system);
     let mut dialers = Vec::new();
-    for url in opts.connect {
+    for cluster in opts.connect {
         dialers.push(tokio::spawn(dialer::dial_forever(
             state.clone(),
-            url,
+            dialer::cluster_urls(&cluster),
             client_tls.clone(),
             stop_rx.clone(),
         )));
     }
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+    let cluster = tokio::spawn(cluster::follow(
+        state.clone(),
+        opts.cluster_poll,
+        address,
+        stop_rx.clone(),
+    ));
     let app = app(state.clone());
     let server = tokio::spawn(listener::serve(
         listener,
@@ -151,6 +178,7 @@ pub async fn run_with(
     for d in dialers {
         let _ = d.await;
     }
+    let _ = cluster.await;
     let store = state.store.clone();
     let _ = tokio::task::spawn_blocking(move || store.flush()).await;
     result

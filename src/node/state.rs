@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::auth::Auth;
+use super::cluster_view::ClusterInfo;
 use super::devices::Devices;
 use super::hub::Hub;
 use super::metrics::Metrics;
@@ -36,6 +37,10 @@ pub struct NodeState {
     pub quotas: Quotas,
     /// Requests per token per second.
     pub rate: RateLimiter,
+    /// The operator's token for `/v1/admin/...` (none: those routes are off).
+    pub admin_token: Option<super::admin_token::AdminToken>,
+    /// The relays over the same database, as the last heartbeat saw them.
+    pub cluster: ClusterInfo,
 }
 
 impl NodeState {

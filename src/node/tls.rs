@@ -9,12 +9,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -92,16 +94,63 @@ fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
-/// The node's own certificate chain and key: it serves HTTPS and WSS.
+/// The node's own certificate chain and key: it serves HTTPS and WSS. The
+/// pair is read again by [`ServerTls::reload`] (on `SIGHUP`, see
+/// [`ServerTls::reload_on_sighup`]): new handshakes get the new certificate,
+/// connections already open keep theirs, and a pair that cannot be used is
+/// refused with the reason while the one in use stays.
 #[derive(Clone)]
 pub struct ServerTls {
     acceptor: TlsAcceptor,
+    current: Arc<CurrentCert>,
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ServerTls")
+        f.debug_struct("ServerTls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish()
     }
+}
+
+/// The certificate and key every new handshake gets.
+struct CurrentCert(RwLock<Arc<CertifiedKey>>);
+
+impl std::fmt::Debug for CurrentCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CurrentCert")
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // a swap is one assignment: a poisoned lock still holds a whole pair
+        Some(self.0.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// The chain in `cert` and its key in `key`, checked to match.
+fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let chain = certificates("TLS certificate", cert)?;
+    let key_pem = read("TLS key", key)?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+        what: "TLS key",
+        path: key.to_path_buf(),
+        detail: match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PEM private key (-----BEGIN PRIVATE KEY-----) in it".into()
+            }
+            e => e.to_string(),
+        },
+    })?;
+    CertifiedKey::from_der(chain, private, &provider()).map_err(|source| TlsError::Config {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        source,
+    })
 }
 
 impl ServerTls {
@@ -109,33 +158,53 @@ impl ServerTls {
     /// any intermediates) and its private key in `key` (PKCS#8, PKCS#1 or
     /// SEC1), both PEM. Offers HTTP/2 and HTTP/1.1 by ALPN.
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
-        let chain = certificates("TLS certificate", cert)?;
-        let key_pem = read("TLS key", key)?;
-        let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
-            what: "TLS key",
-            path: key.to_path_buf(),
-            detail: match e {
-                rustls::pki_types::pem::Error::NoItemsFound => {
-                    "no PEM private key (-----BEGIN PRIVATE KEY-----) in it".into()
-                }
-                e => e.to_string(),
-            },
-        })?;
-        let config_error = |source| TlsError::Config {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
-            source,
-        };
+        let current = Arc::new(CurrentCert(RwLock::new(Arc::new(certified_key(
+            cert, key,
+        )?))));
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(config_error)?
+            .map_err(|source| TlsError::Config {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            })?
             .with_no_client_auth()
-            .with_single_cert(chain, private)
-            .map_err(config_error)?;
+            .with_cert_resolver(current.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(ServerTls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            current,
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
         })
+    }
+
+    /// Read the certificate and key files again and serve them to new
+    /// handshakes; on an error the pair in use stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = Arc::new(certified_key(&self.cert, &self.key)?);
+        *self.current.0.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// [`ServerTls::reload`] on every `SIGHUP` (logged, with the reason when
+    /// the files cannot be used). Must run inside a tokio runtime; `SIGHUP`
+    /// is handled from the moment this returns.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self) -> io::Result<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        let tls = self.clone();
+        Ok(tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(cert = %tls.cert.display(), key = %tls.key.display(),
+                        "TLS certificate reloaded (SIGHUP)"),
+                    Err(e) => tracing::error!(error = %e,
+                        "TLS certificate not reloaded; keeping the one in use"),
+                }
+            }
+        }))
     }
 
     /// The acceptor for the node's listener.

@@ -78,16 +78,54 @@ pub fn reload(state: &NodeState, path: &Path, why: &str) {
 
 /// Revoke every certificate of `device` in `tenant` (on a tenant authority):
 /// what it signed loses its authority on every replica that learns the new
-/// revocation list.
+/// revocation list. Over a database other relays share, the certificates
+/// are read again first (another relay may have certified the device a
+/// moment ago), and the list stored afterwards is checked: when another
+/// relay's revocation of the same version replaced it, this one is made
+/// again on top of that.
 pub fn revoke_certificates(state: &NodeState, tenant: &str, device: &str) {
-    match state.store.revoke_device(tenant, device) {
-        Ok(Some(list)) => tracing::info!(
+    let store = &state.store;
+    let shared = store.backend().shared();
+    for attempt in 1..=REVOKE_ATTEMPTS {
+        if let Err(e) = store.reload_identity() {
+            tracing::error!(tenant, device, error = %e, "certificates not revoked");
+            return;
+        }
+        let list = match store.revoke_device(tenant, device) {
+            Ok(Some(list)) => list,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(tenant, device, error = %e, "certificates not revoked");
+                return;
+            }
+        };
+        let kept = !shared
+            || store.revocation_list(tenant).is_ok_and(|stored| {
+                stored.is_some_and(|s| s.list.serials.is_superset(&list.list.serials))
+            });
+        if kept {
+            tracing::info!(
+                tenant,
+                device,
+                version = list.list.version,
+                "certificates revoked"
+            );
+            state.hub.identity_changed(None);
+            return;
+        }
+        tracing::info!(
             tenant,
             device,
-            version = list.list.version,
-            "certificates revoked"
-        ),
-        Ok(None) => {}
-        Err(e) => tracing::error!(tenant, device, error = %e, "certificates not revoked"),
+            attempt,
+            "another relay revoked at the same time; again"
+        );
     }
+    tracing::error!(
+        tenant,
+        device,
+        "certificates not revoked: the revocation list keeps changing"
+    );
 }
+
+/// How often [`revoke_certificates`] tries when other relays revoke too.
+const REVOKE_ATTEMPTS: u32 = 5;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as TMessage;
 
-use super::api_error::ApiError;
+use super::api_error::{ApiError, ErrorBody};
 use super::connection::{drive, DriveOptions, Transport};
 use super::gate::{authenticate, PeerIp};
 use super::hub::Direction;
@@ -25,6 +25,12 @@ use crate::wire::PeerId;
 /// `join` or not), then speak the automerge-repo protocol as the server side.
 /// A peer must `join` within the join timeout; a silent one is pinged and,
 /// if it stays silent, closed.
+#[utoipa::path(get, path = "/v1/sync", tag = "sync",
+    responses(
+        (status = 101, description = "switched to the WebSocket: the automerge-repo sync protocol (`docs/protocol.md`)"),
+        (status = 400, description = "not a WebSocket upgrade request", content_type = "text/plain", body = String),
+        (status = 426, description = "the connection cannot be upgraded", content_type = "text/plain", body = String),
+        (status = 429, description = "`too_many_connections`: the token holds its most sync connections; `rate_limited`; `auth_throttled`", body = ErrorBody)))]
 pub async fn sync_endpoint(
     State(state): State<Arc<NodeState>>,
     headers: HeaderMap,

@@ -23,10 +23,14 @@ use crate::view::{attestation_slot, MAX_ATTESTATIONS_PER_CHANGE};
 impl Store {
     /// The tenant whose authority judges the document stored under `id`: its
     /// owner, else the tenant of this handle's id space, else the tenant
-    /// this store enrolled with, else the default.
+    /// this store enrolled with, else the default. A document owned by the
+    /// default tenant is one a node without tenants took in (a device
+    /// serving its peers): an enrolled device judges it as its own tenant's.
     pub(super) fn judging_tenant(&self, id: EntityId) -> Result<String> {
         if let Some(owner) = self.owner_at(id)? {
-            return Ok(owner);
+            if owner != DEFAULT_TENANT {
+                return Ok(owner);
+            }
         }
         if let Some(t) = &self.tenant {
             return Ok(t.to_string());

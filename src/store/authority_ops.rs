@@ -4,21 +4,17 @@
 //! documents holding attestations by an affected serial are found through
 //! the `asr/` index and their summaries rewritten.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::Serialize;
-
+use super::backend::{Check, Checked};
 use super::failure::storage;
 use super::identity::Identity;
 use super::keys;
 use super::store::Store;
 use crate::error::{Error, Result};
 use crate::identity::{
-    Certificate, NodeKey, PublicKey, Role, RoleSet, SignedCertificate, SignedRevocationList,
-    Signer, TenantAuthority,
+    Certificate, NodeKey, PublicKey, Role, RoleSet, SignedCertificate, Signer, TenantAuthority,
 };
-use crate::model::{EntityId, DEFAULT_TENANT};
 
 /// How long a device's certificate is valid (it is renewed on every
 /// connection, so a device carries a valid one while offline).
@@ -45,89 +41,10 @@ pub struct CertificateRequest {
     pub public_key: PublicKey,
 }
 
-/// What `permitsync identity` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct IdentityStatus {
-    /// The store's device id.
-    pub device: String,
-    /// Its public key (hex).
-    pub public_key: String,
-    /// The tenant it enrolled with, if any.
-    pub tenant: Option<String>,
-    /// The authority key its documents are judged by (hex), if any.
-    pub authority: Option<String>,
-    /// Whether this store is itself the authority (a relay).
-    pub is_authority: bool,
-    /// `enforced` (judged by an authority) or `open` (not enrolled: every
-    /// operation authorized).
-    pub mode: &'static str,
-    /// Its own certificate for that tenant, if any.
-    pub certificate: Option<CertificateInfo>,
-}
-
-/// A certificate, for display.
-#[derive(Clone, Debug, Serialize)]
-pub struct CertificateInfo {
-    /// Its serial.
-    pub serial: u64,
-    /// The tenant.
-    pub tenant: String,
-    /// The device.
-    pub device: String,
-    /// The person, if named.
-    pub person: Option<String>,
-    /// The roles.
-    pub roles: Vec<String>,
-    /// Valid from (ms since the epoch).
-    pub not_before: i64,
-    /// Valid until (ms since the epoch).
-    pub not_after: i64,
-}
-
-impl From<&Certificate> for CertificateInfo {
-    fn from(c: &Certificate) -> Self {
-        CertificateInfo {
-            serial: c.serial,
-            tenant: c.tenant.clone(),
-            device: c.device.clone(),
-            person: c.person.clone(),
-            roles: c.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            not_before: c.not_before,
-            not_after: c.not_after,
-        }
-    }
-}
-
 impl Store {
     /// This store's public key.
     pub fn public_key(&self) -> PublicKey {
         self.inner.identity.key().public()
-    }
-
-    /// Who this store is, and how its documents are judged.
-    pub fn identity_status(&self) -> Result<IdentityStatus> {
-        let id = &self.inner.identity;
-        let tenant = id.home()?;
-        let judging = tenant.clone().unwrap_or_else(|| DEFAULT_TENANT.to_string());
-        let authority = id.authority_public(&judging)?;
-        let certificate = match &tenant {
-            Some(t) => self.own_certificate(t)?,
-            None if id.authority_key()?.is_some() => self.own_certificate(DEFAULT_TENANT)?,
-            None => None,
-        };
-        Ok(IdentityStatus {
-            device: self.device_id().to_string(),
-            public_key: self.public_key().to_hex(),
-            tenant,
-            authority: authority.map(|k| k.to_hex()),
-            is_authority: id.is_authority_for(&judging)?,
-            mode: if authority.is_some() {
-                "enforced"
-            } else {
-                "open"
-            },
-            certificate: certificate.map(|c| CertificateInfo::from(&c.certificate)),
-        })
     }
 
     /// Use the authority key whose secret is `secret` (`serve
@@ -135,7 +52,7 @@ impl Store {
     pub fn use_authority_key(&self, secret: [u8; 32]) -> Result<PublicKey> {
         let key = NodeKey::from_secret(secret);
         let public = key.public();
-        self.inner.identity.set_authority_key(key)?;
+        self.inner.identity.set_authority_key(key, true)?;
         self.vouch_for_history()?;
         Ok(public)
     }
@@ -146,14 +63,31 @@ impl Store {
         if let Some(k) = self.inner.identity.authority_key()? {
             return Ok(k.public());
         }
-        let key = NodeKey::generate();
+        let backend = self.inner.backend.as_ref();
+        let key = match Identity::stored_authority_key(backend)? {
+            // another relay over the same storage made it
+            Some(stored) => stored,
+            None => {
+                let key = NodeKey::generate();
+                // only if still absent: relays starting together over one
+                // database must not each keep an authority of their own
+                let check = Check {
+                    feed_seq: None,
+                    expect: vec![(Identity::authority_key_key(), None)],
+                };
+                let written = backend
+                    .apply_checked(vec![Identity::authority_key_record(&key)], &check)
+                    .map_err(storage)?;
+                match written {
+                    Checked::Applied => key,
+                    _ => Identity::stored_authority_key(backend)?
+                        .ok_or_else(|| Error::storage("the authority key vanished"))?,
+                }
+            }
+        };
         let public = key.public();
-        self.inner
-            .backend
-            .apply(vec![Identity::authority_key_record(&key)])
-            .map_err(storage)?;
         self.wait_durable()?;
-        self.inner.identity.set_authority_key(key)?;
+        self.inner.identity.set_authority_key(key, false)?;
         self.vouch_for_history()?;
         Ok(public)
     }
@@ -442,71 +376,6 @@ impl Store {
         Ok(new.len())
     }
 
-    /// Learn a revocation list of `tenant`; the highest valid version wins.
-    /// Documents holding attestations by a newly revoked serial are judged
-    /// again. Returns whether it replaced the one in force.
-    pub fn learn_revocation_list(&self, tenant: &str, list: &SignedRevocationList) -> Result<bool> {
-        let Some(current) = self.tenant_authority(tenant)? else {
-            return Ok(false);
-        };
-        let mut authority = (*current).clone();
-        let before: BTreeSet<u64> = authority.revocations().serials.clone();
-        match authority.add_revocation_list(list) {
-            Ok(true) => {}
-            Ok(false) => return Ok(false),
-            Err(e) => {
-                tracing::debug!(tenant, error = %e, "revocation list refused");
-                return Ok(false);
-            }
-        }
-        self.inner
-            .backend
-            .apply(vec![(keys::revocation_list(tenant), Some(list.to_bytes()))])
-            .map_err(storage)?;
-        self.wait_durable()?;
-        let changed: Vec<u64> = before
-            .symmetric_difference(&authority.revocations().serials)
-            .copied()
-            .collect();
-        self.inner.identity.cache(tenant, Arc::new(authority))?;
-        self.rejudge_serials(tenant, &changed)?;
-        Ok(true)
-    }
-
-    /// Revoke every certificate of `device` in `tenant` (this store must be
-    /// its authority): a new revocation list, learnt here and returned to be
-    /// sent on. `None` when the device holds no unrevoked certificate.
-    pub fn revoke_device(
-        &self,
-        tenant: &str,
-        device: &str,
-    ) -> Result<Option<SignedRevocationList>> {
-        let Some(authority_key) = self.inner.identity.authority_key()? else {
-            return Err(Error::InvalidInput(
-                "this node holds no authority key".into(),
-            ));
-        };
-        let Some(authority) = self.tenant_authority(tenant)? else {
-            return Ok(None);
-        };
-        let mut list = authority.revocations().clone();
-        let before = list.serials.len();
-        list.serials.extend(
-            authority
-                .certificates()
-                .filter(|c| c.device == device)
-                .map(|c| c.serial),
-        );
-        if list.serials.len() == before {
-            return Ok(None);
-        }
-        list.version += 1;
-        list.tenant = tenant.to_string();
-        let signed = list.sign(&authority_key);
-        self.learn_revocation_list(tenant, &signed)?;
-        Ok(Some(signed))
-    }
-
     /// The certificates of `tenant` with these serials that the store holds.
     pub fn certificates(&self, tenant: &str, serials: &[u64]) -> Result<Vec<SignedCertificate>> {
         let mut out = Vec::new();
@@ -523,78 +392,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// The revocation list in force for `tenant`, if any was signed.
-    pub fn revocation_list(&self, tenant: &str) -> Result<Option<SignedRevocationList>> {
-        Ok(self
-            .inner
-            .backend
-            .get(&keys::revocation_list(tenant))
-            .map_err(storage)?
-            .and_then(|b| SignedRevocationList::from_bytes(&b).ok()))
-    }
-
-    /// Judge again every document holding attestations by one of `serials`.
-    fn rejudge_serials(&self, tenant: &str, serials: &[u64]) -> Result<()> {
-        let mut docs = BTreeSet::new();
-        for s in serials {
-            let prefix = keys::attested_by_prefix(tenant, *s);
-            for (k, _) in self
-                .inner
-                .backend
-                .scan_prefix(&prefix, None, usize::MAX)
-                .map_err(storage)?
-            {
-                if let Some(id) = keys::trailing_id(&k) {
-                    docs.insert(id);
-                }
-            }
-        }
-        for id in docs {
-            self.rejudge(id)?;
-        }
-        Ok(())
-    }
-
-    /// Judge again every stored document (the store just enrolled).
-    fn rejudge_all(&self) -> Result<()> {
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self
-                .inner
-                .backend
-                .scan_prefix(keys::ENTITY, after.as_deref(), 256)
-                .map_err(storage)?;
-            let Some((last, _)) = page.last() else {
-                return Ok(());
-            };
-            after = Some(last.clone());
-            for (k, _) in &page {
-                if let Some(id) = keys::trailing_id(k) {
-                    self.rejudge(id)?;
-                }
-            }
-        }
-    }
-
-    /// Judge the document stored under `id` by what the store knows now,
-    /// and rewrite its summary when its headline changed.
-    fn rejudge(&self, id: EntityId) -> Result<()> {
-        let slot = self.slot(id)?;
-        let mut g = self.lock_loaded(id, &slot)?;
-        if let Some(mut doc) = g.doc.take() {
-            let judged = self.judge(id, &mut doc);
-            g.doc = Some(doc);
-            judged?;
-        }
-        let batch = self.refreshed_summary(id, &g)?;
-        if !batch.is_empty() {
-            self.inner.backend.apply(batch).map_err(storage)?;
-            drop(g);
-            self.wait_durable()?;
-        }
-        Ok(())
     }
 }
 

@@ -27,6 +27,11 @@ pub(super) struct Slot {
     /// Feed position of this process's last write of the document: nothing
     /// about the document is shown to a peer before this is durable.
     pub(super) last_seq: u64,
+    /// The document's feed position in storage when its copy here was read
+    /// or last written (`None`: not in the feed). A write commits only if it
+    /// is still that ([`super::feed::Feed::append`]); one that is not was
+    /// written by another relay sharing the storage.
+    pub(super) stored_seq: Option<u64>,
     /// The identity generation the document was judged at (`identity.rs`).
     pub(super) judged_at: u64,
 }
@@ -45,6 +50,13 @@ impl Slot {
         if self.loaded {
             return Ok(false);
         }
+        // the position first: what is read after it is at least as new, so a
+        // write based on this copy fails its check rather than losing a change
+        self.stored_seq = backend
+            .get(&keys::feed_pos(id))
+            .map_err(storage)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes);
         let base = backend.get(&keys::doc(id)).map_err(storage)?;
         let chunks = backend
             .scan_prefix(&keys::chunk_prefix(id), None, usize::MAX)
@@ -78,6 +90,16 @@ impl Slot {
     pub(super) fn forget(&mut self) {
         self.doc = None;
         self.loaded = false;
+    }
+
+    /// Forget the copy if it was read before feed position `seq` (another
+    /// relay wrote the document there). Returns whether it did.
+    pub(super) fn forget_before(&mut self, seq: u64) -> bool {
+        let stale = self.loaded && self.stored_seq.is_none_or(|s| s < seq);
+        if stale {
+            self.forget();
+        }
+        stale
     }
 }
 
@@ -145,6 +167,12 @@ impl DocCache {
             }
         }
         Ok(slot)
+    }
+
+    /// The slot of document `id` if the cache holds one (none is made).
+    pub(super) fn peek(&self, id: EntityId) -> Result<Option<Arc<Mutex<Slot>>>> {
+        let cache = self.slots.lock().map_err(poisoned)?;
+        Ok(cache.slots.get(&id).map(|(slot, _)| slot.clone()))
     }
 
     /// Number of documents currently held in memory.

@@ -69,6 +69,11 @@ impl Durable {
         self.applied.fetch_max(seq, Ordering::SeqCst);
     }
 
+    /// Another process committed (durably) the feed up to `seq`.
+    pub(super) fn observe(&self, seq: u64) {
+        self.durable.fetch_max(seq, Ordering::SeqCst);
+    }
+
     /// The latest durable feed position.
     pub(super) fn durable_seq(&self) -> u64 {
         self.durable.load(Ordering::SeqCst)

@@ -6,6 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::backend::{Check, Checked};
 use super::failure::poisoned;
 use super::keys;
 use super::store::Store;
@@ -28,13 +29,24 @@ impl Store {
             None => {
                 let key: [u8; 32] = rand::random();
                 // durable even on a deferring handle: ids derived with it
-                // leave the node before the handle settles
-                self.inner
+                // leave the node before the handle settles. Only if still
+                // absent: relays sharing the storage must all use one key
+                let check = Check {
+                    feed_seq: None,
+                    expect: vec![(keys::meta(ID_KEY), None)],
+                };
+                let checked = self
+                    .inner
                     .backend
-                    .apply(vec![(keys::meta(ID_KEY), Some(key.to_vec()))])
+                    .apply_checked(vec![(keys::meta(ID_KEY), Some(key.to_vec()))], &check)
                     .map_err(super::failure::storage)?;
                 self.flush()?;
-                key.to_vec()
+                match checked {
+                    Checked::Applied => key.to_vec(),
+                    _ => self
+                        .get_record(&keys::meta(ID_KEY))?
+                        .ok_or_else(|| Error::storage("the store's id key vanished"))?,
+                }
             }
         };
         *known = Some(key.clone());

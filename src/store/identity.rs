@@ -9,8 +9,8 @@
 //! `attestations.rs`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::backend::{Backend, BatchOp};
 use super::failure::{poisoned, storage};
@@ -27,6 +27,10 @@ const AUTHORITY_KEY: &str = "authority_key";
 /// The tenant this store enrolled with first: it judges the documents no
 /// tenant owns.
 const HOME_TENANT: &str = "tenant";
+/// On storage several relays share: a random value written again with every
+/// batch that changes identity records (`identity_marking.rs`), so a relay
+/// reading another value knows to read them again ([`Identity::refresh`]).
+pub(super) const CHANGED: &str = "identity_changed";
 
 /// What the store knows of identities.
 pub(super) struct Identity {
@@ -37,6 +41,11 @@ pub(super) struct Identity {
     /// enrollment, a certificate or revocation list learnt): a loaded
     /// document judged at an older generation is judged again before use.
     generation: AtomicU64,
+    /// The authority key came from `--authority-key` (kept in memory only):
+    /// what storage holds does not replace it.
+    explicit: AtomicBool,
+    /// The [`CHANGED`] record as last read.
+    marker: Mutex<Option<Vec<u8>>>,
 }
 
 #[derive(Default)]
@@ -64,22 +73,14 @@ impl Identity {
             .get(&keys::meta(HOME_TENANT))
             .map_err(storage)?
             .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let mut enrolled = HashMap::new();
-        for (k, v) in backend
-            .scan_prefix(keys::ENROLLED, None, usize::MAX)
-            .map_err(storage)?
-        {
-            let tenant = String::from_utf8_lossy(&k[keys::ENROLLED.len()..]).into_owned();
-            let bytes: [u8; 32] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::storage(format!("authority key of {tenant} is corrupt")))?;
-            enrolled.insert(tenant, PublicKey(bytes));
-        }
+        let marker = backend.get(&keys::meta(CHANGED)).map_err(storage)?;
+        let enrolled = read_enrolled(backend)?;
         Ok(Identity {
             key: Arc::new(key),
             authority_key: RwLock::new(authority_key),
             generation: AtomicU64::new(1),
+            explicit: AtomicBool::new(false),
+            marker: Mutex::new(marker),
             state: RwLock::new(State {
                 home,
                 enrolled,
@@ -108,14 +109,28 @@ impl Identity {
         Ok(self.authority_key.read().map_err(poisoned)?.clone())
     }
 
-    /// Use `key` as the authority key (from `--authority-key`, or made now).
-    pub(super) fn set_authority_key(&self, key: NodeKey) -> Result<()> {
+    /// Use `key` as the authority key: from `--authority-key` (`explicit`),
+    /// or made now or read from storage.
+    pub(super) fn set_authority_key(&self, key: NodeKey, explicit: bool) -> Result<()> {
+        if explicit {
+            self.explicit.store(true, Ordering::Release);
+        }
         *self.authority_key.write().map_err(poisoned)? = Some(Arc::new(key));
         let mut s = self.state.write().map_err(poisoned)?;
         s.authorities.clear();
         s.own.clear();
         self.changed();
         Ok(())
+    }
+
+    /// The key of the record that keeps an authority key this store made.
+    pub(super) fn authority_key_key() -> Vec<u8> {
+        keys::meta(AUTHORITY_KEY)
+    }
+
+    /// The authority key storage holds, if any.
+    pub(super) fn stored_authority_key(backend: &dyn Backend) -> Result<Option<NodeKey>> {
+        read_key(backend, AUTHORITY_KEY)
     }
 
     /// The record that keeps an authority key this store made.
@@ -263,12 +278,74 @@ impl Identity {
         Ok(())
     }
 
+    /// On storage other relays share: when the [`CHANGED`] record is not
+    /// what it was at the last look, another relay (or this one) changed
+    /// identity records: [`Identity::reload`]. Returns whether it did.
+    pub(super) fn refresh(&self, backend: &dyn Backend) -> Result<bool> {
+        let now = backend.get(&keys::meta(CHANGED)).map_err(storage)?;
+        if *self.marker.lock().map_err(poisoned)? == now {
+            return Ok(false);
+        }
+        // noted first: a change committed after this read shows as another
+        // value at the next look, and what is read below is at least as new
+        *self.marker.lock().map_err(poisoned)? = now;
+        self.reload(backend)?;
+        Ok(true)
+    }
+
+    /// Read the identity records again from storage: the enrollments, the
+    /// home tenant and the authority key (unless `--authority-key` gave
+    /// it); the cached authorities (certificates, revocation lists) and
+    /// own certificates are dropped, to be read again on use, and every
+    /// loaded document is judged again before its next use.
+    pub(super) fn reload(&self, backend: &dyn Backend) -> Result<()> {
+        let enrolled = read_enrolled(backend)?;
+        let home = backend
+            .get(&keys::meta(HOME_TENANT))
+            .map_err(storage)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        if !self.explicit.load(Ordering::Acquire) {
+            if let Some(stored) = read_key(backend, AUTHORITY_KEY)? {
+                let mut current = self.authority_key.write().map_err(poisoned)?;
+                if current.as_ref().map(|k| k.public()) != Some(stored.public()) {
+                    *current = Some(Arc::new(stored));
+                }
+            }
+        }
+        let mut s = self.state.write().map_err(poisoned)?;
+        s.enrolled = enrolled;
+        if home.is_some() {
+            s.home = home;
+        }
+        s.authorities.clear();
+        s.own.clear();
+        self.changed();
+        Ok(())
+    }
+
     /// Whether any tenant may be judged by an authority here (otherwise
     /// every document is in open mode and no attestation needs reading).
     pub(super) fn any_authority(&self) -> Result<bool> {
         Ok(self.authority_key()?.is_some()
             || !self.state.read().map_err(poisoned)?.enrolled.is_empty())
     }
+}
+
+/// The enrolled authorities stored.
+fn read_enrolled(backend: &dyn Backend) -> Result<HashMap<String, PublicKey>> {
+    let mut enrolled = HashMap::new();
+    for (k, v) in backend
+        .scan_prefix(keys::ENROLLED, None, usize::MAX)
+        .map_err(storage)?
+    {
+        let tenant = String::from_utf8_lossy(&k[keys::ENROLLED.len()..]).into_owned();
+        let bytes: [u8; 32] = v
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::storage(format!("authority key of {tenant} is corrupt")))?;
+        enrolled.insert(tenant, PublicKey(bytes));
+    }
+    Ok(enrolled)
 }
 
 fn read_key(backend: &dyn Backend, name: &str) -> Result<Option<NodeKey>> {

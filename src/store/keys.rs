@@ -110,6 +110,12 @@ pub(crate) fn tenant_feed(tenant: &str, seq: u64) -> Vec<u8> {
     [tenant_feed_prefix(tenant).as_slice(), &seq.to_be_bytes()].concat()
 }
 
+/// Prefix of every record kept for `peer`'s sync states (`sst/`) or cursors
+/// (`cur/`): `table` then `<peer>\0`.
+pub(crate) fn peer_prefix(table: &[u8], peer: &str) -> Vec<u8> {
+    [table, peer.as_bytes(), b"\0"].concat()
+}
+
 /// Persisted sync state: `sst/<peer>\0<id16>` -> automerge `sync::State::encode()`.
 pub(crate) fn sync_state(peer: &str, id: EntityId) -> Vec<u8> {
     [b"sst/".as_slice(), peer.as_bytes(), b"\0", id.as_bytes()].concat()

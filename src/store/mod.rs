@@ -13,6 +13,7 @@ mod backend;
 mod blobs;
 mod cache;
 mod clock;
+mod cluster;
 pub mod cost;
 mod cost_checks;
 #[cfg(test)]
@@ -29,6 +30,8 @@ mod id_space;
 #[cfg(test)]
 mod id_space_tests;
 mod identity;
+mod identity_marking;
+mod identity_status;
 mod interlocks;
 pub(crate) mod keys;
 mod options;
@@ -36,27 +39,33 @@ mod peer_records;
 mod persist;
 mod pg;
 mod reads;
+mod revocations;
 mod sled_backend;
+mod snapshot;
 #[allow(clippy::module_inception)]
 mod store;
 mod summary;
 mod tenancy;
+mod write_gate;
 mod writes;
 
-pub use authority_ops::{
-    CertificateInfo, CertificateRequest, IdentityStatus, DEVICE_CERTIFICATE_DAYS,
+pub use authority_ops::{CertificateRequest, DEVICE_CERTIFICATE_DAYS};
+pub use backend::{
+    Backend, BatchOp, Check, Checked, Heartbeat, MemBackend, Pair, RelaySeen, StorageError,
 };
-pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use cluster::{Caught, CaughtUp};
 pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
 pub use format::FORMAT_VERSION;
 pub use group_commit::GroupCommit;
+pub use identity_status::{CertificateInfo, IdentityStatus};
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,
 };
 pub use pg::{PgBackend, PgError, PgOptions, SCHEMA_VERSION};
 pub use sled_backend::SledBackend;
+pub use snapshot::{restore, verify, BackupInfo};
 pub use store::{Applied, Delta, Store};
 pub use summary::Summary;

@@ -38,6 +38,31 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Forget every sync state and cursor kept for `peer`, durably: the next
+    /// session with it starts as a first one (it pushes every document and
+    /// reads the peer's whole feed).
+    pub fn forget_peer(&self, peer: &str) -> Result<usize> {
+        let mut batch = Vec::new();
+        for table in [b"sst/".as_slice(), b"cur/".as_slice()] {
+            let prefix = keys::peer_prefix(table, peer);
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = self
+                    .inner
+                    .backend
+                    .scan_prefix(&prefix, after.as_deref(), 1000)
+                    .map_err(storage)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                batch.extend(page.into_iter().map(|(k, _)| (k, None)));
+            }
+        }
+        let forgotten = batch.len();
+        self.inner.backend.apply(batch).map_err(storage)?;
+        self.wait_durable()?;
+        Ok(forgotten)
+    }
+
     /// Store a named cursor for `peer`, durably.
     pub fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
         self.inner

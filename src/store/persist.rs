@@ -8,6 +8,7 @@ use automerge::{ChangeHash, ReadDoc};
 use super::backend::BatchOp;
 use super::cache::Slot;
 use super::failure::storage;
+use super::feed::Appended;
 use super::keys;
 use super::options::DEFAULT_TENANT;
 use super::store::Store;
@@ -15,6 +16,10 @@ use super::summary::Summary;
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::model::EntityId;
+
+/// How many times a write merges what another relay wrote meanwhile and
+/// tries again before it fails.
+const MERGE_ATTEMPTS: usize = 16;
 
 /// What [`Store::persist`] wrote.
 pub(super) struct Written {
@@ -43,6 +48,100 @@ impl Store {
         before: &[ChangeHash],
         extra: Vec<BatchOp>,
     ) -> Result<Written> {
+        let mut before = before.to_vec();
+        for _ in 0..MERGE_ATTEMPTS {
+            if let Some(written) = self.persist_once(id, slot, &before, extra.clone())? {
+                return Ok(written);
+            }
+            // another relay wrote the document since this copy was read:
+            // take what storage holds, add this copy's changes, write again
+            before = self.merge_stored(id, slot)?;
+            if let Some(written) = self.already_stored(id, slot, &before, &extra)? {
+                return Ok(written);
+            }
+        }
+        slot.forget();
+        Err(Error::storage(format!(
+            "document {id} kept changing in storage (other relays wrote it) through \
+             {MERGE_ATTEMPTS} attempts; nothing of this write was stored"
+        )))
+    }
+
+    /// Replace the copy in `slot` by the one storage holds, with the changes
+    /// of the copy that storage lacks applied to it (as from any peer).
+    /// Returns the heads storage holds: what is written next is what lies
+    /// beyond them.
+    fn merge_stored(&self, id: EntityId, slot: &mut Slot) -> Result<Vec<ChangeHash>> {
+        let mine = slot.doc.take();
+        slot.forget();
+        slot.ensure_loaded(
+            id,
+            || self.external(id),
+            self.inner.backend.as_ref(),
+            &self.inner.actor,
+        )?;
+        let stored = slot.doc.as_ref().map(|d| d.heads()).unwrap_or_default();
+        match (slot.doc.as_mut(), mine) {
+            (Some(doc), Some(mine)) => {
+                let known: Vec<ChangeHash> = stored
+                    .iter()
+                    .filter(|h| mine.has_change(h))
+                    .copied()
+                    .collect();
+                let lacking: Vec<_> = mine
+                    .changes_since(&known)
+                    .into_iter()
+                    .filter(|c| !doc.has_change(&c.hash()))
+                    .collect();
+                tracing::debug!(%id, changes = lacking.len(),
+                    "document written by another relay meanwhile: merged");
+                if let Err(e) = doc.apply_changes(lacking) {
+                    slot.forget();
+                    return Err(e.into());
+                }
+            }
+            (None, mine) => slot.doc = mine,
+            (Some(_), None) => {}
+        }
+        Ok(stored)
+    }
+
+    /// After a merge: when storage held every change of the copy already
+    /// (another relay stored the same changes), nothing of the document is
+    /// written again; only `extra`, and the stored summary and position are
+    /// what the write leads to.
+    fn already_stored(
+        &self,
+        id: EntityId,
+        slot: &Slot,
+        stored: &[ChangeHash],
+        extra: &[BatchOp],
+    ) -> Result<Option<Written>> {
+        let (Some(doc), Some(seq)) = (slot.doc.as_ref(), slot.stored_seq) else {
+            return Ok(None);
+        };
+        if stored.is_empty() || doc.heads() != stored {
+            return Ok(None);
+        }
+        let Some(summary) = self.summary_at(id)? else {
+            return Ok(None);
+        };
+        if !extra.is_empty() {
+            self.inner.backend.apply(extra.to_vec()).map_err(storage)?;
+        }
+        tracing::debug!(%id, "every change of the write was stored by another relay already");
+        Ok(Some(Written { summary, seq }))
+    }
+
+    /// One attempt of [`Store::persist`]: `None` when another relay wrote
+    /// the document since its copy was read (nothing written).
+    fn persist_once(
+        &self,
+        id: EntityId,
+        slot: &mut Slot,
+        before: &[ChangeHash],
+        extra: Vec<BatchOp>,
+    ) -> Result<Option<Written>> {
         let inner = &self.inner;
         let compact_after = inner.opts.compact_after_chunks.max(1);
         let unsaved = slot
@@ -101,6 +200,7 @@ impl Store {
             &inner.durable,
             (id, external),
             &tenant,
+            slot.stored_seq,
             batch,
             |seq| {
                 let s = Summary::of(external, ty, &headline, changes, seq);
@@ -115,7 +215,8 @@ impl Store {
             },
         );
         let seq = match appended {
-            Ok(seq) => seq,
+            Ok(Appended::At(seq)) => seq,
+            Ok(Appended::Moved) => return Ok(None),
             Err(e) => {
                 // the document in memory is ahead of storage: reload it next time
                 slot.forget();
@@ -123,6 +224,8 @@ impl Store {
             }
         };
         slot.last_seq = seq;
+        slot.stored_seq = Some(seq);
+        inner.own_write(seq)?;
         if compact {
             slot.chunks = 0;
             slot.stored_bytes = written;
@@ -132,6 +235,6 @@ impl Store {
             slot.next_chunk += 1;
         }
         let summary = summary.ok_or(Error::UnknownEntity(id))?;
-        Ok(Written { summary, seq })
+        Ok(Some(Written { summary, seq }))
     }
 }

@@ -9,20 +9,22 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use automerge::{ActorId, Change, ChangeHash};
 
-use super::backend::{Backend, BatchOp};
+use super::backend::{Backend, BatchOp, Check, Checked};
 use super::cache::{DocCache, Slot};
 use super::durability::{Debt, Durable, Owed};
 use super::failure::{poisoned, renamed, storage};
 use super::feed::Feed;
 use super::format;
 use super::identity::Identity;
+use super::identity_marking::Marking;
 use super::keys;
 use super::options::StoreOptions;
 use super::sled_backend::SledBackend;
+use super::write_gate::Gated;
 use crate::document::EntityDoc;
 use crate::error::{Error, Result};
 use crate::identity::RoleSet;
@@ -45,6 +47,11 @@ pub(super) struct Inner {
     /// The store's id key once read or made (`id_key.rs`); its lock orders
     /// making it, apart from claims (a claim derives ids under its own lock).
     pub(super) id_key: Mutex<Option<Vec<u8>>>,
+    /// Every write passes it; a snapshot closes it (`snapshot.rs`).
+    pub(super) gate: Arc<RwLock<()>>,
+    /// On storage shared with other relays: this store's own feed positions
+    /// not caught up with yet (`cluster.rs`).
+    pub(super) own_writes: Mutex<std::collections::BTreeSet<u64>>,
     /// The node's key, authorities, certificates (`identity.rs`).
     pub(super) identity: Identity,
 }
@@ -101,6 +108,24 @@ impl Store {
 
     /// A store on any backend.
     pub fn with_backend(backend: Arc<dyn Backend>, opts: StoreOptions) -> Result<Store> {
+        // relays over one database: their identity caches follow each other
+        let backend: Arc<dyn Backend> = if backend.shared() {
+            Arc::new(Marking::new(backend))
+        } else {
+            backend
+        };
+        // every write passes the gate a snapshot closes (outermost)
+        let gated = Gated::new(backend);
+        let gate = gated.gate.clone();
+        Store::open_on(Arc::new(gated), gate, opts, 1)
+    }
+
+    fn open_on(
+        backend: Arc<dyn Backend>,
+        gate: Arc<RwLock<()>>,
+        opts: StoreOptions,
+        attempt: u32,
+    ) -> Result<Store> {
         let mut init: Vec<BatchOp> = Vec::new();
         // refuse a newer store before reading anything else of it
         format::check(backend.as_ref(), &mut init)?;
@@ -129,13 +154,30 @@ impl Store {
         };
         let identity = Identity::open(backend.as_ref(), &mut init)?;
         if !init.is_empty() {
-            backend.apply(init).map_err(storage)?;
+            if backend.shared() {
+                // only where still absent: relays opening a new database
+                // together must all keep what one of them wrote
+                let check = Check {
+                    feed_seq: None,
+                    expect: init.iter().map(|(k, _)| (k.clone(), None)).collect(),
+                };
+                if backend.apply_checked(init, &check).map_err(storage)? != Checked::Applied {
+                    if attempt >= 3 {
+                        return Err(Error::storage("the store's records keep changing"));
+                    }
+                    return Store::open_on(backend, gate, opts, attempt + 1);
+                }
+            } else {
+                backend.apply(init).map_err(storage)?;
+            }
             backend.flush().map_err(storage)?;
         }
-        let mapped = !backend
-            .scan_prefix(keys::EXTERNAL, None, 1)
-            .map_err(storage)?
-            .is_empty();
+        // another relay may map ids at any time: always look
+        let mapped = backend.shared()
+            || !backend
+                .scan_prefix(keys::EXTERNAL, None, 1)
+                .map_err(storage)?
+                .is_empty();
         let last = backend
             .last_with_prefix(keys::FEED)
             .map_err(storage)?
@@ -158,6 +200,8 @@ impl Store {
                 claim_lock: Mutex::new(()),
                 mapped: AtomicBool::new(mapped),
                 id_key: Mutex::new(None),
+                gate,
+                own_writes: Mutex::new(Default::default()),
                 identity,
             }),
         })

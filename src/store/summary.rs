@@ -7,7 +7,7 @@ use crate::model::{EntityId, EntityType};
 use crate::view::Headline;
 
 /// What the store knows of an entity without loading it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// The entity id.
     pub id: EntityId,

@@ -2,6 +2,7 @@
 //! claimed by the tenant whose peer first uploads it; unclaimed documents
 //! belong to the default tenant.
 
+use super::backend::{Check, Checked};
 use super::failure::{poisoned, storage};
 use super::keys;
 use super::options::DEFAULT_TENANT;
@@ -92,7 +93,20 @@ impl Store {
         }
         let mut batch = self.mapping_records(internal, id);
         batch.push((keys::owner(internal), Some(tenant.as_bytes().to_vec())));
-        self.inner.backend.apply(batch).map_err(storage)?;
-        Ok(true)
+        // only if nobody claimed it meanwhile (another relay over the same
+        // database: the claim lock is this process's only)
+        let check = Check {
+            feed_seq: None,
+            expect: vec![(keys::owner(internal), None)],
+        };
+        match self
+            .inner
+            .backend
+            .apply_checked(batch, &check)
+            .map_err(storage)?
+        {
+            Checked::Applied => Ok(true),
+            _ => Ok(self.owner_at(internal)?.as_deref() == Some(tenant)),
+        }
     }
 }

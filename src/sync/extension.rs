@@ -542,7 +542,15 @@ mod tests {
 
     #[test]
     fn extensions_are_read_from_metadata() {
-        assert_eq!(Extensions::of(Some(&metadata("x"))), Extensions::ALL);
+        // identity is announced with the node's key (identity_ext::announce)
+        let plain = Extensions {
+            identity: false,
+            ..Extensions::ALL
+        };
+        assert_eq!(Extensions::of(Some(&metadata("x"))), plain);
+        let mut keyed = metadata("x");
+        super::super::identity_ext::announce(&mut keyed, crate::identity::PublicKey([7; 32]));
+        assert_eq!(Extensions::of(Some(&keyed)), Extensions::ALL);
         assert_eq!(Extensions::of(None), Extensions::default());
         assert_eq!(
             Extensions::of(Some(&PeerMetadata::default())),

@@ -19,11 +19,12 @@ mod extensions;
 mod feed;
 mod handshake;
 mod identity;
+mod identity_state;
 mod round;
 mod unavailable;
 
 use super::blob_fetch::BlobFetch;
-use super::extension::{self, Extensions};
+use super::extension::Extensions;
 use super::storage::SyncStore;
 use crate::error::Error;
 use crate::model::{Access, EntityId};
@@ -69,6 +70,9 @@ pub struct Output {
     pub rejected: usize,
     /// Documents received with conflicts.
     pub conflicts: usize,
+    /// A newer revocation list was learnt from the peer (tell the other
+    /// connections: [`Session::on_identity_changed`]).
+    pub identity_changed: bool,
 }
 
 impl Output {
@@ -79,6 +83,7 @@ impl Output {
         self.changes_applied += other.changes_applied;
         self.rejected += other.rejected;
         self.conflicts += other.conflicts;
+        self.identity_changed |= other.identity_changed;
     }
 }
 
@@ -140,7 +145,7 @@ pub struct Session<S: SyncStore = Store> {
     /// Feed pages with inline changes sent in this connection.
     pages_sent: u64,
     /// The identity extension's state (`session/identity.rs`).
-    identity: identity::IdentityState,
+    identity: identity_state::IdentityState,
 }
 
 const REMOTE_FEED: &str = "remote_feed";
@@ -169,7 +174,7 @@ impl<S: SyncStore> Session<S> {
             stored_states: HashMap::new(),
             inline_pages: HashMap::new(),
             pages_sent: 0,
-            identity: identity::IdentityState::default(),
+            identity: identity_state::IdentityState::default(),
         }
     }
 
@@ -218,18 +223,11 @@ impl<S: SyncStore> Session<S> {
         if self.cfg.role == Role::Client {
             out.send.push(Message::Join {
                 sender_id: self.cfg.local_peer.clone(),
-                peer_metadata: Some(self.metadata()),
+                peer_metadata: Some(self.local_metadata()),
                 supported_protocol_versions: vec![PROTOCOL_V1.to_string()],
             });
         }
         out
-    }
-
-    /// The metadata this node announces: its extensions and its key.
-    fn metadata(&self) -> wire::PeerMetadata {
-        let mut meta = extension::metadata(self.cfg.local_peer.as_str());
-        crate::sync::identity_ext::announce(&mut meta, self.store.public_key());
-        meta
     }
 
     /// Handle one frame from the peer.

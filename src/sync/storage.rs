@@ -79,6 +79,10 @@ pub trait SyncStore: Send + Sync + 'static {
     fn peer_cursor(&self, peer: &str, name: &str) -> Result<u64>;
     /// Store a named cursor for `peer`.
     fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()>;
+    /// Forget every sync state and cursor kept for `peer`; how many records.
+    fn forget_peer(&self, peer: &str) -> Result<usize>;
+    /// This store's epoch (new at each restore from a backup), if any.
+    fn epoch(&self) -> Result<Option<u64>>;
 
     // ---- the change feed ---------------------------------------------------
 
@@ -122,6 +126,9 @@ pub trait SyncStore: Send + Sync + 'static {
     fn public_key(&self) -> PublicKey;
     /// The tenant this store enrolled with first, if any.
     fn home_tenant(&self) -> Result<Option<String>>;
+    /// Whether this store judges `tenant`'s documents by an authority (it
+    /// enrolled with it, or it is the authority).
+    fn judges(&self, tenant: &str) -> Result<bool>;
     /// Certify a peer, when this store is the authority of `req.tenant`:
     /// the authority's key, the peer's certificate and this node's own.
     fn certify(
@@ -213,6 +220,12 @@ impl SyncStore for Store {
     fn set_peer_cursor(&self, peer: &str, name: &str, value: u64) -> Result<()> {
         Store::set_peer_cursor(self, peer, name, value)
     }
+    fn forget_peer(&self, peer: &str) -> Result<usize> {
+        Store::forget_peer(self, peer)
+    }
+    fn epoch(&self) -> Result<Option<u64>> {
+        Store::epoch(self)
+    }
     fn feed_head(&self) -> u64 {
         Store::feed_head(self)
     }
@@ -256,6 +269,9 @@ impl SyncStore for Store {
     }
     fn home_tenant(&self) -> Result<Option<String>> {
         Ok(Store::identity_status(self)?.tenant)
+    }
+    fn judges(&self, tenant: &str) -> Result<bool> {
+        Ok(Store::tenant_authority(self, tenant)?.is_some())
     }
     fn certify(
         &self,

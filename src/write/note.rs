@@ -23,7 +23,7 @@ pub struct ChangeNote {
 }
 
 /// A conflict resolution, as recorded in the change that carries it out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResolutionNote {
     /// The field whose conflict was resolved.
     pub field: String,

@@ -179,7 +179,9 @@ impl<'a> Judge<'a> {
             }
         }
         let v = store.view(iso).expect("view");
-        if let Some(s) = v.str_field("status") {
+        // creating an isolation point at `assigned` needs no role (as a
+        // permit created in draft); every move does
+        if let Some(s) = v.str_field("status").filter(|s| *s != "assigned") {
             let wrote = Wrote::Status(1, s.to_string());
             self.supported(iso, &v, "status", &wrote, &[Role::IsolationAuthority]);
         }

@@ -36,7 +36,7 @@ async function main() {
   const path = `/v1/entities/${uuid}`;
   const before = await getJson(relay, path, token);
   if (before.status !== 200) fail(`GET ${path}: ${before.status}`);
-  const version = before.body.version;
+  const version = before.json.version;
   const { repo } = await connectRepo(syncUrl(relay, token), { timeoutMs: TIMEOUT_MS });
   const handle = await withTimeout("repo.find", repo.find(`automerge:${uuidToDocumentId(uuid)}`), TIMEOUT_MS);
   const status = asString(handle.doc().status);
@@ -46,7 +46,7 @@ async function main() {
   });
   await waitFor("the relay to hold the approval", async () => {
     const res = await getJson(relay, path, token);
-    return { ok: res.status === 200 && res.body.version > version, seen: `version ${res.body.version}` };
+    return { ok: res.status === 200 && res.json.version > version, seen: `version ${res.json && res.json.version}` };
   }, { timeoutMs: TIMEOUT_MS });
   await closeRepo(repo);
   console.log(JSON.stringify({ ok: true }));

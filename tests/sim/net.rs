@@ -26,8 +26,9 @@ pub struct Side {
     /// Registered with the node's hub (after its handshake), so it hears of
     /// documents that changed elsewhere.
     pub registered: bool,
-    /// Hub events not handled yet.
-    pub inbox: VecDeque<EntityId>,
+    /// Hub events not handled yet: a document changed, or (`None`) the
+    /// node learnt a newer revocation list.
+    pub inbox: VecDeque<Option<EntityId>>,
 }
 
 impl Side {
@@ -136,7 +137,12 @@ impl World {
     fn session(&self, n: usize, role: Role, peer: usize) -> Session {
         let store = self.nodes[n].store.clone().expect("node is up");
         // no tokens: the default tenant, full rights, both ways
-        let access = Access::open(format!("n{peer}"));
+        let mut access = Access::open(format!("n{peer}"));
+        if let Some(roles) = self.roles_of(peer) {
+            // what node 0, the authority, certifies the peer for
+            access.roles = Some(roles);
+            access.person = Some(format!("person {peer}"));
+        }
         Session::new(
             SessionConfig {
                 feed_page: self.p.feed_page,
@@ -242,13 +248,19 @@ impl World {
 
     /// Hand side `s` of connection `c` its next hub event.
     pub fn hub_event(&mut self, c: usize, s: usize) -> Outcome {
-        let doc = self.conns[c].sides[s].inbox.pop_front().expect("an event");
+        let event = self.conns[c].sides[s].inbox.pop_front().expect("an event");
         self.stats.hub_events += 1;
         let (id, node) = (self.conns[c].id, self.conns[c].sides[s].node);
-        let name = self.name(doc);
-        self.note(format!("c{id} n{node}: hub says {name} changed"));
+        let what = match event {
+            Some(doc) => format!("{} changed", self.name(doc)),
+            None => "a newer revocation list".to_string(),
+        };
+        self.note(format!("c{id} n{node}: hub says {what}"));
         let session = self.conns[c].sides[s].session.as_mut().expect("open side");
-        let out = session.on_doc_changed(doc);
+        let out = match event {
+            Some(doc) => session.on_doc_changed(doc),
+            None => session.on_identity_changed(),
+        };
         self.process(c, s, out)
     }
 
@@ -288,6 +300,10 @@ impl World {
         for doc in &out.changed {
             self.broadcast(node, *doc, Some((id, s)));
         }
+        if out.identity_changed {
+            self.note(format!("c{id} n{node} learnt a newer revocation list"));
+            self.broadcast_identity(node, Some((id, s)));
+        }
         self.check_iso(node, Some(&out.changed))?;
         if let Some(reason) = out.close {
             self.note(format!("c{id} n{node} closes: {reason}"));
@@ -307,7 +323,20 @@ impl World {
             for (s, side) in conn.sides.iter_mut().enumerate() {
                 if side.node == n && side.registered && side.open() && except != Some((conn.id, s))
                 {
-                    side.inbox.push_back(doc);
+                    side.inbox.push_back(Some(doc));
+                }
+            }
+        }
+    }
+
+    /// Tell every hub-registered session of node `n` (but `except`) that the
+    /// node learnt a newer revocation list.
+    pub fn broadcast_identity(&mut self, n: usize, except: Option<(u64, usize)>) {
+        for conn in &mut self.conns {
+            for (s, side) in conn.sides.iter_mut().enumerate() {
+                if side.node == n && side.registered && side.open() && except != Some((conn.id, s))
+                {
+                    side.inbox.push_back(None);
                 }
             }
         }

@@ -41,12 +41,25 @@ pub struct Node {
 }
 
 impl Node {
-    /// A fresh node whose store writes with the given actor id.
-    pub fn new(name: String, actor: [u8; 16], opts: StoreOptions) -> Node {
+    /// A fresh node whose store writes with the given actor id (and, given
+    /// one, holds this tenant authority key).
+    pub fn new(
+        name: String,
+        actor: [u8; 16],
+        opts: StoreOptions,
+        authority: Option<[u8; 32]>,
+    ) -> Node {
         let disk = Disk::new();
+        if let Some(secret) = authority {
+            disk.seed(b"meta/authority_key", secret.to_vec());
+        }
         // fix the Automerge actor (`meta/actor`, docs/storage.md) so that a
         // seed replays byte for byte; the store would pick a random one
         disk.seed(b"meta/actor", actor.to_vec());
+        // and its signing key (`meta/node_key`), made at random otherwise
+        let mut key = [0x5a; 32];
+        key[..16].copy_from_slice(&actor);
+        disk.seed(b"meta/node_key", key.to_vec());
         let mut node = Node {
             name,
             disk,

@@ -31,6 +31,9 @@ pub struct Params {
     pub multi_conn: bool,
     /// The final phase connects every pair (else a random spanning tree).
     pub mesh: bool,
+    /// Who may do what: node 0 is the authority, the others are enrolled
+    /// with seeded roles, and devices get revoked now and then.
+    pub roles: bool,
     /// A session left pending after convergence fails the run even when
     /// crossed messages explain it (as `SIM_STRICT_IDLE=1` does).
     pub strict_idle: bool,
@@ -55,6 +58,8 @@ impl Params {
             lossy_crash: r.coin(),
             multi_conn: r.coin(),
             mesh: r.coin(),
+            // drawn last, so the seeds without roles run as they always did
+            roles: r.below(3) != 0,
             strict_idle: std::env::var_os("SIM_STRICT_IDLE").is_some(),
         }
     }

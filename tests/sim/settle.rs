@@ -257,8 +257,11 @@ impl World {
             for (n, store) in stores.iter().enumerate() {
                 let json = if store.contains(id).map_err(err)? {
                     let view = store.view(id).map_err(err)?;
+                    // a revocation takes back what the revoked signer did,
+                    // and what followed from it
+                    let revoked = self.p.roles && super::world::revoked_rejection(&view);
                     for r in &view.rejected {
-                        if !self.foreign.contains(&r.change) {
+                        if !self.foreign.contains(&r.change) && !revoked {
                             return Err(format!(
                                 "n{n}: an honest change was rejected in {}: {r:?}",
                                 self.name(id)

@@ -1,13 +1,14 @@
 //! The simulated world: nodes, connections, the seeded scheduler that picks
 //! one event at a time, and the invariant checks run after every event.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use automerge::ChangeHash;
-use permitsync::model::{EntityId, EntityType, IsolationStatus};
-use permitsync::store::StoreOptions;
+use permitsync::identity::{NodeKey, Role, RoleSet};
+use permitsync::model::{EntityId, EntityType, IsolationStatus, DEFAULT_TENANT};
+use permitsync::store::{CertificateRequest, StoreOptions};
 
 use super::net::Conn;
 use super::node::{Node, SimClock};
@@ -32,6 +33,7 @@ pub struct Stats {
     pub partitions: usize,
     pub crashes: usize,
     pub lossy_crashes: usize,
+    pub revocations: usize,
     pub final_frames: usize,
     /// Runs (and sessions) that converged but stayed pending at the end.
     pub stuck_runs: usize,
@@ -58,6 +60,7 @@ impl Stats {
         self.partitions += o.partitions;
         self.crashes += o.crashes;
         self.lossy_crashes += o.lossy_crashes;
+        self.revocations += o.revocations;
         self.final_frames += o.final_frames;
         self.stuck_runs += o.stuck_runs;
         self.stuck_sessions += o.stuck_sessions;
@@ -91,14 +94,27 @@ pub struct World {
     pub stats: Stats,
     /// FNV-1a over every delivered frame and the final views.
     pub fingerprint: u64,
+    /// With roles: each node's roles (node 0, the authority, holds all).
+    pub roles: Vec<RoleSet>,
+    /// With roles: the nodes whose certificates node 0 revoked.
+    pub revoked: BTreeSet<usize>,
 }
 
 impl World {
     /// A world of `p.nodes` empty nodes.
     pub fn new(seed: u64, p: Params) -> World {
         let mut rng = Rng::new(seed);
+        // who may do what is drawn on a stream of its own, so the seeds
+        // without roles run as they always did
+        let mut ir = Rng::new(seed ^ 0x1de7_7171_0a11_7e57);
+        let authority: Option<[u8; 32]> = p.roles.then(|| {
+            let mut k = [0u8; 32];
+            k[..16].copy_from_slice(&ir.bytes16());
+            k[16..].copy_from_slice(&ir.bytes16());
+            k
+        });
         let now = Arc::new(AtomicI64::new(1_700_000_000_000));
-        let nodes = (0..p.nodes)
+        let nodes: Vec<Node> = (0..p.nodes)
             .map(|i| {
                 let clock = Arc::new(SimClock {
                     now: now.clone(),
@@ -112,9 +128,18 @@ impl World {
                     actor: None,
                     ..Default::default()
                 };
-                Node::new(format!("n{i}"), rng.bytes16(), opts)
+                Node::new(
+                    format!("n{i}"),
+                    rng.bytes16(),
+                    opts,
+                    authority.filter(|_| i == 0),
+                )
             })
             .collect();
+        let roles = match authority {
+            Some(secret) => enroll(&nodes, secret, &mut ir),
+            None => Vec::new(),
+        };
         World {
             p,
             rng,
@@ -131,7 +156,40 @@ impl World {
             step: 0,
             stats: Stats::default(),
             fingerprint: 0xcbf2_9ce4_8422_2325,
+            roles,
+            revoked: BTreeSet::new(),
         }
+    }
+
+    /// The roles node 0 certifies `n` for when it connects (none once revoked).
+    pub fn roles_of(&self, n: usize) -> Option<RoleSet> {
+        if !self.p.roles {
+            return None;
+        }
+        Some(if self.revoked.contains(&n) {
+            RoleSet::new()
+        } else {
+            self.roles[n].clone()
+        })
+    }
+
+    /// Node 0 revokes a random other node's certificates; its connections
+    /// send the new revocation list on.
+    fn revoke(&mut self) -> Outcome {
+        let candidates: Vec<usize> = (1..self.nodes.len())
+            .filter(|n| !self.revoked.contains(n))
+            .collect();
+        let n = *self.rng.pick(&candidates);
+        let store = self.nodes[0].store.clone().expect("up");
+        let list = store
+            .revoke_device(DEFAULT_TENANT, &format!("n{n}"))
+            .map_err(|e| format!("n0 revokes n{n}: {e}"))?;
+        self.revoked.insert(n);
+        self.stats.revocations += 1;
+        let version = list.map(|l| l.list.version);
+        self.note(format!("n0 revokes n{n} (revocation list {version:?})"));
+        self.broadcast_identity(0, None);
+        self.check_iso(0, None)
     }
 
     /// Record one line of the event log.
@@ -195,6 +253,10 @@ impl World {
             on(up > 1, p.w_crash),                        // 9 crash
             on(down > 0, 6),                              // 10 restart
             on(lingering > 0, 3),                         // 11 reap a half-open connection
+            on(
+                p.roles && up == self.nodes.len() && self.revoked.len() + 1 < self.nodes.len(),
+                1,
+            ), // 12 node 0 revokes a device
         ];
         if weights.iter().all(|w| *w == 0) {
             return Ok(());
@@ -250,6 +312,7 @@ impl World {
                 let n = *self.rng.pick(&downs);
                 self.restart(n)
             }
+            12 => self.revoke(),
             _ => {
                 let ids: Vec<usize> = (0..self.conns.len())
                     .filter(|c| self.conns[*c].lingering)
@@ -386,7 +449,7 @@ impl World {
                 .map(IsolationStatus::rank)
                 .unwrap_or(0);
             let seen = self.nodes[n].iso_rank.get(&id).copied().unwrap_or(0);
-            if rank < seen {
+            if rank < seen && !revoked_rejection(&view) {
                 return Err(format!(
                     "n{n}: isolation status of {} went down (rank {seen} -> {rank})",
                     self.name(id)
@@ -396,4 +459,47 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Whether `view` rejects an operation because its signer's certificate was
+/// revoked: what followed from it may be undone too (a revocation takes
+/// back authority that was valid, DESIGN.md "Who may do what").
+pub fn revoked_rejection(view: &permitsync::View) -> bool {
+    view.rejected
+        .iter()
+        .any(|r| r.reason == "not_authorized" && r.detail.contains("revoked"))
+}
+
+/// Node 0 certifies every other node for seeded roles (all of them now and
+/// then), and each enrolls with it; node 0's roles are all.
+fn enroll(nodes: &[Node], secret: [u8; 32], ir: &mut Rng) -> Vec<RoleSet> {
+    let authority = NodeKey::from_secret(secret).public();
+    let all: RoleSet = Role::ALL
+        .into_iter()
+        .filter(|r| *r != Role::Attest)
+        .collect();
+    let mut roles = vec![all.clone()];
+    let n0 = nodes[0].store.clone().expect("up");
+    for (i, node) in nodes.iter().enumerate().skip(1) {
+        let set: RoleSet = if ir.percent(25) {
+            all.clone()
+        } else {
+            all.iter().copied().filter(|_| ir.coin()).collect()
+        };
+        let store = node.store.clone().expect("up");
+        let cert = n0
+            .issue_certificate(&CertificateRequest {
+                tenant: DEFAULT_TENANT.to_string(),
+                device: format!("n{i}"),
+                person: Some(format!("person {i}")),
+                roles: set.clone(),
+                public_key: store.public_key(),
+            })
+            .expect("certify");
+        store
+            .enroll(DEFAULT_TENANT, authority, &cert)
+            .expect("enroll");
+        roles.push(set);
+    }
+    roles
 }

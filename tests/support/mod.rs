@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod actions;
+pub mod device;
 pub mod engine;
 pub mod faulty_backend;
 pub mod ops;

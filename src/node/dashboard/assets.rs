@@ -48,6 +48,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("actions.js", JS),
     asset!("authors.js", JS),
     asset!("gas-form.js", JS),
+    asset!("children-form.js", JS),
     asset!("print-sheet.js", JS),
     asset!("workflow.js", JS),
 ];

@@ -65,6 +65,19 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// Run `work` on the engine's runtime in the background, until it ends
+    /// or the engine is dropped.
+    pub(super) fn spawn<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(work);
+        }
+    }
+}
+
 impl Drop for Bridge {
     fn drop(&mut self) {
         // dropping a runtime waits for its tasks, which panics inside another

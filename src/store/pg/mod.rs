@@ -10,8 +10,11 @@
 //! can be called from any thread without blocking on the caller's runtime.
 
 mod bridge;
+mod checked;
 mod error;
 mod key_range;
+mod listen;
+mod relays;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -20,12 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::tokio_postgres::error::SqlState;
-use deadpool_postgres::tokio_postgres::types::ToSql;
 use deadpool_postgres::tokio_postgres::{Config, NoTls};
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
-use futures_util::future::try_join_all;
 
-use super::backend::{Backend, BatchOp, Pair, StorageError};
+use super::backend::{Backend, BatchOp, Check, Checked, Heartbeat, Pair, StorageError};
 use bridge::Bridge;
 pub use error::PgError;
 use key_range::{prefix_end, scan_start};
@@ -63,14 +64,16 @@ pub struct PgBackend {
     bridge: Bridge,
     target: String,
     timeout: Duration,
-    /// This engine's writer token (see [`PgBackend::connect`]).
-    token: Arc<Vec<u8>>,
+    /// The connection settings, for the listener (`listen.rs`).
+    config: Config,
+    /// Whether commits notify the other relays (`LISTEN/NOTIFY`: PostgreSQL
+    /// only; elsewhere they poll the feed).
+    notify: bool,
+    /// Wakes this relay when another one committed (`listen.rs`).
+    wake: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 const GET: &str = "SELECT value FROM kv WHERE key = $1";
-const PUT: &str = "INSERT INTO kv (key, value) VALUES ($1, $2) \
-                   ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-const DELETE: &str = "DELETE FROM kv WHERE key = $1";
 /// Scans from `$1` (included or not), at most `$2` rows, below `$3` (when the
 /// prefix has an end).
 const SCAN_FROM: &str = "SELECT key, value FROM kv WHERE key >= $1 ORDER BY key LIMIT $2";
@@ -79,14 +82,6 @@ const SCAN_FROM_BELOW: &str =
     "SELECT key, value FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2";
 const SCAN_AFTER_BELOW: &str =
     "SELECT key, value FROM kv WHERE key > $1 AND key < $3 ORDER BY key LIMIT $2";
-/// The relay that opened the database last is its one writer: it replaces
-/// the token at start, and every batch checks it before committing. The
-/// check holds the row `FOR SHARE` until the batch commits, so a takeover
-/// waits for the batches under way and every later batch sees it: the new
-/// writer reads the store after the old one's last commit.
-const TAKE_OVER: &str = "INSERT INTO permitsync_writer (id, token) VALUES (1, $1) \
-                         ON CONFLICT (id) DO UPDATE SET token = excluded.token, since = now()";
-const STILL_WRITER: &str = "SELECT token FROM permitsync_writer WHERE id = 1 FOR SHARE";
 const LAST: &str = "SELECT key, value FROM kv WHERE key >= $1 ORDER BY key DESC LIMIT 1";
 const LAST_BELOW: &str =
     "SELECT key, value FROM kv WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1";
@@ -96,6 +91,7 @@ enum First {
     Ready {
         migrated: Migrated,
         commit: Option<String>,
+        notify: bool,
     },
     Unreachable(String),
     Failed(String),
@@ -133,7 +129,7 @@ impl PgBackend {
         let target = describe(&config);
         let bridge = Bridge::new()?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -146,14 +142,16 @@ impl PgBackend {
             .create_timeout(Some(opts.connect_timeout))
             .build()
             .map_err(|e| PgError::Runtime(std::io::Error::other(e)))?;
-        let backend = PgBackend {
+        let mut backend = PgBackend {
             pool,
             bridge,
             target,
             timeout: opts.timeout,
-            token: Arc::new(rand::random::<[u8; 16]>().to_vec()),
+            config,
+            notify: false,
+            wake: std::sync::OnceLock::new(),
         };
-        backend.prepare()?;
+        backend.notify = backend.prepare()?;
         Ok(backend)
     }
 
@@ -162,10 +160,11 @@ impl PgBackend {
         &self.target
     }
 
-    /// Connect once, migrate, and say whether commits are durable.
-    fn prepare(&self) -> Result<(), PgError> {
+    /// Connect once, migrate, and say whether commits are durable. Returns
+    /// whether the database has `NOTIFY` (PostgreSQL does; CockroachDB and
+    /// YugabyteDB relays poll the feed instead).
+    fn prepare(&self) -> Result<bool, PgError> {
         let pool = self.pool.clone();
-        let token = self.token.clone();
         let first = self
             .bridge
             .run(async move {
@@ -174,18 +173,15 @@ impl PgBackend {
                     Err(e) => return First::Unreachable(pool_error(e)),
                 };
                 match schema::migrate(&mut client).await {
-                    Ok(Migrated::UpTo { from }) => {
-                        if let Err(e) = client.execute(TAKE_OVER, &[token.as_ref()]).await {
-                            return First::Failed(error::chain(&e));
-                        }
-                        First::Ready {
-                            migrated: Migrated::UpTo { from },
-                            commit: synchronous_commit(&client).await,
-                        }
-                    }
+                    Ok(Migrated::UpTo { from }) => First::Ready {
+                        migrated: Migrated::UpTo { from },
+                        commit: synchronous_commit(&client).await,
+                        notify: client.batch_execute(checked::PROBE_NOTIFY).await.is_ok(),
+                    },
                     Ok(migrated) => First::Ready {
                         migrated,
                         commit: None,
+                        notify: false,
                     },
                     Err(e) => First::Failed(error::chain(&e)),
                 }
@@ -206,16 +202,17 @@ impl PgBackend {
             First::Ready {
                 migrated: Migrated::UpTo { from },
                 commit,
+                notify,
             } => {
                 tracing::info!(database = %target, from, to = SCHEMA_VERSION,
                     synchronous_commit = commit.as_deref().unwrap_or("unknown"),
-                    "database schema ready");
+                    notify, "database schema ready");
                 if commit.as_deref() == Some("off") {
                     tracing::warn!(database = %target,
                         "synchronous_commit is off: a commit the database acknowledged can \
                          be lost if it crashes, and permitsync acknowledges writes on commit");
                 }
-                Ok(())
+                Ok(notify)
             }
         }
     }
@@ -323,17 +320,12 @@ impl Backend for PgBackend {
         // the last write of a key wins, as in sled's batches; the rest can
         // then go to the database together, in any order
         let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = batch.into_iter().collect();
-        let token = self.token.clone();
         self.call(move |mut client| async move {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match apply_once(&mut client, &writes, &token).await {
-                    Ok(Applied::TakenOver) => {
-                        tracing::error!("another relay took over this database: writes fail");
-                        return Err(StorageError::new(TAKEN_OVER));
-                    }
-                    Ok(Applied::Committed) => return Ok(()),
+                match apply_once(&mut client, &writes).await {
+                    Ok(()) => return Ok(()),
                     Err(e) if attempt < APPLY_ATTEMPTS && retryable(&e) => {
                         tracing::debug!(error = %e, attempt, "batch to retry");
                     }
@@ -349,51 +341,91 @@ impl Backend for PgBackend {
     fn flush(&self) -> Result<(), StorageError> {
         Ok(())
     }
+
+    fn apply_checked(&self, batch: Vec<BatchOp>, check: &Check) -> Result<Checked, StorageError> {
+        let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = batch.into_iter().collect();
+        let check = check.clone();
+        let notify = self.notify;
+        self.call(move |mut client| async move {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match checked::apply(&mut client, &writes, &check, notify).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) if attempt < APPLY_ATTEMPTS && retryable(&e) => {
+                        tracing::debug!(error = %e, attempt, "checked batch to retry");
+                    }
+                    Err(e) => return Err(error::storage(e)),
+                }
+            }
+        })
+    }
+
+    /// Every relay over the database writes it.
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn heartbeat(
+        &self,
+        relay: &str,
+        address: &str,
+        feed_seq: u64,
+        recent: Duration,
+    ) -> Result<Option<Heartbeat>, StorageError> {
+        let (relay, address) = (relay.to_string(), address.to_string());
+        self.call(move |client| async move {
+            relays::beat(&client, &relay, &address, feed_seq, recent)
+                .await
+                .map(Some)
+                .map_err(error::storage)
+        })
+    }
+
+    /// A notification on the channel the relays listen on (no transaction:
+    /// what it announces committed before).
+    fn announce(&self) -> Result<(), StorageError> {
+        if !self.notify {
+            return Ok(());
+        }
+        self.call(move |client| async move {
+            client
+                .batch_execute(checked::ANNOUNCE)
+                .await
+                .map_err(error::storage)
+        })
+    }
+
+    /// What wakes this relay when another relay over the database committed
+    /// a write (`LISTEN/NOTIFY`; the listener starts on the first call).
+    /// `None` where the database has no `NOTIFY` (CockroachDB, YugabyteDB):
+    /// the relay then finds other relays' writes by polling the feed alone.
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        if !self.notify {
+            return None;
+        }
+        let wake = self.wake.get_or_init(|| {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            self.bridge.spawn(listen::listen_forever(
+                self.config.clone(),
+                self.target.clone(),
+                wake.clone(),
+            ));
+            wake
+        });
+        Some(wake.clone())
+    }
 }
 
-/// What a batch's transaction did.
-enum Applied {
-    Committed,
-    /// Rolled back: this engine is no longer the database's writer.
-    TakenOver,
-}
-
-const TAKEN_OVER: &str = "another relay took over this database (one relay per database: \
-                          docs/cluster.md); this one no longer writes";
-
-/// One batch as one transaction: its statements and the writer check are
-/// pipelined on the connection, then committed (or rolled back when another
-/// engine took over).
+/// One batch as one transaction: its statements pipelined on the
+/// connection, then committed.
 async fn apply_once(
     client: &mut ClientWrapper,
     writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    token: &[u8],
-) -> Result<Applied, deadpool_postgres::tokio_postgres::Error> {
+) -> Result<(), deadpool_postgres::tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    let put = tx.prepare_cached(PUT).await?;
-    let delete = tx.prepare_cached(DELETE).await?;
-    let writer = tx.prepare_cached(STILL_WRITER).await?;
-    let params: Vec<Vec<&(dyn ToSql + Sync)>> = writes
-        .iter()
-        .map(|(k, v)| match v {
-            Some(v) => vec![k as &(dyn ToSql + Sync), v],
-            None => vec![k as &(dyn ToSql + Sync)],
-        })
-        .collect();
-    let statements = params.iter().map(|p| {
-        let stmt = if p.len() == 2 { &put } else { &delete };
-        tx.execute(stmt, p)
-    });
-    let (writer, _) =
-        futures_util::future::try_join(tx.query_opt(&writer, &[]), try_join_all(statements))
-            .await?;
-    let current: Option<Vec<u8>> = writer.map(|row| row.try_get(0)).transpose()?;
-    if current.as_deref() != Some(token) {
-        tx.rollback().await?;
-        return Ok(Applied::TakenOver);
-    }
-    tx.commit().await?;
-    Ok(Applied::Committed)
+    checked::write_all(&tx, writes).await?;
+    tx.commit().await
 }
 
 fn retryable(e: &deadpool_postgres::tokio_postgres::Error) -> bool {

@@ -9,7 +9,7 @@ use deadpool_postgres::tokio_postgres::Error;
 use deadpool_postgres::ClientWrapper;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One step of the schema.
 struct Migration {
@@ -20,16 +20,35 @@ struct Migration {
 
 /// Every migration, in order; version `n` is at index `n - 1`. A released
 /// migration is never edited: a change to the schema is a new migration.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "kv: the store's ordered key-value space; permitsync_writer: the one relay \
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "kv: the store's ordered key-value space; permitsync_writer: the one relay \
                   that may write",
-    sql: "CREATE TABLE IF NOT EXISTS kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL); \
+        sql: "CREATE TABLE IF NOT EXISTS kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL); \
           CREATE TABLE IF NOT EXISTS permitsync_writer (\
             id INT PRIMARY KEY, \
             token BYTEA NOT NULL, \
             since TIMESTAMPTZ NOT NULL DEFAULT now())",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "permitsync_feed_head: the last feed position committed, whose row lock \
+                      orders the feed writes of every relay; permitsync_relays: the relays \
+                      seen (heartbeat)",
+        sql: "CREATE TABLE IF NOT EXISTS permitsync_feed_head (\
+                id INT PRIMARY KEY, \
+                seq BIGINT NOT NULL); \
+              INSERT INTO permitsync_feed_head (id, seq) VALUES (1, 0) \
+                ON CONFLICT (id) DO NOTHING; \
+              CREATE TABLE IF NOT EXISTS permitsync_relays (\
+                relay TEXT PRIMARY KEY, \
+                address TEXT NOT NULL, \
+                started TIMESTAMPTZ NOT NULL DEFAULT now(), \
+                seen TIMESTAMPTZ NOT NULL DEFAULT now(), \
+                feed_seq BIGINT NOT NULL DEFAULT 0)",
+    },
+];
 
 const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS permitsync_migrations (\
      version BIGINT PRIMARY KEY, \

@@ -9,7 +9,7 @@ use automerge::ChangeHash;
 
 use super::{Output, Role, Session};
 use crate::error::Error;
-use crate::identity::{Attestation, AttestationKind, SignedRevocationList};
+use crate::identity::{AttestationKind, SignedRevocationList};
 use crate::model::{EntityId, DEFAULT_TENANT};
 use crate::store::CertificateRequest;
 use crate::sync::identity_ext::{self, AttestNews, IdentityNews};
@@ -19,19 +19,6 @@ use crate::wire;
 /// Most documents whose attestations a session holds before their changes
 /// arrive; more are dropped (the peer sends them again with the changes).
 const MAX_STASHED_DOCS: usize = 256;
-
-/// What a session keeps of the identity extension.
-#[derive(Default)]
-pub(super) struct IdentityState {
-    /// The tenant whose certificates this connection carries, once known.
-    tenant: Option<String>,
-    /// Serials whose certificates went to the peer on this connection.
-    sent_serials: std::collections::HashSet<u64>,
-    /// The version of the revocation list sent to the peer.
-    sent_revocations: u64,
-    /// Attestations received for documents not admitted yet.
-    stashed: BTreeMap<EntityId, Vec<Attestation>>,
-}
 
 impl<S: SyncStore> Session<S> {
     /// Whether the peer speaks the identity extension.
@@ -53,10 +40,15 @@ impl<S: SyncStore> Session<S> {
         let access = &self.cfg.access;
         let tenant = match self.cfg.role {
             Role::Server if access.tenant != DEFAULT_TENANT => Some(access.tenant.clone()),
-            _ => self
-                .store
-                .home_tenant()?
-                .or_else(|| (self.cfg.role == Role::Server).then(|| access.tenant.clone())),
+            _ => match self.store.home_tenant()? {
+                Some(home) => Some(home),
+                // a server, or a client that is its tenant's authority
+                // (it has revocation lists and attestations to pass on)
+                None if self.cfg.role == Role::Server || self.store.judges(&access.tenant)? => {
+                    Some(access.tenant.clone())
+                }
+                None => None,
+            },
         };
         let Some(tenant) = tenant else {
             return Ok(()); // a client that never enrolled: it learns its tenant
@@ -128,10 +120,51 @@ impl<S: SyncStore> Session<S> {
         self.identity.tenant.get_or_insert(news.tenant.clone());
         self.store
             .learn_certificates(&news.tenant, &news.certificates)?;
+        let mut out = Output::default();
         if let Some(list) = &news.revocation_list {
-            self.store.learn_revocation_list(&news.tenant, list)?;
+            out.identity_changed = self.learn_revocations(&news.tenant, list)?;
         }
-        Ok(Output::default())
+        Ok(out)
+    }
+
+    /// Learn a revocation list the peer sent; whether it was news. The peer
+    /// holds it, so it is not sent back.
+    fn learn_revocations(
+        &mut self,
+        tenant: &str,
+        list: &SignedRevocationList,
+    ) -> Result<bool, Error> {
+        let news = self.store.learn_revocation_list(tenant, list)?;
+        if news {
+            self.identity.sent_revocations = self.identity.sent_revocations.max(list.list.version);
+        }
+        Ok(news)
+    }
+
+    /// The node learnt a newer revocation list elsewhere (another
+    /// connection, or its own authority revoked a device): send it on, so a
+    /// revocation reaches every replica without waiting for a reconnect.
+    pub fn on_identity_changed(&mut self) -> Output {
+        let mut out = Output::default();
+        if !self.identity_peer() {
+            return out;
+        }
+        let Some(tenant) = self.identity.tenant.clone() else {
+            return out;
+        };
+        match self.fresh_revocations(&tenant) {
+            Ok(Some(list)) => {
+                let news = IdentityNews {
+                    tenant,
+                    revocation_list: Some(list),
+                    ..IdentityNews::default()
+                };
+                self.send_extension(&mut out, |from, to| identity_ext::identity(from, to, &news));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "revocation list not read"),
+        }
+        out
     }
 
     /// Whether news about `tenant` concerns this connection: the tenant of
@@ -159,8 +192,9 @@ impl<S: SyncStore> Session<S> {
         }
         self.store
             .learn_certificates(&news.tenant, &news.certificates)?;
+        let mut out = Output::default();
         if let Some(list) = &news.revocation_list {
-            self.store.learn_revocation_list(&news.tenant, list)?;
+            out.identity_changed = self.learn_revocations(&news.tenant, list)?;
         }
         let id = news.doc;
         let visible =
@@ -177,7 +211,7 @@ impl<S: SyncStore> Session<S> {
             let room = identity_ext::MAX_ATTESTATIONS.saturating_sub(held.len());
             held.extend(news.attestations.into_iter().take(room));
         }
-        Ok(Output::default())
+        Ok(out)
     }
 
     /// Store the attestations received for `id` before it was admitted.

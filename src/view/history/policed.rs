@@ -57,6 +57,9 @@ impl History {
                     v => v.as_str().and_then(|s| s.parse().ok()),
                 };
                 match to {
+                    // an isolation point created at the lowest status is
+                    // not a move (as a permit created in draft)
+                    Some(IsolationStatus::Assigned) if from.is_none() => PolicedOp::Other,
                     Some(to) if Some(to) != from => PolicedOp::IsolationStatus,
                     _ => PolicedOp::Other,
                 }

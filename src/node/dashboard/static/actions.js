@@ -1,7 +1,8 @@
 // What a supervisor can do to a permit from the dashboard, with the token's
 // rights (a read-only token gets none of this): move it through the workflow
-// (the moves its status allows, as buttons), and show the node's refusal in
-// plain words when an interlock or the activation guard says no.
+// (the moves its status allows and the token's roles allow, as buttons), and
+// show the node's refusal in plain words when an interlock, the activation
+// guard or the roles say no.
 
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
@@ -16,18 +17,26 @@ function refusalTitle(e) {
   if (e.reason === "interlock") return "Interlock: not allowed yet";
   if (e.reason === "guard_failed") return "Activation checks not met";
   if (e.reason === "invalid_transition") return "Not a move the workflow allows now";
+  if (e.reason === "not_authorized") return "Your roles do not allow this move";
   if (e.status === 403) return "This token may not change permits";
   return "The node refused the change";
 }
 
+/** "performer, gas tester" (or "no role"). */
+function rolesText(roles) {
+  return roles.length ? roles.map((r) => r.replace(/_/g, " ")).join(", ") : "no role";
+}
+
 /**
- * The workflow panel of permit `view`: one button per move its status allows.
+ * The workflow panel of permit `view`: one button per move its status allows
+ * and the token's roles allow (`ctx.allowedMoves`).
  * `ctx.state.refusals` keeps the last refusal per permit, so that a live
  * re-render does not wipe it; `onDone(view)` gets the new view.
  */
 export function actionsPanel(ctx, view, { onDone } = {}) {
   const from = view.fields?.status;
-  const moves = transitionsFrom(from);
+  const workflow = transitionsFrom(from);
+  const moves = ctx.allowedMoves(from, workflow);
   const refusals = (ctx.state.refusals ||= new Map());
   const refusal = refusals.get(view.id);
   const error = h("div", { class: "alert danger refusal", role: "alert", "data-testid": "action-error",
@@ -87,7 +96,13 @@ export function actionsPanel(ctx, view, { onDone } = {}) {
     h("h2", {}, `Workflow: ${statusLabel(from)}`),
     moves.length
       ? h("div", { class: "action-row" }, buttons)
-      : h("p", { class: "empty" }, "This permit's workflow has ended: no further moves."),
+      : h("p", { class: "empty", "data-testid": "no-moves" }, workflow.length
+        ? `Your roles (${rolesText(ctx.roles())}) allow no move while the permit is ${statusLabel(from).toLowerCase()}.`
+        : "This permit's workflow has ended: no further moves."),
+    moves.length < workflow.length && moves.length
+      ? h("p", { class: "hint", "data-testid": "roles-hint" },
+        `Only the moves your roles (${rolesText(ctx.roles())}) allow are shown.`)
+      : null,
     error);
 }
 

@@ -26,7 +26,10 @@ const main = document.getElementById("main");
 const entities = new Entities();
 const alarms = new Alarms();
 const state = {};
-/** The token's rights, from `/v1/status` (`{tenant, device, read_only}`). */
+/**
+ * The token's rights, from `/v1/status` (`{tenant, device, read_only, roles,
+ * person, transitions}`).
+ */
 let access = null;
 let live = null;
 let rendering = null;
@@ -41,6 +44,18 @@ const ctx = {
   rerender: () => schedule(0),
   /** Whether this token may write (no write buttons otherwise). */
   canWrite: () => !!access && !access.read_only,
+  /** The token's roles, as the node says them (none known: `[]`). */
+  roles: () => access?.roles || [],
+  /**
+   * The moves from `from` this token's roles allow, of those the workflow
+   * offers: the node's `access.transitions`; a node that does not say them
+   * (before roles) allows a writer every move.
+   */
+  allowedMoves: (from, moves) => {
+    if (!access || access.read_only) return [];
+    const allowed = access.transitions?.[from];
+    return Array.isArray(allowed) ? moves.filter((to) => allowed.includes(to)) : moves;
+  },
 };
 
 /** The current route: `{page, id}`. */

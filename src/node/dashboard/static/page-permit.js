@@ -1,12 +1,14 @@
 // One permit: its fields, what a supervisor can do to it (workflow buttons,
 // gas tests, isolation steps, checklist ticks; none for a read-only token),
 // broken safety rules, conflicts (with who wrote each version, resolvable
-// here), gas readings (out-of-range ones flagged), isolation points,
-// closeout, photos and history; and the printed permit (`print-sheet.js`).
+// here), gas readings (out-of-range ones flagged), isolation points and the
+// closeout (added with the forms of `children-form.js`), photos and history;
+// and the printed permit (`print-sheet.js`).
 
 import { api, photoUrl } from "./api.js";
 import { actionsPanel, isolationButton } from "./actions.js";
 import { whoText, writersOf } from "./authors.js";
+import { closeoutForm, completeButton, isolationForm } from "./children-form.js";
 import { conflictCard } from "./conflict.js";
 import { badge, empty, h, panel, toast } from "./dom.js";
 import {
@@ -70,8 +72,13 @@ export async function renderPermit(ctx, id) {
         panel("Gas readings", { "data-testid": "gas-panel" },
           gasReadings(f.gas_readings),
           canWrite && view.type === "permit" ? gasForm(id, { onDone: done }) : null),
-        panel("Isolation points", {}, isolationPoints(kids, canWrite, done)),
-        panel("Closeout", {}, closeouts(kids)))),
+        panel("Isolation points", { "data-testid": "isolation-panel" },
+          isolationPoints(kids, canWrite, done),
+          canWrite && view.type === "permit" && open(f.status) ? isolationForm(id, { onDone: done }) : null),
+        panel("Closeout", { "data-testid": "closeout-panel" },
+          closeouts(kids, canWrite, done),
+          canWrite && view.type === "permit" && closeable(f.status) && !kids.some((k) => k.type === "closeout")
+            ? closeoutForm(id, { onDone: done }) : null))),
     panel("Photos", {}, photos(f.photos)),
     panel("History", { "data-testid": "history-panel" },
       entries instanceof Error ? empty(`History unavailable: ${entries.message}`) : historyList(history)),
@@ -100,6 +107,16 @@ function authorshipRows(view) {
     h("span", { "data-testid": testid, "data-verification": a[key].verification },
       `by ${whoText(a[key])} · ${dateTime((a[key].time || 0) * 1000)}`),
   ]);
+}
+
+/** Whether isolation points may still be added (the permit's life has not ended). */
+function open(status) {
+  return status !== "closed" && status !== "cancelled";
+}
+
+/** Whether the closeout may be started: once work has begun, before the permit closes. */
+function closeable(status) {
+  return status === "active" || status === "suspended" || status === "completed";
 }
 
 function dl(rows) {
@@ -151,17 +168,18 @@ function rejected(view) {
 }
 
 /**
- * A checklist, n of m checked. With `permitId` (a writer), an unticked item
- * is a button that ticks it on the permit.
+ * A checklist, n of m checked. With `entityId` (a writer), an unticked item
+ * is a button that ticks it on that entity (the permit's safety checklist or
+ * the closeout's checklist: `PATCH {checklist}` means the entity's own).
  */
-function checklist(items, permitId, onDone) {
+function checklist(items, entityId, onDone) {
   const entries = Object.entries(items || {});
   if (entries.length === 0) return empty("No checklist items.");
   const done = entries.filter(([, v]) => v === true).length;
   const tick = async (item, button) => {
     button.disabled = true;
     try {
-      await api(`/v1/entities/${encodeURIComponent(permitId)}`, {
+      await api(`/v1/entities/${encodeURIComponent(entityId)}`, {
         method: "PATCH", body: { checklist: { [item]: true } },
       });
       toast(`Checked: ${item}`);
@@ -175,7 +193,7 @@ function checklist(items, permitId, onDone) {
     h("p", { class: done === entries.length ? "ok-text" : "warn-text" },
       `${done} of ${entries.length} checked`),
     h("ul", { class: "checklist" }, entries.map(([item, ticked]) => {
-      const box = permitId && !ticked
+      const box = entityId && !ticked
         ? h("button", {
           type: "button", class: "tick tick-button", "data-testid": "tick", "data-item": item,
           "data-write": "", "aria-label": `Check: ${item}`,
@@ -253,17 +271,26 @@ function isolationPoints(kids, canWrite, onDone) {
   }));
 }
 
-function closeouts(kids) {
+/**
+ * The permit's closeout: its checks (tickable by a writer until it is
+ * completed) and, once every check is ticked, the button that completes it.
+ */
+function closeouts(kids, canWrite, onDone) {
   const list = kids.filter((v) => v.type === "closeout");
   if (list.length === 0) return empty("No closeout started.");
   return h("div", {}, list.map((v) => {
     const f = v.fields || {};
-    return h("div", { class: "closeout", "data-testid": "closeout" },
-      h("div", { class: "item-top" },
-        h("span", {}, "Closeout"),
-        f.completed ? badge("Completed", "status-verified") : badge("Open", "status-submitted")),
-      checklist(f.checklist),
-      f.notes ? h("p", { class: "notes" }, f.notes) : null);
+    const writable = canWrite && !f.completed;
+    const status = h("p", { class: "error", role: "alert", hidden: true });
+    return h("div", { class: "closeout", "data-testid": "closeout", "data-id": v.id,
+      "data-completed": f.completed ? "true" : "false" },
+    h("div", { class: "item-top" },
+      h("span", {}, "Closeout"),
+      f.completed ? badge("Completed", "status-verified") : badge("Open", "status-submitted")),
+    checklist(f.checklist, writable ? v.id : null, onDone),
+    f.notes ? h("p", { class: "notes" }, f.notes) : null,
+    writable ? completeButton(v, { onDone, status }) : null,
+    status);
   }));
 }
 
