@@ -46,6 +46,12 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     if let Some(path) = &args.authority_key {
         node::read_authority_key(path)?;
     }
+    if let Some(path) = &args.role_table {
+        if args.tokens.is_none() {
+            bail!("--role-table needs --tokens: only a tenant authority signs role tables");
+        }
+        node::read_role_table_file(path)?;
+    }
     let server_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
         (None, None) => None,
@@ -91,6 +97,7 @@ pub fn serve(
     let opts = NodeOptions {
         tokens: args.tokens.clone(),
         authority_key: args.authority_key.clone(),
+        role_table: args.role_table.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
         },
@@ -119,6 +126,10 @@ pub fn serve(
         };
         // SIGHUP reloads the tokens from now on (before anyone is told the address)
         let _watch = node::watch_tokens(state.clone())?;
+        let _roles = match &args.role_table {
+            Some(path) => Some(node::watch_role_tables(state.clone(), path.clone())?),
+            None => None,
+        };
         {
             // tests and scripts wait for this line
             let mut out = std::io::stdout().lock();

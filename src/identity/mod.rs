@@ -15,7 +15,9 @@ mod error;
 mod key;
 mod revocation;
 mod role;
+mod role_table;
 mod signer;
+mod table_op;
 
 pub use attestation::{Attestation, AttestationKind};
 pub use authority::{Authorization, TenantAuthority, Verification};
@@ -23,5 +25,7 @@ pub use certificate::{Certificate, SignedCertificate};
 pub use error::IdentityError;
 pub use key::{NodeKey, PublicKey};
 pub use revocation::{RevocationList, SignedRevocationList};
-pub use role::{required_roles, PolicedOp, Role, RoleSet};
+pub use role::{PolicedOp, Role, RoleSet};
+pub use role_table::{RoleRows, RoleTable, SignedRoleTable};
 pub use signer::Signer;
+pub use table_op::{required_roles, TableOp};

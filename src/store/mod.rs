@@ -37,6 +37,7 @@ mod persist;
 mod pg;
 mod reads;
 mod revocations;
+mod role_tables;
 mod sled_backend;
 #[allow(clippy::module_inception)]
 mod store;
@@ -45,7 +46,7 @@ mod tenancy;
 mod writes;
 
 pub use authority_ops::{
-    CertificateInfo, CertificateRequest, IdentityStatus, DEVICE_CERTIFICATE_DAYS,
+    CertificateInfo, CertificateRequest, IdentityStatus, RoleTableInfo, DEVICE_CERTIFICATE_DAYS,
 };
 pub use backend::{Backend, BatchOp, MemBackend, Pair, StorageError};
 pub use blobs::{image_type, not_an_image, parse_sha256, BlobPut, Sha256Hash, IMAGE_TYPES};
