@@ -37,8 +37,8 @@ pub fn permitted_moves(roles: &RoleSet) -> Vec<(PermitStatus, Vec<PermitStatus>)
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::role::Role;
+    use super::*;
     use PermitStatus::*;
 
     #[test]
