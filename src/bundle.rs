@@ -15,8 +15,13 @@
 //!                             | len u32 | revocation list [len], len 0: none)
 //!   | sha256 [32]
 //! ```
-//! Export writes version 1 when there is nothing to carry beside the
-//! changes (an open store), so older readers take it; import reads both.
+//! Version 3 adds, after each tenant's revocation list, the tenant's role
+//! table (`| len u32 | role table [len]`, len 0: none).
+//!
+//! Export writes the lowest version that carries everything: 1 when there is
+//! nothing beside the changes (an open store), 2 when no tenant has a role
+//! table of its own, else 3; so older readers take what they can read.
+//! Import reads all three.
 //! The trailing SHA-256 covers every byte before it. Import checks the whole
 //! bundle (checksum, framing, every signed object's encoding, every
 //! document's Automerge bytes and entity type) before it applies anything, so
@@ -27,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::identity::{Attestation, SignedCertificate, SignedRevocationList};
+use crate::identity::{Attestation, SignedCertificate, SignedRevocationList, SignedRoleTable};
 use crate::model::EntityId;
 use crate::store::Store;
 use crate::view::History;
@@ -38,6 +43,8 @@ const VERSION_1: u8 = 1;
 /// Documents, their attestations, and each tenant's certificates and
 /// revocation list.
 const VERSION_2: u8 = 2;
+/// Version 2, and each tenant's role table.
+const VERSION_3: u8 = 3;
 
 /// One document in a bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +65,8 @@ pub struct TenantCredentials {
     pub certificates: Vec<SignedCertificate>,
     /// The revocation list in force, if the authority ever signed one.
     pub revocation_list: Option<SignedRevocationList>,
+    /// The tenant's role table, if its authority signed one.
+    pub role_table: Option<SignedRoleTable>,
 }
 
 /// A whole bundle: the documents, the attestations of their changes, and
@@ -74,9 +83,15 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Whether it carries anything beside the documents.
-    fn has_identity(&self) -> bool {
-        self.attestations.iter().any(|a| !a.is_empty()) || !self.tenants.is_empty()
+    /// The lowest version that carries everything in it.
+    fn version(&self) -> u8 {
+        if self.tenants.iter().any(|t| t.role_table.is_some()) {
+            VERSION_3
+        } else if self.attestations.iter().any(|a| !a.is_empty()) || !self.tenants.is_empty() {
+            VERSION_2
+        } else {
+            VERSION_1
+        }
     }
 
     /// The attestations of entry `i`.
@@ -99,12 +114,14 @@ fn len_u32(n: usize, what: &str) -> Result<[u8; 4]> {
         .map_err(|_| Error::Bundle(format!("{what} too large")))
 }
 
-/// Encode a bundle: version 1 when it carries only documents, else 2.
+/// Encode a bundle: version 1 when it carries only documents, 2 when no
+/// tenant has a role table, else 3.
 pub fn encode_bundle(b: &Bundle) -> Result<Vec<u8>> {
-    let v2 = b.has_identity();
+    let version = b.version();
+    let v2 = version >= VERSION_2;
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
-    out.push(if v2 { VERSION_2 } else { VERSION_1 });
+    out.push(version);
     out.extend_from_slice(&len_u32(b.entries.len(), "document list")?);
     let blob = |out: &mut Vec<u8>, bytes: &[u8], what: &str| -> Result<()> {
         out.extend_from_slice(&len_u32(bytes.len(), what)?);
@@ -136,6 +153,10 @@ pub fn encode_bundle(b: &Bundle) -> Result<Vec<u8>> {
                 list.as_deref().unwrap_or_default(),
                 "revocation list",
             )?;
+            if version >= VERSION_3 {
+                let table = t.role_table.as_ref().map(|t| t.to_bytes());
+                blob(&mut out, table.as_deref().unwrap_or_default(), "role table")?;
+            }
         }
     }
     let digest = Sha256::digest(&out);
@@ -208,7 +229,7 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<Bundle> {
         return Err(bad("not a permitsync bundle (wrong magic bytes)"));
     }
     let version = bytes[8];
-    if version != VERSION_1 && version != VERSION_2 {
+    if !(VERSION_1..=VERSION_3).contains(&version) {
         return Err(Error::Bundle(format!(
             "unsupported bundle version {version}"
         )));
@@ -229,12 +250,12 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<Bundle> {
             id: EntityId::from_bytes(id),
             bytes,
         });
-        if version == VERSION_2 {
+        if version >= VERSION_2 {
             b.attestations
                 .push(cur.objects("attestation", Attestation::from_bytes)?);
         }
     }
-    if version == VERSION_2 {
+    if version >= VERSION_2 {
         let tenants = cur.u32()?;
         for _ in 0..tenants {
             let tenant = std::str::from_utf8(cur.blob()?)
@@ -250,10 +271,20 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<Bundle> {
                         .map_err(|e| Error::Bundle(format!("malformed revocation list: {e}")))?,
                 )
             };
+            let role_table = match version {
+                VERSION_3 => Some(cur.blob()?).filter(|t| !t.is_empty()),
+                _ => None,
+            }
+            .map(|t| {
+                SignedRoleTable::from_bytes(t)
+                    .map_err(|e| Error::Bundle(format!("malformed role table: {e}")))
+            })
+            .transpose()?;
             b.tenants.push(TenantCredentials {
                 tenant,
                 certificates,
                 revocation_list,
+                role_table,
             });
         }
     }
@@ -297,13 +328,15 @@ pub fn export(store: &Store, ids: Option<&[EntityId]>, since: u64) -> Result<Vec
         let serials: Vec<u64> = serials.into_iter().collect();
         let certificates = store.certificates(&tenant, &serials)?;
         let revocation_list = store.revocation_list(&tenant)?;
-        if certificates.is_empty() && revocation_list.is_none() {
+        let role_table = store.role_table(&tenant)?;
+        if certificates.is_empty() && revocation_list.is_none() && role_table.is_none() {
             continue;
         }
         b.tenants.push(TenantCredentials {
             tenant,
             certificates,
             revocation_list,
+            role_table,
         });
     }
     encode_bundle(&b)
@@ -324,12 +357,14 @@ pub struct ImportReport {
     pub certificates: usize,
     /// Revocation lists that replaced the one in force.
     pub revocation_lists: usize,
+    /// Role tables that replaced the one in force.
+    pub role_tables: usize,
 }
 
 /// Import a bundle. Everything is checked first; on any error nothing is
-/// stored. The tenants' certificates and revocation lists are learnt first,
-/// then the attestations, then the changes, so each document is judged once
-/// with everything the bundle says about it.
+/// stored. The tenants' certificates, revocation lists and role tables are
+/// learnt first, then the attestations, then the changes, so each document
+/// is judged once with everything the bundle says about it.
 pub fn import(store: &Store, bytes: &[u8]) -> Result<ImportReport> {
     let bundle = decode_bundle(bytes)?;
     let entries = &bundle.entries;
@@ -390,6 +425,9 @@ pub fn import(store: &Store, bytes: &[u8]) -> Result<ImportReport> {
         report.certificates += store.learn_certificates(&t.tenant, &t.certificates)?;
         if let Some(list) = &t.revocation_list {
             report.revocation_lists += usize::from(store.learn_revocation_list(&t.tenant, list)?);
+        }
+        if let Some(table) = &t.role_table {
+            report.role_tables += usize::from(store.learn_role_table(&t.tenant, table)?);
         }
     }
     for (i, (id, _)) in parsed.iter().enumerate() {

@@ -269,6 +269,46 @@ fn check_config_does_not_open_the_store_and_checks_the_files_it_names() {
         "{}",
         stderr(&out)
     );
+    // a role table naming an unknown operation is refused, naming it; one
+    // without a tokens file (no authority to sign it) too
+    let good_tokens = dir.path().join("good-tokens.json");
+    std::fs::write(&good_tokens, "{\"tokens\": []}").expect("tokens");
+    let roles = dir.path().join("role-table.json");
+    std::fs::write(&roles, r#"{"acme": {"permit approve": ["issuer"]}}"#).expect("roles");
+    let with_roles = |roles: &Path| {
+        run(
+            &[
+                "serve",
+                "--check-config",
+                "--tokens",
+                s(&good_tokens),
+                "--role-table",
+                s(roles),
+            ],
+            &[],
+        )
+    };
+    let out = with_roles(&roles);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tenant acme: unknown operation \"permit approve\""),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &roles,
+        r#"{"acme": {"permit submitted -> approved": ["performer", "issuer"]}}"#,
+    )
+    .expect("roles");
+    let got = effective(&with_roles(&roles));
+    assert_eq!(got["role-table"].1, "command line");
+    let out = run(&["serve", "--check-config", "--role-table", s(&roles)], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--role-table needs --tokens"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Every `# key = value` line of the example, uncommented, with the example's
@@ -289,6 +329,11 @@ fn uncommented_example(dir: &Path) -> String {
     std::fs::write(etc.join("tokens.json"), "{\"tokens\": []}").expect("tokens");
     std::fs::write(etc.join("admin-token"), "an-admin-token-of-the-example\n").expect("admin");
     std::fs::write(etc.join("authority.key"), format!("{}\n", "ab".repeat(32))).expect("key");
+    std::fs::write(
+        etc.join("role-table.json"),
+        r#"{"acme": {"permit submitted -> approved": ["issuer", "performer"]}}"#,
+    )
+    .expect("role table");
     example
         .lines()
         .map(|l| match l.strip_prefix("# ") {

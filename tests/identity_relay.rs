@@ -4,7 +4,8 @@
 //! peer before either saw the relay; a `performer` cannot approve, neither
 //! from the CLI nor from an unmodified JavaScript automerge-repo client;
 //! removing a device revokes its certificates and flags its approvals on
-//! every replica.
+//! every replica; a relay's `--role-table` that lets performers approve
+//! holds on every replica, and taking it back (SIGHUP) re-judges.
 
 mod support;
 
@@ -211,6 +212,83 @@ fn roles_hold_across_devices_peer_to_peer_relays_and_revocation() {
     sync(&dp, &relay.sync_url_with_token(P));
     let flagged = show(&dp, &id);
     assert_eq!(flagged["fields"]["status"], "submitted", "{flagged}");
+}
+
+#[test]
+fn a_relays_role_table_lets_performers_approve_on_every_replica() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let tokens = tokens(dir);
+    let table = dir.join("role-table.json");
+    let write_table = |rows: Value| {
+        std::fs::write(&table, json!({ "acme": rows }).to_string()).expect("role table")
+    };
+    write_table(json!({"permit submitted -> approved": ["issuer", "performer"]}));
+    let relay = NodeProcess::start(
+        &dir.join("relay"),
+        &[
+            "--tokens",
+            &tokens,
+            "--role-table",
+            table.to_str().expect("utf-8"),
+        ],
+    );
+    let (dp, di) = (dir.join("tablet-p"), dir.join("tablet-i"));
+    sync(&dp, &relay.sync_url_with_token(P));
+    sync(&di, &relay.sync_url_with_token(I));
+
+    // the performer's tablet got the table when it enrolled: it approves
+    let text = cli(&dp, &["identity"]);
+    assert!(
+        text.contains("role table  version 1")
+            && text.contains("permit submitted -> approved: performer or issuer"),
+        "{text}"
+    );
+    let id = create_submitted(&dp, "Approved by a performer");
+    cli(&dp, &["permit", "status", &id, "approved"]);
+    assert_eq!(show(&dp, &id)["fields"]["status"], "approved");
+    sync(&dp, &relay.sync_url_with_token(P));
+    let http = Http::new();
+    let on_relay = http.view(&relay, &id);
+    assert_eq!(on_relay["fields"]["status"], "approved", "{on_relay}");
+    assert!(not_authorized(&on_relay).is_empty(), "{on_relay}");
+    sync(&di, &relay.sync_url_with_token(I));
+    let on_i = show(&di, &id);
+    assert_eq!(on_i["fields"]["status"], "approved", "{on_i}");
+    assert!(not_authorized(&on_i).is_empty(), "{on_i}");
+    assert_eq!(on_i["authorship"]["approved_by"]["device"], "tablet-p");
+
+    // back to the default table on SIGHUP: the relay signs a new version and
+    // judges again at once; the devices after their next sync
+    write_table(json!({}));
+    relay.sighup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = http.view(&relay, &id);
+        if v["fields"]["status"] == "submitted" {
+            assert!(
+                not_authorized(&v)
+                    .iter()
+                    .any(|d| d.contains("approving a permit needs the role issuer")),
+                "{v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {v}\n{}", relay.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sync(&di, &relay.sync_url_with_token(I));
+    assert_eq!(show(&di, &id)["fields"]["status"], "submitted");
+    sync(&dp, &relay.sync_url_with_token(P));
+    assert_eq!(show(&dp, &id)["fields"]["status"], "submitted");
+    let id2 = create_submitted(&dp, "Not approved by a performer");
+    let refused = run_cli(&dp, &["permit", "status", &id2, "approved"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("not authorized: approving a permit needs the role issuer"),
+        "{stderr}"
+    );
 }
 
 fn js_ready() -> bool {

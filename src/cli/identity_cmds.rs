@@ -59,6 +59,16 @@ fn write_status(s: &IdentityStatus, out: &mut impl Write) -> Result<()> {
             )?;
         }
     }
+    match &s.role_table {
+        None if s.mode == "open" => {}
+        None => writeln!(out, "role table  the default (docs/identity.md, \"Roles\")")?,
+        Some(t) => {
+            writeln!(out, "role table  version {}, the default but:", t.version)?;
+            for (op, roles) in &t.rows {
+                writeln!(out, "  {op}: {}", roles.join(" or "))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -54,6 +54,12 @@ pub fn check(require_gas: &[String], args: &ServeArgs) -> Result<Checked> {
     if let Some(path) = &args.authority_key {
         node::read_authority_key(path)?;
     }
+    if let Some(path) = &args.role_table {
+        if args.tokens.is_none() {
+            bail!("--role-table needs --tokens: only a tenant authority signs role tables");
+        }
+        node::read_role_table_file(path)?;
+    }
     let server_tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
         (None, None) => None,
@@ -100,6 +106,7 @@ pub fn serve(
         tokens: args.tokens.clone(),
         admin_token_file: args.admin_token_file.clone(),
         authority_key: args.authority_key.clone(),
+        role_table: args.role_table.clone(),
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
         },
@@ -132,6 +139,11 @@ pub fn serve(
         #[cfg(unix)]
         let _tls_watch = match &checked.server_tls {
             Some(tls) => Some(tls.reload_on_sighup()?),
+            None => None,
+        };
+        // and the role tables (signed again where they changed)
+        let _roles = match &args.role_table {
+            Some(path) => Some(node::watch_role_tables(state.clone(), path.clone())?),
             None => None,
         };
         {

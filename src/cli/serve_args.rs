@@ -78,6 +78,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PERMITSYNC_AUTHORITY_KEY", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority_key: Option<PathBuf>,
+    /// The tenants' own role tables (JSON: {"<tenant>": {"<operation>":
+    /// ["role", ...]}}): which roles an operation needs, where a tenant
+    /// differs from the default table. Signed by this relay as the tenants'
+    /// authority and sent to their devices; needs --tokens. Reread on SIGHUP.
+    #[arg(long, env = "PERMITSYNC_ROLE_TABLE", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_table: Option<PathBuf>,
     /// Another node's sync URL to dial (repeatable; separate URLs with spaces
     /// in the variable), e.g. wss://relay.example/v1/sync?token=SECRET.
     /// The relays of one cluster go in one value, separated by commas: one

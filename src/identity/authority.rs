@@ -10,7 +10,9 @@ use super::certificate::{Certificate, SignedCertificate};
 use super::error::IdentityError;
 use super::key::PublicKey;
 use super::revocation::{RevocationList, SignedRevocationList};
-use super::role::{Role, RoleSet};
+use super::role::{PolicedOp, Role, RoleSet};
+use super::role_table::SignedRoleTable;
+use super::table_op::required_roles;
 
 /// How a change's author was established.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,6 +81,8 @@ pub struct TenantAuthority {
     key: PublicKey,
     certificates: BTreeMap<u64, Certificate>,
     revocations: RevocationList,
+    /// The tenant's own role table, when its authority signed one.
+    role_table: Option<SignedRoleTable>,
 }
 
 impl TenantAuthority {
@@ -93,6 +97,7 @@ impl TenantAuthority {
             tenant,
             key,
             certificates: BTreeMap::new(),
+            role_table: None,
         }
     }
 
@@ -133,6 +138,36 @@ impl TenantAuthority {
         }
         self.revocations = list.list.clone();
         Ok(true)
+    }
+
+    /// Learn a role table; the highest valid version wins (at equal
+    /// versions, the larger signed bytes). Returns whether it replaced the
+    /// one in force.
+    pub fn add_role_table(&mut self, table: &SignedRoleTable) -> Result<bool, IdentityError> {
+        table.verify(&self.key)?;
+        if table.table.tenant != self.tenant {
+            return Err(IdentityError::malformed("role table", "another tenant's"));
+        }
+        if !table.supersedes(self.role_table.as_ref()) {
+            return Ok(false);
+        }
+        self.role_table = Some(table.clone());
+        Ok(true)
+    }
+
+    /// The tenant's own role table, if its authority signed one.
+    pub fn role_table(&self) -> Option<&SignedRoleTable> {
+        self.role_table.as_ref()
+    }
+
+    /// The roles of which one is needed for `op` here: by the tenant's role
+    /// table when it has one, else by the default table; `None` when `op`
+    /// needs no role.
+    pub fn required_roles(&self, op: PolicedOp) -> Option<&[Role]> {
+        match &self.role_table {
+            Some(t) => t.table.required(op),
+            None => required_roles(op),
+        }
     }
 
     /// The revocation list in force.
@@ -388,5 +423,47 @@ mod tests {
                 Verification::Signed
             );
         }
+    }
+
+    #[test]
+    fn a_role_table_is_learnt_only_from_the_tenants_authority_and_only_forward() {
+        use crate::identity::role_table::{RoleRows, RoleTable};
+        use crate::identity::table_op::TableOp;
+        use crate::model::PermitStatus;
+        let mut w = world();
+        let approve = PolicedOp::PermitTransition {
+            from: Some(PermitStatus::Submitted),
+            to: PermitStatus::Approved,
+        };
+        assert_eq!(w.judge.required_roles(approve), Some(&[Role::Issuer][..]));
+        let rows: RoleRows = [(
+            TableOp::PermitApprove,
+            [Role::Performer, Role::Issuer].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
+        let table = |tenant: &str, version| RoleTable::new(tenant, version, &rows).expect("valid");
+        // forged with another key, or another tenant's: refused
+        let forged = table("acme", 5).sign(&NodeKey::from_secret([8; 32]));
+        assert!(w.judge.add_role_table(&forged).is_err());
+        assert!(w
+            .judge
+            .add_role_table(&table("globex", 5).sign(&w.authority))
+            .is_err());
+        assert_eq!(w.judge.required_roles(approve), Some(&[Role::Issuer][..]));
+        // the authority's: in force
+        let v2 = table("acme", 2).sign(&w.authority);
+        assert_eq!(w.judge.add_role_table(&v2), Ok(true));
+        assert_eq!(
+            w.judge.required_roles(approve),
+            Some(&[Role::Performer, Role::Issuer][..])
+        );
+        // an older version arriving later changes nothing; the same is no news
+        let v1 = RoleTable::new("acme", 1, &RoleRows::new())
+            .expect("valid")
+            .sign(&w.authority);
+        assert_eq!(w.judge.add_role_table(&v1), Ok(false));
+        assert_eq!(w.judge.add_role_table(&v2), Ok(false));
+        assert_eq!(w.judge.role_table(), Some(&v2));
     }
 }

@@ -21,6 +21,8 @@ pub(crate) enum Domain {
     AuthorAttestation,
     /// "Device D uploaded this change under roles R", signed by a relay.
     DeliveryAttestation,
+    /// Which roles each policed operation needs, signed by a tenant authority.
+    RoleTable,
 }
 
 impl Domain {
@@ -30,6 +32,7 @@ impl Domain {
             Domain::RevocationList => b"permitsync/revocation-list/v1\0",
             Domain::AuthorAttestation => b"permitsync/author-attestation/v1\0",
             Domain::DeliveryAttestation => b"permitsync/delivery-attestation/v1\0",
+            Domain::RoleTable => b"permitsync/role-table/v1\0",
         }
     }
 
@@ -40,6 +43,7 @@ impl Domain {
             Domain::RevocationList => "revocation list",
             Domain::AuthorAttestation => "author attestation",
             Domain::DeliveryAttestation => "delivery attestation",
+            Domain::RoleTable => "role table",
         }
     }
 

@@ -24,6 +24,25 @@ pub enum IdentityError {
         "unknown role {0:?} (known: performer, issuer, isolation_authority, gas_tester, attest)"
     )]
     UnknownRole(String),
+    /// An operation name the role table does not know.
+    #[error("unknown operation {name:?} in the role table (known: {known})")]
+    UnknownOperation {
+        /// The name given.
+        name: String,
+        /// Every known name, for the message.
+        known: String,
+    },
+    /// A role a role table may not require (a relay's `attest`).
+    #[error("the role {role} cannot be required by the role table ({op}): it is a relay's")]
+    RoleNotAllowed {
+        /// The operation's name.
+        op: &'static str,
+        /// The role.
+        role: &'static str,
+    },
+    /// A role table row that allows no role at all.
+    #[error("the role table row {0:?} lists no role (a row allows at least one)")]
+    NoRoles(&'static str),
 }
 
 impl IdentityError {

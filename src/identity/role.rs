@@ -1,5 +1,5 @@
-//! Roles, and which roles each policed operation needs (the default table of
-//! DESIGN.md, "Who may do what").
+//! Roles, and the policed operations that may need one (the rows are in
+//! `table_op.rs`, a tenant's own table in `role_table.rs`).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -84,146 +84,9 @@ pub enum PolicedOp {
     Other,
 }
 
-/// The roles of which a certificate must hold one for `op`, by the default
-/// table; `None` when any certified device of the tenant may do it.
-pub fn required_roles(op: PolicedOp) -> Option<&'static [Role]> {
-    use PermitStatus::*;
-    const PERFORMER_OR_ISSUER: &[Role] = &[Role::Performer, Role::Issuer];
-    const ISSUER: &[Role] = &[Role::Issuer];
-    match op {
-        PolicedOp::PermitTransition { to: Cancelled, .. } => Some(ISSUER),
-        PolicedOp::PermitTransition { from, to } => match (from, to) {
-            (Some(Draft), Submitted)
-            | (Some(Submitted), Draft)
-            | (Some(Active), Completed)
-            | (Some(Suspended), Completed) => Some(PERFORMER_OR_ISSUER),
-            (Some(Submitted), Approved)
-            | (Some(Approved), Active)
-            | (Some(Active), Suspended)
-            | (Some(Suspended), Active)
-            | (Some(Completed), Closed) => Some(ISSUER),
-            // creating a permit in draft, or writing the same status again
-            _ => None,
-        },
-        PolicedOp::IsolationStatus => Some(&[Role::IsolationAuthority]),
-        PolicedOp::GasReading => Some(&[Role::GasTester, Role::Issuer]),
-        PolicedOp::CloseoutCompleted => Some(ISSUER),
-        PolicedOp::Other => None,
-    }
-}
-
-/// Whether a holder of `roles` may do `op`, by the default table.
-pub fn roles_allow(roles: &RoleSet, op: PolicedOp) -> bool {
-    required_roles(op).is_none_or(|needed| needed.iter().any(|r| roles.contains(r)))
-}
-
-/// The permit moves a holder of `roles` may make: for each status (in
-/// [`PermitStatus::ALL`] order), the statuses the workflow lets a permit move
-/// to from it and the roles allow (what the dashboard offers as buttons).
-pub fn permitted_moves(roles: &RoleSet) -> Vec<(PermitStatus, Vec<PermitStatus>)> {
-    PermitStatus::ALL
-        .into_iter()
-        .map(|from| {
-            let to = PermitStatus::ALL
-                .into_iter()
-                .filter(|to| {
-                    from.can_transition_to(*to)
-                        && roles_allow(
-                            roles,
-                            PolicedOp::PermitTransition {
-                                from: Some(from),
-                                to: *to,
-                            },
-                        )
-                })
-                .collect();
-            (from, to)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use PermitStatus::*;
-
-    #[test]
-    fn the_moves_each_role_may_make() {
-        let moves = |rs: &[Role]| -> Vec<(PermitStatus, PermitStatus)> {
-            permitted_moves(&rs.iter().copied().collect())
-                .into_iter()
-                .flat_map(|(from, to)| to.into_iter().map(move |t| (from, t)))
-                .collect()
-        };
-        assert_eq!(
-            moves(&[Role::Performer]),
-            [
-                (Draft, Submitted),
-                (Submitted, Draft),
-                (Active, Completed),
-                (Suspended, Completed)
-            ]
-        );
-        let every: Vec<(PermitStatus, PermitStatus)> = PermitStatus::ALL
-            .into_iter()
-            .flat_map(|f| {
-                PermitStatus::ALL
-                    .into_iter()
-                    .filter(move |t| f.can_transition_to(*t))
-                    .map(move |t| (f, t))
-            })
-            .collect();
-        assert_eq!(moves(&[Role::Issuer]), every, "an issuer makes every move");
-        assert!(moves(&[Role::GasTester, Role::IsolationAuthority]).is_empty());
-        assert!(moves(&[]).is_empty());
-    }
-
-    fn t(from: PermitStatus, to: PermitStatus) -> PolicedOp {
-        PolicedOp::PermitTransition {
-            from: Some(from),
-            to,
-        }
-    }
-
-    #[test]
-    fn every_row_of_the_default_table() {
-        let both: &[Role] = &[Role::Performer, Role::Issuer];
-        let issuer: &[Role] = &[Role::Issuer];
-        for (op, want) in [
-            (t(Draft, Submitted), Some(both)),
-            (t(Submitted, Draft), Some(both)),
-            (t(Active, Completed), Some(both)),
-            (t(Suspended, Completed), Some(both)),
-            (t(Submitted, Approved), Some(issuer)),
-            (t(Approved, Active), Some(issuer)),
-            (t(Active, Suspended), Some(issuer)),
-            (t(Suspended, Active), Some(issuer)),
-            (t(Completed, Closed), Some(issuer)),
-            (t(Draft, Cancelled), Some(issuer)),
-            (t(Submitted, Cancelled), Some(issuer)),
-            (t(Approved, Cancelled), Some(issuer)),
-            (t(Suspended, Cancelled), Some(issuer)),
-            (
-                PolicedOp::IsolationStatus,
-                Some(&[Role::IsolationAuthority][..]),
-            ),
-            (
-                PolicedOp::GasReading,
-                Some(&[Role::GasTester, Role::Issuer][..]),
-            ),
-            (PolicedOp::CloseoutCompleted, Some(issuer)),
-            (PolicedOp::Other, None),
-            (
-                PolicedOp::PermitTransition {
-                    from: None,
-                    to: Draft,
-                },
-                None,
-            ),
-        ] {
-            assert_eq!(required_roles(op), want, "{op:?}");
-        }
-    }
 
     #[test]
     fn role_names_round_trip_and_unknown_names_are_refused() {

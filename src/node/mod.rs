@@ -38,6 +38,7 @@ mod operator_api;
 mod permit_index;
 mod quotas;
 mod readiness;
+mod role_config;
 mod routes;
 mod server;
 mod state;
@@ -67,6 +68,10 @@ pub use hub::{Direction, Hub, HubEvent, PeerStats, PeerStatus};
 pub use metrics::Metrics;
 pub use net_limits::{raise_open_file_limit, NetLimits, RESERVED_FILES};
 pub use quotas::{Quotas, RateLimiter};
+pub use role_config::{
+    apply_role_tables, read_role_table_file, reload_role_tables, watch_role_tables, RoleTableFile,
+    RoleTableFileError,
+};
 pub use routes::{app, rest_router};
 pub use server::{build_state, read_authority_key, run, run_with, NodeOptions, RunOptions};
 pub use state::NodeState;

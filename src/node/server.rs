@@ -19,6 +19,7 @@ use super::hub::Hub;
 use super::listener;
 use super::metrics::Metrics;
 use super::quotas::{Quotas, RateLimiter};
+use super::role_config::{apply_role_tables, read_role_table_file};
 use super::routes::app;
 use super::state::NodeState;
 use super::tls::{ClientTls, ServerTls};
@@ -43,6 +44,9 @@ pub struct NodeOptions {
     /// The tenant authority's key file (`permitsync authority init`), shared
     /// by several relays; without it a node with tokens makes its own.
     pub authority_key: Option<PathBuf>,
+    /// The tenants' role tables (`serve --role-table`), signed at start by
+    /// this node as their authority; needs `tokens`.
+    pub role_table: Option<PathBuf>,
 }
 
 /// Build the shared state of a node over `store`.
@@ -63,6 +67,15 @@ pub fn build_state(store: Store, opts: &NodeOptions) -> Result<Arc<NodeState>> {
             None => store.ensure_authority()?,
         };
         tracing::info!(authority = %public, "tenant authority");
+    }
+    if let Some(path) = &opts.role_table {
+        if auth.is_open() {
+            return Err(Error::InvalidInput(
+                "--role-table needs --tokens: only a tenant authority signs role tables".into(),
+            ));
+        }
+        let file = read_role_table_file(path).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        apply_role_tables(&store, &file)?;
     }
     let devices = Devices::load(&store)?;
     let peer_id = opts

@@ -1,8 +1,8 @@
 //! The node's identity as its store keeps it: its Ed25519 key (made on first
 //! open, never leaving the store), the tenant authority key when this node is
 //! an authority (a relay with a tokens file), the authorities it enrolled
-//! with, and a cache of each tenant's certificates and revocation list
-//! (DESIGN.md, "Who may do what"; `docs/identity.md`).
+//! with, and a cache of each tenant's certificates, revocation list and role
+//! table (DESIGN.md, "Who may do what"; `docs/identity.md`).
 //!
 //! Pure bookkeeping over records; the operations that use it (issuing,
 //! enrolling, learning, attesting) are in `authority_ops.rs` and
@@ -17,7 +17,7 @@ use super::failure::{poisoned, storage};
 use super::keys;
 use crate::error::{Error, Result};
 use crate::identity::{
-    NodeKey, PublicKey, SignedCertificate, SignedRevocationList, TenantAuthority,
+    NodeKey, PublicKey, SignedCertificate, SignedRevocationList, SignedRoleTable, TenantAuthority,
 };
 
 /// The store's key record.
@@ -225,6 +225,11 @@ impl Identity {
         {
             if let Ok(list) = SignedRevocationList::from_bytes(&bytes) {
                 let _ = authority.add_revocation_list(&list);
+            }
+        }
+        if let Some(bytes) = backend.get(&keys::role_table(tenant)).map_err(storage)? {
+            if let Ok(table) = SignedRoleTable::from_bytes(&bytes) {
+                let _ = authority.add_role_table(&table);
             }
         }
         let authority = Arc::new(authority);

@@ -19,7 +19,7 @@ use super::identity::CHANGED;
 use super::keys;
 
 /// Prefixes of the identity records the other relays cache.
-const PREFIXES: [&[u8]; 4] = [keys::ENROLLED, b"crt/", b"rvl/", b"mine/"];
+const PREFIXES: [&[u8]; 5] = [keys::ENROLLED, b"crt/", b"rvl/", b"rlt/", b"mine/"];
 /// Single identity records (under `meta/`).
 const NAMES: [&str; 2] = ["authority_key", "tenant"];
 

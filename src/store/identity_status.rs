@@ -27,6 +27,18 @@ pub struct IdentityStatus {
     pub mode: &'static str,
     /// Its own certificate for that tenant, if any.
     pub certificate: Option<CertificateInfo>,
+    /// The tenant's own role table in force, if its authority signed one
+    /// (otherwise the default table judges).
+    pub role_table: Option<RoleTableInfo>,
+}
+
+/// A role table, for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleTableInfo {
+    /// Its version.
+    pub version: u64,
+    /// The rows it overrides: operation -> roles.
+    pub rows: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A certificate, for display.
@@ -69,6 +81,18 @@ impl Store {
         let tenant = id.home()?;
         let judging = tenant.clone().unwrap_or_else(|| DEFAULT_TENANT.to_string());
         let authority = id.authority_public(&judging)?;
+        let role_table = self.role_table(&judging)?.map(|t| RoleTableInfo {
+            version: t.table.version,
+            rows: t
+                .table
+                .rows()
+                .into_iter()
+                .map(|(op, roles)| {
+                    let names = roles.iter().map(|r| r.as_str().to_string()).collect();
+                    (op.as_str().to_string(), names)
+                })
+                .collect(),
+        });
         let certificate = match &tenant {
             Some(t) => self.own_certificate(t)?,
             None if id.authority_key()?.is_some() => self.own_certificate(DEFAULT_TENANT)?,
@@ -86,6 +110,7 @@ impl Store {
                 "open"
             },
             certificate: certificate.map(|c| CertificateInfo::from(&c.certificate)),
+            role_table,
         })
     }
 }

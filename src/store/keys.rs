@@ -210,6 +210,11 @@ pub(crate) fn revocation_list(tenant: &str) -> Vec<u8> {
     [b"rvl/".as_slice(), tenant.as_bytes()].concat()
 }
 
+/// The role table in force for a tenant: `rlt/<tenant>` -> its signed bytes.
+pub(crate) fn role_table(tenant: &str) -> Vec<u8> {
+    [b"rlt/".as_slice(), tenant.as_bytes()].concat()
+}
+
 /// This store's own certificate for a tenant: `mine/<tenant>` -> its serial.
 pub(crate) fn own_certificate(tenant: &str) -> Vec<u8> {
     [b"mine/".as_slice(), tenant.as_bytes()].concat()

@@ -40,6 +40,7 @@ mod persist;
 mod pg;
 mod reads;
 mod revocations;
+mod role_tables;
 mod sled_backend;
 mod snapshot;
 #[allow(clippy::module_inception)]
@@ -60,7 +61,7 @@ pub use cost::{Cost, CostLimits};
 pub use exchange::{Admission, Generated, ReceiveError, Received, Taken};
 pub use format::FORMAT_VERSION;
 pub use group_commit::GroupCommit;
-pub use identity_status::{CertificateInfo, IdentityStatus};
+pub use identity_status::{CertificateInfo, IdentityStatus, RoleTableInfo};
 pub use options::{
     ReceiveLimits, StoreOptions, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PAGE_CACHE_BYTES, DEFAULT_TENANT,
 };

@@ -2,7 +2,8 @@
 //! device's certificates by signing a new list; every store learns the
 //! highest valid version, and the documents holding attestations by a
 //! serial whose standing changed (found through the `asr/` index) are
-//! judged again and their summaries rewritten.
+//! judged again and their summaries rewritten. A new role table judges
+//! again every document of its tenant (`role_tables.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -114,6 +115,16 @@ impl Store {
 
     /// Judge again every stored document (the store just enrolled).
     pub(super) fn rejudge_all(&self) -> Result<()> {
+        self.rejudge_where(|_| Ok(true))
+    }
+
+    /// Judge again every stored document `tenant`'s authority judges (its
+    /// role table changed).
+    pub(super) fn rejudge_tenant(&self, tenant: &str) -> Result<()> {
+        self.rejudge_where(|id| Ok(self.judging_tenant(id)? == tenant))
+    }
+
+    fn rejudge_where(&self, keep: impl Fn(EntityId) -> Result<bool>) -> Result<()> {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = self
@@ -127,7 +138,9 @@ impl Store {
             after = Some(last.clone());
             for (k, _) in &page {
                 if let Some(id) = keys::trailing_id(k) {
-                    self.rejudge(id)?;
+                    if keep(id)? {
+                        self.rejudge(id)?;
+                    }
                 }
             }
         }

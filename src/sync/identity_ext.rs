@@ -3,10 +3,11 @@
 //! travel beside the changes (DESIGN.md, "Who may do what").
 //!
 //! - `permitsync-identity {tenant, authority?, certificate?, certificates?,
-//!   revocationList?}`: sent right after the handshake. From a tenant
-//!   authority to a peer that announced its key: the peer's certificate
-//!   (issued or renewed now) and the authority's public key, which enrolls
-//!   it; from anyone, the revocation list it holds.
+//!   revocationList?, roleTable?}`: sent right after the handshake. From a
+//!   tenant authority to a peer that announced its key: the peer's
+//!   certificate (issued or renewed now) and the authority's public key,
+//!   which enrolls it; from anyone, the revocation list and the tenant's
+//!   role table it holds. Sent again while connected when either changes.
 //! - `permitsync-attest {documentId, tenant, attestations, certificates,
 //!   revocationList?}`: sent before the sync message that carries the
 //!   attested changes, so the receiver judges them once; `certificates` are
@@ -17,7 +18,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::identity::{Attestation, PublicKey, SignedCertificate, SignedRevocationList};
+use crate::identity::{
+    Attestation, PublicKey, SignedCertificate, SignedRevocationList, SignedRoleTable,
+};
 use crate::model::EntityId;
 use crate::wire::{DocumentId, Message, PeerId, PeerMetadata, Value};
 
@@ -60,6 +63,8 @@ pub struct IdentityNews {
     pub certificates: Vec<SignedCertificate>,
     /// The revocation list the sender holds.
     pub revocation_list: Option<SignedRevocationList>,
+    /// The tenant's role table the sender holds.
+    pub role_table: Option<SignedRoleTable>,
 }
 
 /// `permitsync-identity`.
@@ -75,6 +80,9 @@ pub fn identity(from: &PeerId, to: &PeerId, news: &IdentityNews) -> Message {
     put_certificates(&mut body, &news.certificates);
     if let Some(l) = &news.revocation_list {
         body.insert("revocationList".into(), Value::Bytes(l.to_bytes()));
+    }
+    if let Some(t) = &news.role_table {
+        body.insert("roleTable".into(), Value::Bytes(t.to_bytes()));
     }
     message(IDENTITY, from, to, body)
 }
@@ -98,6 +106,7 @@ pub fn parse_identity(body: &BTreeMap<String, Value>) -> Option<IdentityNews> {
         certificate,
         certificates: parse_certificates(body)?,
         revocation_list: parse_revocation_list(body)?,
+        role_table: parse_role_table(body)?,
     })
 }
 
@@ -192,6 +201,24 @@ fn parse_revocation_list(body: &BTreeMap<String, Value>) -> Option<Option<Signed
     match body.get("revocationList") {
         None => Some(None),
         Some(Value::Bytes(b)) => SignedRevocationList::from_bytes(b).ok().map(Some),
+        Some(_) => None,
+    }
+}
+
+/// A role table that does not decode (one naming an operation or role this
+/// version does not know) is left out, not the whole message: the peer's
+/// certificates and revocation list still count, and the table in force
+/// stays until one this node can read arrives.
+fn parse_role_table(body: &BTreeMap<String, Value>) -> Option<Option<SignedRoleTable>> {
+    match body.get("roleTable") {
+        None => Some(None),
+        Some(Value::Bytes(b)) => match SignedRoleTable::from_bytes(b) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a peer's role table ignored");
+                Some(None)
+            }
+        },
         Some(_) => None,
     }
 }

@@ -9,7 +9,9 @@ use automerge::sync;
 use automerge::{Change, ChangeHash};
 
 use crate::error::Result;
-use crate::identity::{Attestation, PublicKey, SignedCertificate, SignedRevocationList};
+use crate::identity::{
+    Attestation, PublicKey, SignedCertificate, SignedRevocationList, SignedRoleTable,
+};
 use crate::model::EntityId;
 use crate::store::{
     Admission, BlobPut, CertificateRequest, Delta, Generated, ReceiveError, ReceiveLimits,
@@ -143,6 +145,10 @@ pub trait SyncStore: Send + Sync + 'static {
     fn learn_revocation_list(&self, tenant: &str, list: &SignedRevocationList) -> Result<bool>;
     /// The revocation list in force for `tenant`.
     fn revocation_list(&self, tenant: &str) -> Result<Option<SignedRevocationList>>;
+    /// Learn a role table of `tenant` (see [`Store::learn_role_table`]).
+    fn learn_role_table(&self, tenant: &str, table: &SignedRoleTable) -> Result<bool>;
+    /// The role table in force for `tenant`, if its authority signed one.
+    fn role_table(&self, tenant: &str) -> Result<Option<SignedRoleTable>>;
     /// Certificates of `tenant` by serial.
     fn certificates(&self, tenant: &str, serials: &[u64]) -> Result<Vec<SignedCertificate>>;
     /// The attestations held for some changes of document `id`.
@@ -290,6 +296,12 @@ impl SyncStore for Store {
     }
     fn revocation_list(&self, tenant: &str) -> Result<Option<SignedRevocationList>> {
         Store::revocation_list(self, tenant)
+    }
+    fn learn_role_table(&self, tenant: &str, table: &SignedRoleTable) -> Result<bool> {
+        Store::learn_role_table(self, tenant, table)
+    }
+    fn role_table(&self, tenant: &str) -> Result<Option<SignedRoleTable>> {
+        Store::role_table(self, tenant)
     }
     fn certificates(&self, tenant: &str, serials: &[u64]) -> Result<Vec<SignedCertificate>> {
         Store::certificates(self, tenant, serials)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use automerge::ChangeHash;
 
 use crate::identity::{
-    required_roles, Attestation, Authorization, PolicedOp, TenantAuthority, Verification,
+    required_roles, Attestation, Authorization, PolicedOp, RoleTable, TenantAuthority, Verification,
 };
 
 use super::rejection::RejectReason;
@@ -57,6 +57,15 @@ impl Authorities {
     /// The authority, when enforced.
     pub fn authority(&self) -> Option<&Arc<TenantAuthority>> {
         self.authority.as_ref()
+    }
+
+    /// The tenant's own role table, when enforced and its authority signed
+    /// one (otherwise the default table judges).
+    pub fn role_table(&self) -> Option<&RoleTable> {
+        self.authority
+            .as_ref()
+            .and_then(|a| a.role_table())
+            .map(|t| &t.table)
     }
 
     /// Replace the authority (a new certificate or revocation list was
@@ -184,9 +193,18 @@ pub fn change_time_ms(timestamp: i64) -> i64 {
 }
 
 /// Judge an operation's authority: `Ok` when `author` holds a role `op`
-/// needs, or `op` needs none; `not_authorized` otherwise.
-pub(crate) fn authorize(op: PolicedOp, author: &Authorization) -> Result<(), RejectReason> {
-    let Some(needed) = required_roles(op) else {
+/// needs by the tenant's role table (`None`: the default table), or `op`
+/// needs none; `not_authorized` otherwise.
+pub(crate) fn authorize(
+    op: PolicedOp,
+    author: &Authorization,
+    table: Option<&RoleTable>,
+) -> Result<(), RejectReason> {
+    let needed = match table {
+        Some(t) => t.required(op),
+        None => required_roles(op),
+    };
+    let Some(needed) = needed else {
         return Ok(());
     };
     if author.holds_any(needed) {
@@ -235,4 +253,70 @@ fn signer_name(author: &Authorization) -> Option<String> {
         }
         (Verification::Unverified, None) => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Role, RoleRows, TableOp};
+    use crate::model::PermitStatus;
+
+    fn signed_by(roles: &[Role]) -> Authorization {
+        Authorization {
+            verification: Verification::Signed,
+            device: Some("tablet-p".into()),
+            person: None,
+            roles: roles.iter().copied().collect(),
+            serial: Some(1),
+            refused: None,
+        }
+    }
+
+    const APPROVE: PolicedOp = PolicedOp::PermitTransition {
+        from: Some(PermitStatus::Submitted),
+        to: PermitStatus::Approved,
+    };
+    const ACTIVATE: PolicedOp = PolicedOp::PermitTransition {
+        from: Some(PermitStatus::Approved),
+        to: PermitStatus::Active,
+    };
+
+    #[test]
+    fn a_tenants_table_decides_who_may_approve() {
+        let performer = signed_by(&[Role::Performer]);
+        let gas_tester = signed_by(&[Role::GasTester]);
+        // by the default table, a performer may not approve
+        let refused = authorize(APPROVE, &performer, None).expect_err("default table");
+        assert_eq!(
+            refused.detail("status"),
+            "not authorized: approving a permit needs the role issuer; signed by tablet-p"
+        );
+        let rows: RoleRows = [(
+            TableOp::PermitApprove,
+            [Role::Performer, Role::Issuer].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
+        let table = RoleTable::new("acme", 1, &rows).expect("valid");
+        // by the tenant's: allowed
+        assert_eq!(authorize(APPROVE, &performer, Some(&table)), Ok(()));
+        // and refused to whoever the row leaves out, naming its roles
+        let refused = authorize(APPROVE, &gas_tester, Some(&table)).expect_err("not in the row");
+        assert_eq!(
+            refused.detail("status"),
+            "not authorized: approving a permit needs one of the roles performer, issuer; \
+             signed by tablet-p"
+        );
+        // a row the table does not give keeps the default
+        assert!(authorize(ACTIVATE, &performer, Some(&table)).is_err());
+        assert_eq!(
+            authorize(ACTIVATE, &signed_by(&[Role::Issuer]), Some(&table)),
+            Ok(())
+        );
+        // ordinary fields need no role, whatever the table
+        assert_eq!(
+            authorize(PolicedOp::Other, &Authorization::unverified(), Some(&table)),
+            Ok(())
+        );
+    }
 }

@@ -17,7 +17,7 @@ use automerge::{ActorId, Change, ChangeHash};
 use super::authority::Authorities;
 use super::op::{ChangeIdx, KeyIdx, OpIdx, OpRec};
 use super::rejection::Rejection;
-use crate::identity::Authorization;
+use crate::identity::{Authorization, RoleTable};
 use crate::model::{EntityType, EntryField, EntrySchema, FieldPolicy};
 
 /// A change as the history keeps it.
@@ -91,6 +91,9 @@ pub struct History {
     skipped_untyped: bool,
     /// Whether operations were judged by a tenant authority (not open mode).
     pub(crate) enforced: bool,
+    /// The tenant's own role table the operations were judged by (`None`:
+    /// the default table).
+    pub(crate) role_table: Option<RoleTable>,
 }
 
 /// The root field that holds the entity type, which decides the schema.
@@ -162,7 +165,7 @@ impl History {
         times: impl Fn(&ChangeHash) -> i64,
         only: Option<&[ChangeHash]>,
     ) -> bool {
-        if auth.is_enforced() != self.enforced {
+        if auth.is_enforced() != self.enforced || auth.role_table() != self.role_table.as_ref() {
             return true;
         }
         let differs = |c: &ChangeNode| auth.author_of(&c.hash, times(&c.hash)) != c.author;

@@ -1,7 +1,7 @@
 //! The identity extension on a session (`identity_ext.rs`): enrolling a
-//! peer after the handshake (on a tenant authority), taking certificates and
-//! revocation lists, and sending each change's attestations before the sync
-//! message that carries it, so the receiver judges it once.
+//! peer after the handshake (on a tenant authority), taking certificates,
+//! revocation lists and role tables, and sending each change's attestations
+//! before the sync message that carries it, so the receiver judges it once.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use automerge::ChangeHash;
 
 use super::{Output, Role, Session};
 use crate::error::Error;
-use crate::identity::{AttestationKind, SignedRevocationList};
+use crate::identity::{AttestationKind, SignedRevocationList, SignedRoleTable};
 use crate::model::{EntityId, DEFAULT_TENANT};
 use crate::store::CertificateRequest;
 use crate::sync::identity_ext::{self, AttestNews, IdentityNews};
@@ -28,7 +28,7 @@ impl<S: SyncStore> Session<S> {
 
     /// After the handshake: a server that is the authority of the
     /// connection's tenant certifies the peer's announced key; both sides
-    /// send the revocation list they hold.
+    /// send the revocation list and the role table they hold.
     pub(super) fn identity_hello(
         &mut self,
         peer_key: Option<crate::identity::PublicKey>,
@@ -74,8 +74,22 @@ impl<S: SyncStore> Session<S> {
             }
         }
         news.revocation_list = self.fresh_revocations(&tenant)?;
+        news.role_table = self.fresh_role_table(&tenant)?;
         self.send_extension(out, |from, to| identity_ext::identity(from, to, &news));
         Ok(())
+    }
+
+    /// The role table of `tenant` when the peer may lack it (this
+    /// connection has neither sent it nor received it).
+    fn fresh_role_table(&mut self, tenant: &str) -> Result<Option<SignedRoleTable>, Error> {
+        let table = self.store.role_table(tenant)?;
+        Ok(match table {
+            Some(t) if self.identity.sent_role_table.as_ref() != Some(&t) => {
+                self.identity.sent_role_table = Some(t.clone());
+                Some(t)
+            }
+            _ => None,
+        })
     }
 
     /// The revocation list of `tenant` when newer than the one sent.
@@ -124,6 +138,15 @@ impl<S: SyncStore> Session<S> {
         if let Some(list) = &news.revocation_list {
             out.identity_changed = self.learn_revocations(&news.tenant, list)?;
         }
+        if let Some(table) = &news.role_table {
+            // the peer holds it: not sent back, whether it was news or not
+            // (if this node holds a table that supersedes it, it sends that)
+            let learnt = self.store.learn_role_table(&news.tenant, table)?;
+            if learnt || self.identity.sent_role_table.is_none() {
+                self.identity.sent_role_table = Some(table.clone());
+            }
+            out.identity_changed |= learnt;
+        }
         Ok(out)
     }
 
@@ -141,9 +164,10 @@ impl<S: SyncStore> Session<S> {
         Ok(news)
     }
 
-    /// The node learnt a newer revocation list elsewhere (another
-    /// connection, or its own authority revoked a device): send it on, so a
-    /// revocation reaches every replica without waiting for a reconnect.
+    /// The node learnt a newer revocation list or role table elsewhere
+    /// (another connection, or its own authority revoked a device or signed
+    /// a new table): send it on, so it reaches every replica without waiting
+    /// for a reconnect.
     pub fn on_identity_changed(&mut self) -> Output {
         let mut out = Output::default();
         if !self.identity_peer() {
@@ -152,17 +176,22 @@ impl<S: SyncStore> Session<S> {
         let Some(tenant) = self.identity.tenant.clone() else {
             return out;
         };
-        match self.fresh_revocations(&tenant) {
-            Ok(Some(list)) => {
-                let news = IdentityNews {
-                    tenant,
-                    revocation_list: Some(list),
-                    ..IdentityNews::default()
-                };
-                self.send_extension(&mut out, |from, to| identity_ext::identity(from, to, &news));
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "revocation list not read"),
+        let revocation_list = self.fresh_revocations(&tenant).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "revocation list not read");
+            None
+        });
+        let role_table = self.fresh_role_table(&tenant).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "role table not read");
+            None
+        });
+        if revocation_list.is_some() || role_table.is_some() {
+            let news = IdentityNews {
+                tenant,
+                revocation_list,
+                role_table,
+                ..IdentityNews::default()
+            };
+            self.send_extension(&mut out, |from, to| identity_ext::identity(from, to, &news));
         }
         out
     }

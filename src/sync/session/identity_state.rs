@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::identity::Attestation;
+use crate::identity::{Attestation, SignedRoleTable};
 use crate::model::EntityId;
 
 /// What a session keeps of the identity extension.
@@ -14,6 +14,9 @@ pub(super) struct IdentityState {
     pub(super) sent_serials: std::collections::HashSet<u64>,
     /// The version of the revocation list sent to the peer.
     pub(super) sent_revocations: u64,
+    /// The role table the peer holds, as far as this connection knows (sent
+    /// to it, or received from it).
+    pub(super) sent_role_table: Option<SignedRoleTable>,
     /// Attestations received for documents not admitted yet.
     pub(super) stashed: BTreeMap<EntityId, Vec<Attestation>>,
 }

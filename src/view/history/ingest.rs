@@ -31,6 +31,7 @@ impl History {
     pub fn judged_by(changes: Vec<Change>, auth: &Authorities) -> History {
         let mut h = History {
             enforced: auth.is_enforced(),
+            role_table: auth.role_table().cloned(),
             ..History::default()
         };
         // a fresh history judges the `type` of every change before any

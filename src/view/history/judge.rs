@@ -160,7 +160,7 @@ impl History {
                     return Ok(());
                 }
                 let op = self.policed_op(&role, &self.keys[key as usize].path, &value, &prior);
-                authority::authorize(op, self.author(at.change))
+                authority::authorize(op, self.author(at.change), self.role_table.as_ref())
             });
         let idx = self.ops.len() as OpIdx;
         let valid = verdict.is_ok();

@@ -45,7 +45,8 @@ impl History {
             overwritten: &prior,
             remaining: &[],
         };
-        authority::authorize(self.policed_op(&role, &path, value, &prior), author)
+        let op = self.policed_op(&role, &path, value, &prior);
+        authority::authorize(op, author, self.role_table.as_ref())
     }
 
     /// The role of the key a local write goes to, the ops in force there, and
