@@ -45,7 +45,8 @@ pub struct Authorization {
     pub device: Option<String>,
     /// The person named by the certificate, if any.
     pub person: Option<String>,
-    /// The roles that count for the change.
+    /// The roles that count for the change: those of every valid
+    /// attestation of it.
     pub roles: RoleSet,
     /// The serial of the certificate that vouched.
     pub serial: Option<u64>,
@@ -199,8 +200,11 @@ impl TenantAuthority {
     /// own time, ms since the epoch). An attestation counts when its
     /// certificate is known, not revoked, valid at `at`, and its signature
     /// verifies; a delivery attestation also needs the relay's certificate to
-    /// hold `attest`. A signed one beats a relay-attested one; among equals
-    /// the lowest serial decides, so the choice is the same everywhere.
+    /// hold `attest`. The author shown is chosen among the valid ones: a
+    /// signed one beats a relay-attested one, among equals the lowest serial
+    /// decides, so the choice is the same everywhere; the roles that count
+    /// are those of every valid one (a role-less device countersigning an
+    /// issuer's change takes nothing away from it).
     pub fn authorize(&self, at: i64, attestations: &[Attestation]) -> Authorization {
         self.authorize_with(at, attestations, |a, key| a.verify_with(key).is_ok())
     }
@@ -215,6 +219,9 @@ impl TenantAuthority {
         mut verifies: impl FnMut(&Attestation, &PublicKey) -> bool,
     ) -> Authorization {
         let mut best = Authorization::unverified();
+        // any valid attestation with a needed role authorizes (DESIGN.md):
+        // the roles that count are those of every valid one
+        let mut roles = RoleSet::new();
         for a in attestations {
             let Some(cert) = self.certificates.get(&a.serial) else {
                 continue;
@@ -264,11 +271,15 @@ impl TenantAuthority {
                     }
                 }
             };
+            roles.extend(candidate.roles.iter().copied());
             let better = (candidate.verification, std::cmp::Reverse(candidate.serial))
                 > (best.verification, std::cmp::Reverse(best.serial));
             if best.verification == Verification::Unverified || better {
                 best = candidate;
             }
+        }
+        if best.verification != Verification::Unverified {
+            best.roles = roles;
         }
         best
     }

@@ -436,9 +436,6 @@ fn ordinary_fields_and_a_permits_creation_need_no_role() {
 /// (any certified device can sign any change's hash), must not take that
 /// away.
 #[test]
-#[ignore = "known gap, docs/identity.md (residual risks): TenantAuthority::authorize keeps one attestation per change \
-            (signed beats relay-attested, then the lowest serial), so a role-less device's \
-            signature of an issuer's change makes its approval not_authorized"]
 fn any_valid_attestation_with_a_needed_role_authorizes() {
     let row = &rows()[4];
     assert_eq!(row.name, "approved");
