@@ -384,7 +384,7 @@ async fn ingest(cfg: Config, device: usize, wire: Arc<WireCounters>) -> anyhow::
 
 /// Workload 2 for one device: follow the next device's documents, then edit
 /// its own at a fixed pace; returns when its edits are acknowledged and it
-/// saw the last edit of its followed documents (or after a grace period).
+/// saw the last edit of each followed document (or after a grace period).
 async fn visibility(
     cfg: Config,
     device: usize,
@@ -407,11 +407,17 @@ async fn visibility(
     let mut made = 0u64;
     let mut next_edit = start + pace.mul_f64((device as f64 / cfg.devices as f64).fract());
     let grace = Duration::from_secs(30);
-    let expected_seq = VIS_SEQ_BASE + cfg.edits;
+    // every followed document has shown the last edit made to it: edits of
+    // different documents may arrive out of order (from another relay, or
+    // when a relay pushes documents in another order), so seeing the very
+    // last edit does not mean the earlier ones arrived
+    let docs = cfg.docs as u64;
     let followed_done = |r: &Replica| {
-        // the last edit of the followed device lands on document (edits-1) % docs
-        let last = first + ((cfg.edits.max(1) - 1) as usize % cfg.docs);
-        cfg.edits == 0 || r.docs[last].seen_seq >= expected_seq
+        (0..docs.min(cfg.edits)).all(|j| {
+            // edit k (from 1) lands on document (k - 1) % docs
+            let last = j + 1 + (cfg.edits - 1 - j) / docs * docs;
+            r.docs[first + j as usize].seen_seq >= VIS_SEQ_BASE + last
+        })
     };
     loop {
         if made >= cfg.edits {
