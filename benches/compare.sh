@@ -19,6 +19,15 @@
 # starts a throwaway cluster (scripts/pg.sh; it installs PostgreSQL when
 # absent) and runs `serve --database-url` on it, e.g.
 #   COMPARE_SYSTEMS="permitsync permitsync-pg" benches/compare.sh
+# The systems `permitsync-pg2` and `permitsync-pg3` are a cluster: 2 or 3
+# relays (the same flags, each with its own --data directory) over one
+# throwaway PostgreSQL database. The load tool gets their URLs separated by
+# commas and spreads the devices over them round robin, so the followers of
+# an edit sit on other relays (cross-relay edit-to-visibility); the server's
+# CPU is the sum over the relays. For every permitsync-pg* system the load
+# tool also reports the database's CPU, transactions and WAL syncs per change
+# during the ingest, and this script the database's CPU over the whole run:
+#   COMPARE_SYSTEMS="permitsync-pg permitsync-pg2 permitsync-pg3" benches/compare.sh
 #
 # COMPARE_TOKENS=1 runs permitsync (and `before`) with a tokens file, every
 # device on one read-write token: the relay is then its tenant's authority
@@ -77,15 +86,20 @@ floor_bin=$(bench_exe floor)
 }
 
 # --- servers -----------------------------------------------------------------
-server_pid=""
+# the server's processes and addresses: one, or a cluster's relays
+server_pids=()
+server_addrs=()
 server_dir=""
 pg_dir=""
+pg_url=""
 stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
+    local p
+    for p in "${server_pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    server_pids=()
+    server_addrs=()
     if [ -n "$server_dir" ]; then
         rm -rf "$server_dir"
         server_dir=""
@@ -93,11 +107,48 @@ stop_server() {
     if [ -n "$pg_dir" ]; then
         scripts/pg.sh stop "$pg_dir" || true
         pg_dir=""
+        pg_url=""
     fi
 }
 trap stop_server EXIT
 
-# start_server SYSTEM: sets server_pid and server_addr
+# wait_listening SYSTEM PID LOG: appends the address PID prints to LOG to
+# server_addrs, or ends the comparison if it does not start
+wait_listening() {
+    local addr
+    for _ in $(seq 1 300); do
+        addr=$(sed -n 's|^listening on http://||p' "$3" | head -n 1)
+        if [ -n "$addr" ]; then
+            server_addrs+=("$addr")
+            return 0
+        fi
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$1 did not start:"
+    cat "$3" >&2
+    exit 1
+}
+
+# start_pg_relays SYSTEM N: a throwaway PostgreSQL and N relays over its
+# database, started one after the other (the first applies the schema)
+start_pg_relays() {
+    # the cluster's owner must reach its directory: one of its own
+    pg_dir=$(mktemp -d -t "compare-pg-XXXXXX")
+    pg_url=$(scripts/pg.sh start "$pg_dir")
+    local i out
+    for i in $(seq 1 "$2"); do
+        out="$server_dir/server$i.log"
+        : >"$out"
+        RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data$i" \
+            serve --database-url "$pg_url" --listen 127.0.0.1:0 --max-requests-per-second 0 --max-connections-per-address 1000000 \
+            >"$out" 2>&1 &
+        server_pids+=("$!")
+        wait_listening "$1" "$!" "$out"
+    done
+}
+
+# start_server SYSTEM: sets server_pids and server_addrs
 start_server() {
     server_dir=$(mktemp -d -t "compare-$1-XXXXXX")
     local out="$server_dir/server.log"
@@ -137,30 +188,25 @@ start_server() {
     permitsync-pg)
         # the cluster's owner must reach its directory: one of its own
         pg_dir=$(mktemp -d -t "compare-pg-XXXXXX")
-        local url
-        url=$(scripts/pg.sh start "$pg_dir")
+        pg_url=$(scripts/pg.sh start "$pg_dir")
         RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/permitsync" --data "$server_dir/data" \
-            serve --database-url "$url" --listen 127.0.0.1:0 --max-requests-per-second 0 --max-connections-per-address 1000000 \
+            serve --database-url "$pg_url" --listen 127.0.0.1:0 --max-requests-per-second 0 --max-connections-per-address 1000000 \
             >"$out" 2>&1 &
+        ;;
+    permitsync-pg2 | permitsync-pg3)
+        start_pg_relays "$1" "${1#permitsync-pg}"
+        return 0
         ;;
     *)
         log "unknown system $1"
         exit 1
         ;;
     esac
-    server_pid=$!
-    for _ in $(seq 1 300); do
-        server_addr=$(sed -n 's|^listening on http://||p' "$out" | head -n 1)
-        [ -n "$server_addr" ] && return 0
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    log "$1 did not start:"
-    cat "$out" >&2
-    exit 1
+    server_pids=("$!")
+    wait_listening "$1" "$!" "$out"
 }
 
-# CPU seconds (user + system) the PostgreSQL of permitsync-pg used so far:
+# CPU seconds (user + system) the PostgreSQL of permitsync-pg* used so far:
 # the postmaster, its live backends and the children it reaped
 pg_cpu_seconds() {
     local pm pids
@@ -187,17 +233,28 @@ for run in $(seq 1 "$runs"); do
         fi
         start_server "$sys"
         ext=0
-        case "$sys" in permitsync | permitsync-pg | before) ext=1 ;; esac
-        url="ws://$server_addr/v1/sync"
-        if [ "${COMPARE_TOKENS:-0}" = 1 ]; then
-            url="$url?token=$bench_token"
+        case "$sys" in permitsync | permitsync-pg* | before) ext=1 ;; esac
+        # one URL per relay, separated by commas (the load tool's format)
+        urls=()
+        for addr in "${server_addrs[@]}"; do
+            url="ws://$addr/v1/sync"
+            if [ "${COMPARE_TOKENS:-0}" = 1 ]; then
+                url="$url?token=$bench_token"
+            fi
+            urls+=("$url")
+        done
+        db_pid=""
+        if [ -n "$pg_dir" ]; then
+            db_pid=$(head -n 1 "$pg_dir/data/postmaster.pid")
         fi
-        COMPARE_URL="$url" COMPARE_PID="$server_pid" \
+        COMPARE_URL="$(IFS=,; echo "${urls[*]}")" COMPARE_PID="$(IFS=,; echo "${server_pids[*]}")" \
+            COMPARE_DB_PID="$db_pid" COMPARE_DATABASE_URL="$pg_url" \
             COMPARE_SYSTEM="$sys" COMPARE_EXT="$ext" COMPARE_OUT="$results" \
             "$load_bin" --bench >/dev/null || log "run $run: $sys failed (see $results)"
-        if [ "$sys" = permitsync-pg ]; then
+        case "$sys" in permitsync-pg*)
             log "run $run: postgres used $(pg_cpu_seconds) s of CPU (whole run, all phases)"
-        fi
+            ;;
+        esac
         stop_server
     done
 done

@@ -11,6 +11,23 @@
 //!   COMPARE_SYSTEM=name cargo bench --bench compare_load
 //! ```
 //!
+//! **Several relays of one cluster.** `COMPARE_URL` may hold several URLs
+//! separated by commas (`ws://A/v1/sync,ws://B/v1/sync`), and `COMPARE_PID`
+//! several process ids the same way. Device `d` then connects to URL
+//! `d mod n`, so the device that follows device `d + 1`'s documents in
+//! workload 2 sits on another relay (for every device when the device count
+//! is not 1 more than a multiple of `n`): edit-to-visibility is cross-relay.
+//! The fresh device of workloads 3 and 5 connects to the first URL, its
+//! reconnects to the second (a device that moves relays); the server's CPU
+//! is the sum over the processes, its peak RSS the largest relay's.
+//! `COMPARE_DB_PID` (a PostgreSQL postmaster) adds the database's CPU during
+//! the ingest (the postmaster and its children), and `COMPARE_DATABASE_URL`
+//! its counters over the ingest: commits (`pg_stat_database.xact_commit`)
+//! and WAL syncs (`pg_stat_wal.wal_sync`), which backends publish about once
+//! a second (so up to the ingest's last second may be missing from them),
+//! and, exactly, write transactions (transaction ids assigned) and WAL bytes
+//! (`pg_current_wal_lsn`).
+//!
 //! The workloads, in order, against one fresh server:
 //!
 //! 1. **Ingest.** `COMPARE_DEVICES` devices (default 50) each create
@@ -227,22 +244,118 @@ fn doc_id(nonce: u64, device: usize, j: usize) -> DocumentId {
 
 #[derive(Clone)]
 struct Config {
-    url: String,
+    /// The relays' sync URLs (one for a single server).
+    urls: Vec<String>,
     devices: usize,
     docs: usize,
     changes: u64,
     edits: u64,
     edit_ms: u64,
     nonce: u64,
-    /// The server's process id (0: unknown), for its CPU time.
-    pid: u32,
+    /// The servers' process ids (none: unknown), for their CPU time.
+    pids: Vec<u32>,
+    /// A PostgreSQL postmaster's process id (0: none), for its CPU time.
+    db_pid: u32,
+    /// The database the relays use, for its commit and WAL counters.
+    db_url: Option<String>,
+}
+
+impl Config {
+    /// The URL device `device` connects to: round robin over the relays.
+    fn url_for(&self, device: usize) -> &str {
+        &self.urls[device % self.urls.len()]
+    }
+
+    /// The URL a device that moves to another relay connects to (the
+    /// second, if there are several).
+    fn other_url(&self) -> &str {
+        &self.urls[1 % self.urls.len()]
+    }
+
+    /// User plus system CPU seconds of all the servers (none if any is gone).
+    fn server_cpu(&self) -> Option<f64> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&p| cpu_secs(p)).sum()
+    }
+}
+
+/// Values separated by commas (empty items dropped).
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// CPU seconds of process `pid`, its live children and the children it
+/// reaped (`cutime`, `cstime`): a PostgreSQL postmaster and its backends.
+fn tree_cpu_secs(pid: u32) -> Option<f64> {
+    // the fields after the command's closing ')' and the state: ppid,
+    // ..., utime (10), stime, cutime, cstime
+    let fields = |p: &str| -> Option<Vec<u64>> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        Some(
+            rest.split_whitespace()
+                .skip(1)
+                .take(14)
+                .map(|f| f.parse().unwrap_or(0))
+                .collect(),
+        )
+    };
+    let own = fields(&pid.to_string())?;
+    let mut ticks = own.get(10)? + own.get(11)? + own.get(12)? + own.get(13)?;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = e.file_name();
+        let Some(p) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if let Some(f) = fields(p) {
+            if f.first() == Some(&(pid as u64)) {
+                ticks += f.get(10).unwrap_or(&0) + f.get(11).unwrap_or(&0);
+            }
+        }
+    }
+    Some(ticks as f64 / 100.0)
+}
+
+/// The database's counters so far: committed transactions and WAL syncs
+/// (statistics the backends publish about once a second), the next
+/// transaction id (write transactions, exact) and the WAL position in bytes
+/// (exact).
+async fn db_counters(url: &str) -> anyhow::Result<[f64; 4]> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT d.xact_commit, w.wal_sync, \
+             pg_snapshot_xmax(pg_current_snapshot())::text::bigint, \
+             pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint \
+             FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()",
+            &[],
+        )
+        .await?;
+    drop(client);
+    let _ = task.await;
+    Ok([
+        row.get::<_, i64>(0) as f64,
+        row.get::<_, i64>(1) as f64,
+        row.get::<_, i64>(2) as f64,
+        row.get::<_, i64>(3) as f64,
+    ])
 }
 
 /// Workload 1 for one device: create its documents and make every change,
 /// each acknowledged before the next of the same document.
 async fn ingest(cfg: Config, device: usize, wire: Arc<WireCounters>) -> anyhow::Result<Replica> {
     let me = PeerId::new(format!("cmp-{device}-{}", uuid::Uuid::new_v4()));
-    let mut r = Replica::new(Conn::open(&cfg.url, me, wire).await?);
+    let mut r = Replica::new(Conn::open(cfg.url_for(device), me, wire).await?);
     let mut made = vec![1u64; cfg.docs];
     for j in 0..cfg.docs {
         r.add(Doc::new(doc_id(cfg.nonce, device, j), new_permit(device)));
@@ -271,7 +384,7 @@ async fn ingest(cfg: Config, device: usize, wire: Arc<WireCounters>) -> anyhow::
 
 /// Workload 2 for one device: follow the next device's documents, then edit
 /// its own at a fixed pace; returns when its edits are acknowledged and it
-/// saw the last edit of its followed documents (or after a grace period).
+/// saw the last edit of each followed document (or after a grace period).
 async fn visibility(
     cfg: Config,
     device: usize,
@@ -294,11 +407,17 @@ async fn visibility(
     let mut made = 0u64;
     let mut next_edit = start + pace.mul_f64((device as f64 / cfg.devices as f64).fract());
     let grace = Duration::from_secs(30);
-    let expected_seq = VIS_SEQ_BASE + cfg.edits;
+    // every followed document has shown the last edit made to it: edits of
+    // different documents may arrive out of order (from another relay, or
+    // when a relay pushes documents in another order), so seeing the very
+    // last edit does not mean the earlier ones arrived
+    let docs = cfg.docs as u64;
     let followed_done = |r: &Replica| {
-        // the last edit of the followed device lands on document (edits-1) % docs
-        let last = first + ((cfg.edits.max(1) - 1) as usize % cfg.docs);
-        cfg.edits == 0 || r.docs[last].seen_seq >= expected_seq
+        (0..docs.min(cfg.edits)).all(|j| {
+            // edit k (from 1) lands on document (k - 1) % docs
+            let last = j + 1 + (cfg.edits - 1 - j) / docs * docs;
+            r.docs[first + j as usize].seen_seq >= VIS_SEQ_BASE + last
+        })
     };
     loop {
         if made >= cfg.edits {
@@ -449,7 +568,6 @@ async fn relay_bytes(http: &str) -> anyhow::Result<u64> {
 
 /// Workload 5: the permitsync node client with the feed extension.
 async fn extension_runs(
-    url: &str,
     devices: &[tokio::sync::mpsc::UnboundedSender<Cmd>],
     shared: &std::sync::Mutex<Shared>,
     cfg: &Config,
@@ -458,19 +576,28 @@ async fn extension_runs(
     use permitsync::node::{build_state, connect, NodeOptions};
     use permitsync::store::Store;
     // (a token rides in the query: COMPARE_TOKENS=1)
-    let http = url
-        .split('?')
-        .next()
-        .unwrap_or(url)
-        .replacen("ws://", "http://", 1)
-        .trim_end_matches("/v1/sync")
-        .to_string();
+    let http = |url: &str| {
+        url.split('?')
+            .next()
+            .unwrap_or(url)
+            .replacen("ws://", "http://", 1)
+            .trim_end_matches("/v1/sync")
+            .to_string()
+    };
+    // the bytes of every relay (the reconnect goes to another one)
+    let all_bytes = || async {
+        let mut total = 0;
+        for u in &cfg.urls {
+            total += relay_bytes(&http(u)).await?;
+        }
+        anyhow::Ok(total)
+    };
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let state = build_state(store, &NodeOptions::default())?;
     let n = cfg.devices * cfg.docs;
     let t = Instant::now();
-    let ended = connect(state.clone(), url, true)
+    let ended = connect(state.clone(), &cfg.urls[0], true)
         .await
         .map_err(anyhow::Error::msg)?;
     anyhow::ensure!(ended.was_idle, "extension fresh sync ended: {ended:?}");
@@ -483,15 +610,15 @@ async fn extension_runs(
         .collect();
     let raw = change_docs(devices, &pick, shared, cfg.nonce).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = relay_bytes(&http).await?;
+    let before = all_bytes().await?;
     let t = Instant::now();
-    let ended = connect(state.clone(), url, true)
+    let ended = connect(state.clone(), cfg.other_url(), true)
         .await
         .map_err(anyhow::Error::msg)?;
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(ended.was_idle, "extension reconnect ended: {ended:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let bytes = relay_bytes(&http).await? - before;
+    let bytes = all_bytes().await? - before;
     out.insert("ext_reconnect_secs".into(), json!(secs));
     out.insert("ext_reconnect_bytes".into(), json!(bytes));
     out.insert("ext_change_bytes".into(), json!(raw));
@@ -508,7 +635,14 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     let mut cmds = Vec::with_capacity(cfg.devices);
     let mut tasks = Vec::with_capacity(cfg.devices);
     // 1. ingest
-    let cpu_before = cpu_secs(cfg.pid);
+    let cpu_before = cfg.server_cpu();
+    let db_cpu_before = (cfg.db_pid != 0)
+        .then(|| tree_cpu_secs(cfg.db_pid))
+        .flatten();
+    let db_before = match &cfg.db_url {
+        Some(u) => Some(db_counters(u).await?),
+        None => None,
+    };
     let t = Instant::now();
     for d in 0..cfg.devices {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -539,10 +673,22 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     out.insert("ingest_changes".into(), json!(changes));
     out.insert("ingest_secs".into(), json!(secs));
     out.insert("ingest_rate".into(), json!(changes as f64 / secs));
-    if let (Some(before), Some(after)) = (cpu_before, cpu_secs(cfg.pid)) {
+    if let (Some(before), Some(after)) = (cpu_before, cfg.server_cpu()) {
         // the server's CPU over the ingest, per change (µs)
         let per_change = (after - before) * 1e6 / changes as f64;
         out.insert("ingest_cpu_us_per_change".into(), json!(per_change));
+    }
+    if let (Some(before), Some(after)) = (db_cpu_before, tree_cpu_secs(cfg.db_pid)) {
+        let per_change = (after - before) * 1e6 / changes as f64;
+        out.insert("ingest_db_cpu_us_per_change".into(), json!(per_change));
+    }
+    if let (Some(before), Some(u)) = (db_before, &cfg.db_url) {
+        let after = db_counters(u).await?;
+        let per = |k: usize| (after[k] - before[k]) / changes as f64;
+        out.insert("ingest_db_commits_per_change".into(), json!(per(0)));
+        out.insert("ingest_wal_syncs_per_change".into(), json!(per(1)));
+        out.insert("ingest_db_writes_per_change".into(), json!(per(2)));
+        out.insert("ingest_wal_bytes_per_change".into(), json!(per(3)));
     }
     out.insert("ingest_bytes".into(), json!(wires[0].bytes()));
     out.insert("ingest_frames".into(), json!(wires[0].frames()));
@@ -579,7 +725,7 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     let wire = Arc::new(WireCounters::default());
     let t = Instant::now();
     let me = PeerId::new(format!("cmp-fresh-{}", uuid::Uuid::new_v4()));
-    let mut fresh = Replica::new(Conn::open(&cfg.url, me, wire.clone()).await?);
+    let mut fresh = Replica::new(Conn::open(&cfg.urls[0], me, wire.clone()).await?);
     for d in 0..cfg.devices {
         for j in 0..cfg.docs {
             let i = fresh.add(Doc::new(doc_id(cfg.nonce, d, j), Automerge::new()));
@@ -607,7 +753,7 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
     // a new peer id, as a restarted automerge-repo client has (sync states
     // are what a client persists)
     let me = PeerId::new(format!("cmp-fresh-{}", uuid::Uuid::new_v4()));
-    let mut again = Replica::new(Conn::open(&cfg.url, me, wire.clone()).await?);
+    let mut again = Replica::new(Conn::open(cfg.other_url(), me, wire.clone()).await?);
     for d in docs {
         let state = sync::State::decode(&d.state.encode())?;
         let i = again.add(Doc { state, ..d });
@@ -628,7 +774,7 @@ async fn measure(cfg: Config, out: &mut BTreeMap<String, Value>) -> anyhow::Resu
 
     // 5. permitsync's own client with the feed extension
     if env_u64("COMPARE_EXT", 0) == 1 {
-        extension_runs(&cfg.url, &cmds, &shared, &cfg, out).await?;
+        extension_runs(&cmds, &shared, &cfg, out).await?;
         eprintln!(
             "compare: extension fresh {:.2} s, reconnect {:.3} s, {} B",
             out["ext_fresh_secs"], out["ext_reconnect_secs"], out["ext_reconnect_bytes"]
@@ -670,6 +816,31 @@ const METRICS: &[(&str, &str, bool)] = &[
     (
         "ingest_cpu_us_per_change",
         "server CPU per change during ingest (µs)",
+        false,
+    ),
+    (
+        "ingest_db_cpu_us_per_change",
+        "database CPU per change during ingest (µs)",
+        false,
+    ),
+    (
+        "ingest_db_commits_per_change",
+        "database commits per change during ingest",
+        false,
+    ),
+    (
+        "ingest_db_writes_per_change",
+        "database write transactions per change during ingest",
+        false,
+    ),
+    (
+        "ingest_wal_syncs_per_change",
+        "WAL syncs per change during ingest",
+        false,
+    ),
+    (
+        "ingest_wal_bytes_per_change",
+        "WAL bytes per change during ingest",
         false,
     ),
     ("ingest_bytes", "ingest bytes on the wire", false),
@@ -920,18 +1091,31 @@ fn main() {
         summarize(&path);
         return;
     }
-    let url = std::env::var("COMPARE_URL").expect("COMPARE_URL=ws://HOST:PORT/v1/sync");
-    let pid = env_u64("COMPARE_PID", 0) as u32;
+    let urls =
+        list(&std::env::var("COMPARE_URL").expect("COMPARE_URL=ws://HOST:PORT/v1/sync[,ws://...]"));
+    assert!(!urls.is_empty(), "COMPARE_URL holds no URL");
+    let pids: Vec<u32> = list(&std::env::var("COMPARE_PID").unwrap_or_default())
+        .iter()
+        .map(|p| {
+            p.parse()
+                .expect("COMPARE_PID: process ids separated by commas")
+        })
+        .filter(|&p| p != 0)
+        .collect();
     let system = std::env::var("COMPARE_SYSTEM").unwrap_or_else(|_| "server".into());
     let cfg = Config {
-        url,
+        urls,
         devices: env_u64("COMPARE_DEVICES", 50).max(2) as usize,
         docs: env_u64("COMPARE_DOCS", 100).max(2) as usize,
         changes: env_u64("COMPARE_CHANGES", 20).max(1),
         edits: env_u64("COMPARE_EDITS", 50),
         edit_ms: env_u64("COMPARE_EDIT_MS", 100),
         nonce: rand::random(),
-        pid,
+        pids: pids.clone(),
+        db_pid: env_u64("COMPARE_DB_PID", 0) as u32,
+        db_url: std::env::var("COMPARE_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -942,6 +1126,7 @@ fn main() {
     out.insert("devices".into(), json!(cfg.devices));
     out.insert("docs_per_device".into(), json!(cfg.docs));
     out.insert("changes_per_doc".into(), json!(cfg.changes));
+    out.insert("relays".into(), json!(cfg.urls.len()));
     let limit = Duration::from_secs(env_u64("COMPARE_TIMEOUT", 900));
     let result = rt.block_on(async {
         tokio::time::timeout(limit, measure(cfg, &mut out))
@@ -952,10 +1137,14 @@ fn main() {
         eprintln!("compare: {system}: failed: {e:#}");
         out.insert("error".into(), json!(format!("{e:#}")));
     }
-    if pid != 0 {
-        if let Some((_, hwm)) = memory_kib(pid) {
-            out.insert("rss_hwm_mib".into(), json!(hwm as f64 / 1024.0));
-        }
+    // the largest relay's peak (one relay: its own)
+    if let Some(hwm) = pids
+        .iter()
+        .filter_map(|&p| memory_kib(p))
+        .map(|m| m.1)
+        .max()
+    {
+        out.insert("rss_hwm_mib".into(), json!(hwm as f64 / 1024.0));
     }
     let line = serde_json::to_string(&out).expect("json");
     println!("{line}");
