@@ -252,6 +252,17 @@ fn a_relays_role_table_lets_performers_approve_on_every_replica() {
     let on_relay = http.view(&relay, &id);
     assert_eq!(on_relay["fields"]["status"], "approved", "{on_relay}");
     assert!(not_authorized(&on_relay).is_empty(), "{on_relay}");
+    // and the dashboard offers the performer's token the approval
+    let moves = |relay: &NodeProcess| {
+        let (status, body) = http.call(
+            reqwest::Method::GET,
+            &format!("{}/v1/status", relay.base),
+            P,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["access"]["transitions"]["submitted"].clone()
+    };
+    assert_eq!(moves(&relay), json!(["draft", "approved"]));
     sync(&di, &relay.sync_url_with_token(I));
     let on_i = show(&di, &id);
     assert_eq!(on_i["fields"]["status"], "approved", "{on_i}");
@@ -277,6 +288,7 @@ fn a_relays_role_table_lets_performers_approve_on_every_replica() {
         assert!(Instant::now() < deadline, "still {v}\n{}", relay.log_tail());
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(moves(&relay), json!(["draft"]));
     sync(&di, &relay.sync_url_with_token(I));
     assert_eq!(show(&di, &id)["fields"]["status"], "submitted");
     sync(&dp, &relay.sync_url_with_token(P));

@@ -25,7 +25,7 @@ pub use authority::{Authorization, TenantAuthority, Verification};
 pub use certificate::{Certificate, SignedCertificate};
 pub use error::IdentityError;
 pub use key::{NodeKey, PublicKey};
-pub use moves::{permitted_moves, roles_allow};
+pub use moves::{permitted_moves, permitted_moves_by, roles_allow};
 pub use revocation::{RevocationList, SignedRevocationList};
 pub use role::{PolicedOp, Role, RoleSet};
 pub use role_table::{RoleRows, RoleTable, SignedRoleTable};

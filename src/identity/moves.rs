@@ -1,7 +1,8 @@
-//! What a set of roles may do by the default table: the permit moves the
-//! dashboard offers a token as buttons.
+//! What a set of roles may do, by the default table or a tenant's own: the
+//! permit moves the dashboard offers a token as buttons.
 
 use super::role::{PolicedOp, RoleSet};
+use super::role_table::RoleTable;
 use super::table_op::required_roles;
 use crate::model::PermitStatus;
 
@@ -14,6 +15,20 @@ pub fn roles_allow(roles: &RoleSet, op: PolicedOp) -> bool {
 /// [`PermitStatus::ALL`] order), the statuses the workflow lets a permit move
 /// to from it and the roles allow (what the dashboard offers as buttons).
 pub fn permitted_moves(roles: &RoleSet) -> Vec<(PermitStatus, Vec<PermitStatus>)> {
+    permitted_moves_by(roles, None)
+}
+
+/// [`permitted_moves`] by the tenant's role table (`None`: the default).
+pub fn permitted_moves_by(
+    roles: &RoleSet,
+    table: Option<&RoleTable>,
+) -> Vec<(PermitStatus, Vec<PermitStatus>)> {
+    let allows = |op: PolicedOp| match table {
+        Some(t) => t
+            .required(op)
+            .is_none_or(|needed| needed.iter().any(|r| roles.contains(r))),
+        None => roles_allow(roles, op),
+    };
     PermitStatus::ALL
         .into_iter()
         .map(|from| {
@@ -21,13 +36,10 @@ pub fn permitted_moves(roles: &RoleSet) -> Vec<(PermitStatus, Vec<PermitStatus>)
                 .into_iter()
                 .filter(|to| {
                     from.can_transition_to(*to)
-                        && roles_allow(
-                            roles,
-                            PolicedOp::PermitTransition {
-                                from: Some(from),
-                                to: *to,
-                            },
-                        )
+                        && allows(PolicedOp::PermitTransition {
+                            from: Some(from),
+                            to: *to,
+                        })
                 })
                 .collect();
             (from, to)

@@ -21,7 +21,7 @@ use super::extract::Authed;
 use super::hub::PeerStatus;
 use super::state::Shared;
 use super::store_work::blocking;
-use crate::identity::permitted_moves;
+use crate::identity::{permitted_moves_by, RoleTable};
 use crate::model::Access;
 
 /// The status routes (merged into the REST router).
@@ -98,9 +98,10 @@ struct CallerAccess {
 }
 
 impl CallerAccess {
-    fn of(access: Access) -> CallerAccess {
+    /// `table`: the tenant's role table, when its authority signed one.
+    fn of(access: Access, table: Option<&RoleTable>) -> CallerAccess {
         let roles = access.effective_roles();
-        let transitions = permitted_moves(&roles)
+        let transitions = permitted_moves_by(&roles, table)
             .into_iter()
             .map(|(from, to)| {
                 let to = if access.read_only {
@@ -129,15 +130,21 @@ impl CallerAccess {
 async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResult<Json<Status>> {
     let open = state.auth.is_open();
     let tenant = access.tenant.clone();
-    let (documents, feed_head) = blocking(&state, move |s| {
+    let (documents, feed_head, table) = blocking(&state, move |s| {
+        // the tenant's own role table decides which moves to offer
+        let table = s
+            .store
+            .tenant_authority(&tenant)?
+            .and_then(|a| a.role_table().map(|t| t.table.clone()));
         if open {
             Ok((
                 s.store.feed_since(0, usize::MAX)?.len(),
                 s.store.feed_head(),
+                table,
             ))
         } else {
             let feed = s.store.tenant_feed_since(&tenant, 0, usize::MAX)?;
-            Ok((feed.len(), feed.last().map_or(0, |(seq, _)| *seq)))
+            Ok((feed.len(), feed.last().map_or(0, |(seq, _)| *seq), table))
         }
     })
     .await?;
@@ -147,7 +154,7 @@ async fn status(State(state): State<Shared>, Authed(access): Authed) -> ApiResul
         documents,
         feed_head,
         peers,
-        access: CallerAccess::of(access),
+        access: CallerAccess::of(access, table.as_ref()),
         cluster: state.cluster.view(),
     }))
 }
