@@ -116,17 +116,26 @@ fn the_dashboard_offers_only_the_moves_the_tokens_roles_allow() {
     assert_eq!(refused["reason"], "not_authorized", "{refused}");
     let view = http.get(&format!("/v1/entities/{id}"), ISSUER);
     assert_eq!(view["fields"]["status"], "approved", "{view}");
-    // (written through REST: the node attests each for its token's device)
+    // (written through REST: the node attests each for its token's device
+    // and the person the token names)
     let who = |key: &str| {
         let a = &view["authorship"][key];
-        (a["device"].clone(), a["verification"].clone())
+        (
+            a["device"].clone(),
+            a["person"].clone(),
+            a["verification"].clone(),
+        )
     };
     let attested = json!("relay_attested");
     assert_eq!(
         who("submitted_by"),
-        (json!("tablet-p"), attested.clone()),
+        (json!("tablet-p"), json!("P. Jones"), attested.clone()),
         "{view}"
     );
-    assert_eq!(who("approved_by"), (json!("tablet-i"), attested), "{view}");
+    assert_eq!(
+        who("approved_by"),
+        (json!("tablet-i"), json!("J. Smith"), attested),
+        "{view}"
+    );
     assert_screenshots(&SCREENSHOTS);
 }

@@ -24,6 +24,9 @@ pub enum AttestationKind {
         device: String,
         /// The roles of its token.
         roles: RoleSet,
+        /// The person its token names, if any (a sixth field of the body,
+        /// left out when there is none, so older attestations read alike).
+        person: Option<String>,
     },
 }
 
@@ -61,10 +64,26 @@ impl Attestation {
         roles: RoleSet,
         relay_key: &NodeKey,
     ) -> Attestation {
+        Attestation::delivery_by(change, relay_serial, device, None, roles, relay_key)
+    }
+
+    /// [`Attestation::delivery`] for a token that names its person.
+    pub fn delivery_by(
+        change: ChangeHash,
+        relay_serial: u64,
+        device: String,
+        person: Option<String>,
+        roles: RoleSet,
+        relay_key: &NodeKey,
+    ) -> Attestation {
         let mut a = Attestation {
             change,
             serial: relay_serial,
-            kind: AttestationKind::Delivery { device, roles },
+            kind: AttestationKind::Delivery {
+                device,
+                roles,
+                person,
+            },
             signature: [0; 64],
         };
         a.signature = relay_key.sign(a.domain(), &a.body());
@@ -85,8 +104,12 @@ impl Attestation {
                 w.u64(0).bytes(&self.change.0).u64(self.serial);
                 w.finish()
             }
-            AttestationKind::Delivery { device, roles } => {
-                let mut w = Writer::array(5);
+            AttestationKind::Delivery {
+                device,
+                roles,
+                person,
+            } => {
+                let mut w = Writer::array(if person.is_some() { 6 } else { 5 });
                 w.u64(1)
                     .bytes(&self.change.0)
                     .u64(self.serial)
@@ -94,6 +117,9 @@ impl Attestation {
                     .nested(roles.len() as u64);
                 for r in roles {
                     w.str(r.as_str());
+                }
+                if let Some(p) = person {
+                    w.str(p);
                 }
                 w.finish()
             }
@@ -126,13 +152,15 @@ impl Attestation {
     }
 
     fn from_body(body: &[u8], signature: [u8; 64]) -> Result<Attestation, IdentityError> {
-        // the kind decides the length: peek at it with a short read first
-        let kind = match body.get(1) {
-            Some(0) => 0,
-            Some(1) => 1,
+        // the kind (and, for a delivery, whether it names a person) decides
+        // the length: peek at the header and the kind first
+        let (kind, len) = match (body.first(), body.get(1)) {
+            (Some(0x83), Some(0)) => (0, 3),
+            (Some(0x85), Some(1)) => (1, 5),
+            (Some(0x86), Some(1)) => (1, 6),
             _ => return Err(IdentityError::malformed("attestation", "unknown kind")),
         };
-        let mut r = Reader::array(body, "attestation", if kind == 0 { 3 } else { 5 })?;
+        let mut r = Reader::array(body, "attestation", len)?;
         r.u64()?;
         let change = ChangeHash(r.fixed()?);
         let serial = r.u64()?;
@@ -145,7 +173,12 @@ impl Attestation {
             for _ in 0..n {
                 roles.insert(r.string()?.parse::<Role>()?);
             }
-            AttestationKind::Delivery { device, roles }
+            let person = if len == 6 { Some(r.string()?) } else { None };
+            AttestationKind::Delivery {
+                device,
+                roles,
+                person,
+            }
         };
         r.end()?;
         Ok(Attestation {
@@ -174,7 +207,21 @@ mod tests {
             [Role::Issuer].into_iter().collect(),
             &key,
         );
-        for a in [author, delivery] {
+        let named = Attestation::delivery_by(
+            h,
+            12,
+            "tablet-3".into(),
+            Some("J. Smith".into()),
+            [Role::Issuer].into_iter().collect(),
+            &key,
+        );
+        // naming the person is part of what is signed
+        let mut renamed = named.clone();
+        if let AttestationKind::Delivery { person, .. } = &mut renamed.kind {
+            *person = Some("A. Liar".into());
+        }
+        assert!(renamed.verify_with(&key.public()).is_err());
+        for a in [author, delivery, named] {
             let decoded = Attestation::from_bytes(&a.to_bytes()).expect("decode");
             assert_eq!(decoded, a);
             assert_eq!(decoded.verify_with(&key.public()), Ok(()));
@@ -194,6 +241,7 @@ mod tests {
         let as_delivery = Attestation {
             kind: AttestationKind::Delivery {
                 device: "x".into(),
+                person: None,
                 roles: RoleSet::new(),
             },
             ..author

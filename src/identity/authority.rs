@@ -221,7 +221,7 @@ impl TenantAuthority {
         let mut best = Authorization::unverified();
         // any valid attestation with a needed role authorizes (DESIGN.md):
         // the roles that count are those of every valid one
-        let mut roles = RoleSet::new();
+        let mut counted = RoleSet::new();
         for a in attestations {
             let Some(cert) = self.certificates.get(&a.serial) else {
                 continue;
@@ -257,21 +257,25 @@ impl TenantAuthority {
                     serial: Some(a.serial),
                     refused: None,
                 },
-                AttestationKind::Delivery { device, roles } => {
+                AttestationKind::Delivery {
+                    device,
+                    roles,
+                    person,
+                } => {
                     if !cert.roles.contains(&Role::Attest) {
                         continue;
                     }
                     Authorization {
                         verification: Verification::RelayAttested,
                         device: Some(device.clone()),
-                        person: None,
+                        person: person.clone(),
                         roles: roles.clone(),
                         serial: Some(a.serial),
                         refused: None,
                     }
                 }
             };
-            roles.extend(candidate.roles.iter().copied());
+            counted.extend(candidate.roles.iter().copied());
             let better = (candidate.verification, std::cmp::Reverse(candidate.serial))
                 > (best.verification, std::cmp::Reverse(best.serial));
             if best.verification == Verification::Unverified || better {
@@ -279,7 +283,7 @@ impl TenantAuthority {
             }
         }
         if best.verification != Verification::Unverified {
-            best.roles = roles;
+            best.roles = counted;
         }
         best
     }

@@ -17,8 +17,8 @@ use super::role::RoleSet;
 pub struct Signer {
     key: Arc<NodeKey>,
     serial: u64,
-    /// `Some((device, roles))` when attesting on a device's behalf.
-    on_behalf: Option<(String, RoleSet)>,
+    /// `Some((device, roles, person))` when attesting on a device's behalf.
+    on_behalf: Option<(String, RoleSet, Option<String>)>,
     /// Who the writes will be judged as, for the check before writing.
     acting: Authorization,
 }
@@ -69,18 +69,29 @@ impl Signer {
                 serial: Some(relay.serial),
                 refused: None,
             },
-            on_behalf: Some((device, roles)),
+            on_behalf: Some((device, roles, None)),
         }
+    }
+
+    /// The same signer, naming `person` (the token's) in what it attests on
+    /// a device's behalf; nothing changes for an author's own signer.
+    pub fn for_person(mut self, person: Option<String>) -> Signer {
+        if let Some((_, _, p)) = &mut self.on_behalf {
+            p.clone_from(&person);
+            self.acting.person = person;
+        }
+        self
     }
 
     /// The attestation of `change`.
     pub fn attest(&self, change: ChangeHash) -> Attestation {
         match &self.on_behalf {
             None => Attestation::author(change, self.serial, &self.key),
-            Some((device, roles)) => Attestation::delivery(
+            Some((device, roles, person)) => Attestation::delivery_by(
                 change,
                 self.serial,
                 device.clone(),
+                person.clone(),
                 roles.clone(),
                 &self.key,
             ),

@@ -61,6 +61,7 @@ impl NodeState {
                 .in_tenant(&access.tenant)
                 .acting_as(&access.device)
                 .with_roles(access.effective_roles())
+                .with_person(access.person.as_deref())
         }
     }
 

@@ -270,11 +270,14 @@ impl Store {
         let Some(relay) = self.own_certificate(&tenant)? else {
             return Ok(None);
         };
-        Ok(Some(Signer::on_behalf(
-            Arc::clone(self.inner.identity.key()),
-            &relay.certificate,
-            device.to_string(),
-            (**roles).clone(),
-        )))
+        Ok(Some(
+            Signer::on_behalf(
+                Arc::clone(self.inner.identity.key()),
+                &relay.certificate,
+                device.to_string(),
+                (**roles).clone(),
+            )
+            .for_person(self.acting_person.as_deref().map(str::to_string)),
+        ))
     }
 }

@@ -66,6 +66,9 @@ pub struct Store {
     /// The roles of the token the handle writes for ([`Store::with_roles`]):
     /// a relay attests its writes on that device's behalf.
     pub(super) acting_roles: Option<Arc<RoleSet>>,
+    /// The person the token of [`Store::with_roles`] names, if any (named
+    /// in what the relay attests for it).
+    pub(super) acting_person: Option<Arc<str>>,
     /// Set on a [`Store::deferring`] handle: what its writes and reads still
     /// owe to a flush (see [`Owed`]).
     owed: Option<Arc<Owed>>,
@@ -186,6 +189,7 @@ impl Store {
         Ok(Store {
             acting_device: None,
             acting_roles: None,
+            acting_person: None,
             owed: None,
             tenant: None,
             inner: Arc::new(Inner {
@@ -255,6 +259,7 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: Some(Arc::from(device)),
             acting_roles: self.acting_roles.clone(),
+            acting_person: self.acting_person.clone(),
             owed: self.owed.clone(),
             tenant: self.tenant.clone(),
         }
@@ -266,6 +271,14 @@ impl Store {
     pub fn with_roles(&self, roles: RoleSet) -> Store {
         let mut handle = self.clone();
         handle.acting_roles = Some(Arc::new(roles));
+        handle
+    }
+
+    /// This handle, naming `person` (its token's) in what the relay attests
+    /// for its writes and uploads.
+    pub fn with_person(&self, person: Option<&str>) -> Store {
+        let mut handle = self.clone();
+        handle.acting_person = person.map(Arc::from);
         handle
     }
 
@@ -372,6 +385,7 @@ impl Store {
             inner: self.inner.clone(),
             acting_device: self.acting_device.clone(),
             acting_roles: self.acting_roles.clone(),
+            acting_person: self.acting_person.clone(),
             owed: Some(Arc::new(Owed::default())),
             tenant: self.tenant.clone(),
         }
