@@ -89,24 +89,7 @@ fn from_store(data: &Path, out: &Path) -> Result<()> {
 
 /// `POST /v1/admin/backup` of the node at `base`, into `out`.
 async fn download(base: &str, token: &str, tls: &ClientTls, out: &Path) -> Result<()> {
-    let (secure, rest) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
-        _ => bail!("the node URL must start with http:// or https:// (got {base})"),
-    };
-    let host = rest.trim_end_matches('/');
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) if !port.contains(']') => (
-            name,
-            port.parse::<u16>()
-                .map_err(|_| anyhow!("bad port in the node URL {base}"))?,
-        ),
-        _ => (host, if secure { 443 } else { 80 }),
-    };
-    let mut stream = tls
-        .open(name, port, secure)
-        .await
-        .map_err(|e| anyhow!("cannot reach the node at {base}: {e}"))?;
+    let (mut stream, host) = super::node_http::connect(base, tls).await?;
     let req = format!(
         "POST /v1/admin/backup HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
          Content-Length: 0\r\nConnection: close\r\n\r\n"

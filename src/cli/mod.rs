@@ -11,6 +11,7 @@ mod config;
 mod identity_cmds;
 mod migrate;
 mod node_cmds;
+mod node_http;
 mod output;
 mod serve_args;
 mod timestamp;

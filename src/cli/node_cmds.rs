@@ -239,24 +239,7 @@ fn peer_line(p: &serde_json::Value) -> String {
 
 /// A minimal HTTP/1.1 GET over http:// or https:// (trusting what `tls` trusts).
 async fn http_get(base: &str, path: &str, token: Option<&str>, tls: &ClientTls) -> Result<String> {
-    let (secure, rest) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
-        _ => bail!("the node URL must start with http:// or https:// (got {base})"),
-    };
-    let host = rest.trim_end_matches('/');
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) if !port.contains(']') => (
-            name,
-            port.parse::<u16>()
-                .map_err(|_| anyhow!("bad port in the node URL {base}"))?,
-        ),
-        _ => (host, if secure { 443 } else { 80 }),
-    };
-    let mut stream = tls
-        .open(name, port, secure)
-        .await
-        .map_err(|e| anyhow!("cannot reach the node at {base}: {e}"))?;
+    let (mut stream, host) = super::node_http::connect(base, tls).await?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();

@@ -75,6 +75,11 @@ impl From<&Certificate> for CertificateInfo {
 }
 
 impl Store {
+    /// The tenant this store enrolled with, if any (one read of memory).
+    pub fn home_tenant(&self) -> Result<Option<String>> {
+        self.inner.identity.home()
+    }
+
     /// Who this store is, and how its documents are judged.
     pub fn identity_status(&self) -> Result<IdentityStatus> {
         let id = &self.inner.identity;

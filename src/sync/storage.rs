@@ -274,7 +274,7 @@ impl SyncStore for Store {
         Store::public_key(self)
     }
     fn home_tenant(&self) -> Result<Option<String>> {
-        Ok(Store::identity_status(self)?.tenant)
+        Store::home_tenant(self)
     }
     fn judges(&self, tenant: &str) -> Result<bool> {
         Ok(Store::tenant_authority(self, tenant)?.is_some())
