@@ -5,11 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use permitsync::identity::{Attestation, NodeKey, Role, SignedCertificate};
+use permitsync::identity::{Attestation, NodeKey, Role};
 use permitsync::model::EntityId;
-use permitsync::store::{CertificateRequest, Store};
+use permitsync::store::Store;
 use permitsync::write::{Edit, NewPermit};
 use permitsync::Error;
+
+mod support;
 
 const TENANT: &str = "acme";
 
@@ -19,31 +21,13 @@ fn roles(rs: &[Role]) -> BTreeSet<Role> {
 
 /// A device store enrolled with `relay` for `rs`, as `device`.
 fn enrolled(relay: &Store, dir: &tempfile::TempDir, device: &str, rs: &[Role]) -> Store {
-    let store = Store::open(dir.path().join(device)).expect("open device store");
-    let cert = relay
-        .issue_certificate(&CertificateRequest {
-            tenant: TENANT.into(),
-            device: device.into(),
-            person: Some(format!("{device} person")),
-            roles: roles(rs),
-            public_key: store.public_key(),
-        })
-        .expect("issue");
-    let authority = relay.ensure_authority().expect("authority");
-    assert!(store.enroll(TENANT, authority, &cert).expect("enroll"));
-    store
+    let person = format!("{device} person");
+    support::identity::enrolled(relay, dir.path(), TENANT, device, &person, rs)
 }
 
-/// Copy document `id` with its attestations and the certificates they
-/// name from `from` to `to` (what the sync extension carries).
+/// Copy document `id` with what vouches for it from `from` to `to`.
 fn carry(from: &Store, to: &Store, id: EntityId) {
-    let atts = from.attestations(id).expect("attestations");
-    let serials: Vec<u64> = atts.iter().map(|a| a.serial).collect();
-    let certs: Vec<SignedCertificate> = from.certificates(TENANT, &serials).expect("certs");
-    to.learn_certificates(TENANT, &certs).expect("learn");
-    to.add_attestations(id, atts).expect("add attestations");
-    let changes = from.changes_since(id, &[]).expect("changes");
-    to.apply_changes(id, changes).expect("apply");
+    support::identity::carry(from, to, TENANT, id);
 }
 
 fn permit(store: &Store) -> EntityId {

@@ -5,16 +5,16 @@
 //! note's device is only a claim (docs/identity.md, "What history and views
 //! show").
 
-use std::collections::BTreeSet;
-
 use permitsync::bundle;
-use permitsync::identity::{NodeKey, Role, SignedCertificate};
+use permitsync::identity::{NodeKey, Role};
 use permitsync::model::EntityId;
-use permitsync::store::{CertificateRequest, Store};
+use permitsync::store::Store;
 use permitsync::view::{audit_trail, Act, ChangeRecord};
 use permitsync::write::{ChangeNote, Edit, NewPermit};
 use permitsync::Error;
 use sha2::{Digest, Sha256};
+
+mod support;
 
 const TENANT: &str = "acme";
 
@@ -26,31 +26,12 @@ fn enrolled(
     person: &str,
     rs: &[Role],
 ) -> Store {
-    let store = Store::open(dir.path().join(device)).expect("open device store");
-    let cert = relay
-        .issue_certificate(&CertificateRequest {
-            tenant: TENANT.into(),
-            device: device.into(),
-            person: Some(person.into()),
-            roles: rs.iter().copied().collect::<BTreeSet<Role>>(),
-            public_key: store.public_key(),
-        })
-        .expect("issue");
-    let authority = relay.ensure_authority().expect("authority");
-    assert!(store.enroll(TENANT, authority, &cert).expect("enroll"));
-    store
+    support::identity::enrolled(relay, dir.path(), TENANT, device, person, rs)
 }
 
-/// Copy document `id` with its attestations and the certificates they
-/// name from `from` to `to` (what the sync extension carries).
+/// Copy document `id` with what vouches for it from `from` to `to`.
 fn carry(from: &Store, to: &Store, id: EntityId) {
-    let atts = from.attestations(id).expect("attestations");
-    let serials: Vec<u64> = atts.iter().map(|a| a.serial).collect();
-    let certs: Vec<SignedCertificate> = from.certificates(TENANT, &serials).expect("certs");
-    to.learn_certificates(TENANT, &certs).expect("learn");
-    to.add_attestations(id, atts).expect("add attestations");
-    let changes = from.changes_since(id, &[]).expect("changes");
-    to.apply_changes(id, changes).expect("apply");
+    support::identity::carry(from, to, TENANT, id);
 }
 
 fn permit(store: &Store) -> EntityId {

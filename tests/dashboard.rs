@@ -31,7 +31,7 @@ use browser::{assert_screenshots, browser_ready, fresh_artifacts, Http};
 use permitsync::bundle;
 use permitsync::identity::Role;
 use permitsync::model::{EntityId, DEFAULT_TENANT};
-use permitsync::store::{CertificateRequest, Store};
+use permitsync::store::Store;
 use permitsync::write::Edit;
 use serde_json::{json, Value};
 use support::{cli, repo_root, run_js, NodeProcess};
@@ -124,21 +124,7 @@ const CLAIMED_DEVICE: &str = "tablet-1";
 
 /// A device store in `dir` enrolled with `authority` for `roles`.
 fn enrolled(authority: &Store, dir: &Path, device: &str, person: &str, roles: &[Role]) -> Store {
-    let store = Store::open(dir.join(device)).expect("open a device store");
-    let cert = authority
-        .issue_certificate(&CertificateRequest {
-            tenant: DEFAULT_TENANT.into(),
-            device: device.into(),
-            person: Some(person.into()),
-            roles: roles.iter().copied().collect(),
-            public_key: store.public_key(),
-        })
-        .expect("issue a certificate");
-    let key = authority.ensure_authority().expect("authority");
-    store
-        .enroll(DEFAULT_TENANT, key, &cert)
-        .expect("enroll with the node's authority");
-    store
+    support::identity::enrolled(authority, dir, DEFAULT_TENANT, device, person, roles)
 }
 
 /// Carry permit `id` in a bundle (its changes, attestations, certificates).

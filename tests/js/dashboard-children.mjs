@@ -17,19 +17,16 @@
 //
 // Screenshots: ARTIFACT_DIR/children-*.png (children-failure.png on failure).
 
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { chromium } from "playwright-core";
+import { openPermit } from "./dashboard-lib.mjs";
 
 const [baseUrl, token, roToken, artifactDir, permitId] = process.argv.slice(2);
 if (!baseUrl || !token || !roToken || !artifactDir || !permitId) {
   console.error("usage: node dashboard-children.mjs BASE_URL TOKEN READ_ONLY_TOKEN ARTIFACT_DIR PERMIT_ID");
   process.exit(2);
 }
-const TIMEOUT = Number(process.env.DASHBOARD_TIMEOUT_MS || 20_000);
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 const log = (...args) => console.error("children:", ...args);
 const shot = (page, name) => page.screenshot({ path: join(artifactDir, name), fullPage: true });
@@ -37,33 +34,8 @@ const check = (ok, what) => {
   if (!ok) throw new Error(what);
 };
 
-async function open(profiles, contexts, pageErrors, secret) {
-  const profile = mkdtempSync(join(tmpdir(), "permitsync-chromium-"));
-  profiles.push(profile);
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-    viewport: { width: 1180, height: 900 },
-    timeout: TIMEOUT,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  contexts.push(context);
-  const page = context.pages()[0] || await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.goto(`${baseUrl}/`);
-  await page.getByTestId("token-form").waitFor();
-  await page.getByLabel("Access token").fill(secret);
-  await page.getByRole("button", { name: "Connect" }).click();
-  await page.locator('#live[data-state="live"]').waitFor();
-  await page.evaluate((id) => {
-    location.hash = `#/permit/${id}`;
-  }, permitId);
-  await page.getByTestId("permit").waitFor();
-  return page;
+function open(profiles, contexts, pageErrors, secret) {
+  return openPermit(baseUrl, permitId, secret, { profiles, contexts, pageErrors });
 }
 
 async function isolationStep(page, description, to) {

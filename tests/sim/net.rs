@@ -319,24 +319,21 @@ impl World {
 
     /// Tell every hub-registered session of node `n` (but `except`) that `doc` changed.
     pub fn broadcast(&mut self, n: usize, doc: EntityId, except: Option<(u64, usize)>) {
-        for conn in &mut self.conns {
-            for (s, side) in conn.sides.iter_mut().enumerate() {
-                if side.node == n && side.registered && side.open() && except != Some((conn.id, s))
-                {
-                    side.inbox.push_back(Some(doc));
-                }
-            }
-        }
+        self.hub(n, Some(doc), except);
     }
 
     /// Tell every hub-registered session of node `n` (but `except`) that the
     /// node learnt a newer revocation list.
     pub fn broadcast_identity(&mut self, n: usize, except: Option<(u64, usize)>) {
+        self.hub(n, None, except);
+    }
+
+    fn hub(&mut self, n: usize, event: Option<EntityId>, except: Option<(u64, usize)>) {
         for conn in &mut self.conns {
             for (s, side) in conn.sides.iter_mut().enumerate() {
                 if side.node == n && side.registered && side.open() && except != Some((conn.id, s))
                 {
-                    side.inbox.push_back(None);
+                    side.inbox.push_back(event);
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod actions;
 pub mod device;
 pub mod engine;
 pub mod faulty_backend;
+pub mod identity;
 pub mod ops;
 pub mod pg;
 pub mod rng;
